@@ -1,0 +1,11 @@
+//! Models: specs and aliases, import (GGUF, Hugging Face folders), the in-memory
+//! model, tokenizer and chat template.
+
+pub mod chat;
+pub mod gguf;
+pub mod hf;
+pub mod spec;
+pub mod tokenizer;
+pub mod weights;
+
+pub use weights::{Arch, Layer, Linear, Matrix, Model, ModelConfig, RopeScaling};
