@@ -4,8 +4,11 @@
 //! implemented by the in-process ORT backend and by the OpenAI-compatible HTTP
 //! client, so the attack, the evaluator and the campaign runner never care which.
 
+pub mod decoder;
 pub mod env;
 pub mod onnx;
+pub mod quant;
+pub mod session;
 
 use crate::error::Result;
 use serde::{Deserialize, Serialize};

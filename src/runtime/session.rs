@@ -1,0 +1,397 @@
+//! Running a built decoder graph on ONNX Runtime: batched prefill and decode
+//! with a shared-buffer KV cache (IO binding), greedy and seeded sampling, and
+//! teacher-forced scoring. Token-level: text, chat templates and stop strings
+//! are the caller's.
+
+use super::decoder::GraphInfo;
+use super::env::{Device, environment};
+use crate::error::{Error, Result};
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::Session;
+use ort::value::Tensor;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Session settings.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    pub device: Device,
+    /// Intra-op threads; 0 = ONNX Runtime's default.
+    pub threads: usize,
+}
+
+/// Token-level sampling settings.
+#[derive(Clone, Debug)]
+pub struct Sampling {
+    pub max_new_tokens: usize,
+    /// 0 = greedy.
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u64,
+}
+
+/// One generated sequence, token level.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenOutput {
+    pub tokens: Vec<u32>,
+    /// Log-probability of each token under the model (temperature 1).
+    pub logprobs: Vec<f32>,
+    /// True when generation ended on an end-of-sequence token.
+    pub hit_eos: bool,
+}
+
+pub struct DecoderSession {
+    session: Mutex<Session>,
+    pub info: GraphInfo,
+}
+
+/// Logit rows past this many floats are computed in several passes.
+const MAX_LOGIT_FLOATS: usize = 64 << 20;
+
+impl DecoderSession {
+    /// Opens `dir/model.onnx` with `info` describing it.
+    pub fn open(dir: &Path, info: GraphInfo, options: &SessionOptions) -> Result<Self> {
+        let env = environment(options.device)?;
+        let path = dir.join("model.onnx");
+        let mut b = Session::builder(env)?;
+        if options.threads > 0 {
+            b = b.with_intra_threads(options.threads)?;
+        }
+        if let Device::Cuda(id) = options.device {
+            let ep = ort::ep::CUDA::default()
+                .with_device_id(id)
+                .build()
+                .error_on_failure();
+            b = b.with_execution_providers([ep]).map_err(|e| {
+                Error::Runtime(format!(
+                    "CUDA was requested (cuda:{id}) but could not be started: {e}. Install the \
+                     CUDA build with `mscr setup --cuda` (needs CUDA 13 and cuDNN 9), or use --device cpu"
+                ))
+            })?;
+        }
+        let session = b.commit_from_file(&path).map_err(|e| {
+            Error::file(&path, format!("ONNX Runtime could not load the graph: {e}"))
+        })?;
+        Ok(DecoderSession {
+            session: Mutex::new(session),
+            info,
+        })
+    }
+
+    fn max_len_for(&self, needed: usize) -> Result<usize> {
+        if needed > self.info.max_positions {
+            return Err(Error::Config(format!(
+                "prompt plus completion needs {needed} positions but the model's context is {} \
+                 tokens: shorten the prompt or lower max new tokens",
+                self.info.max_positions
+            )));
+        }
+        Ok(needed)
+    }
+
+    /// Generates for a batch of tokenised prompts. `stop` is called after each
+    /// step with the row and its tokens so far; returning true ends that row
+    /// (stop strings). Rows end on EOS or `max_new_tokens`.
+    pub fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        sampling: &Sampling,
+        stop: &mut dyn FnMut(usize, &[u32]) -> bool,
+    ) -> Result<Vec<TokenOutput>> {
+        if prompts.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(i) = prompts.iter().position(|p| p.is_empty()) {
+            return Err(Error::Config(format!("prompt {i} encodes to no tokens")));
+        }
+        let b = prompts.len();
+        let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+        let max_len = self.max_len_for(longest + sampling.max_new_tokens)?;
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| Error::Runtime("session lock poisoned".into()))?;
+        let mut state = KvState::new(&session, &self.info, b, max_len)?;
+        let mut rngs: Vec<ChaCha8Rng> = (0..b)
+            .map(|i| ChaCha8Rng::seed_from_u64(sampling.seed.wrapping_add(i as u64 * 0x9E37_79B9)))
+            .collect();
+        let mut outs: Vec<TokenOutput> = (0..b)
+            .map(|_| TokenOutput {
+                tokens: Vec::new(),
+                logprobs: Vec::new(),
+                hit_eos: false,
+            })
+            .collect();
+        let mut done = vec![sampling.max_new_tokens == 0; b];
+        let mut lens: Vec<usize> = prompts.iter().map(|p| p.len()).collect();
+        let pad = self.info.pad_token_id.unwrap_or(0) as i64;
+
+        // Prefill: right-padded prompts, each row's logits at its last real token.
+        let mut ids = vec![pad; b * longest];
+        for (r, p) in prompts.iter().enumerate() {
+            for (j, t) in p.iter().enumerate() {
+                ids[r * longest + j] = *t as i64;
+            }
+        }
+        let seqlens: Vec<i32> = lens.iter().map(|l| *l as i32 - 1).collect();
+        let index: Vec<i64> = lens
+            .iter()
+            .enumerate()
+            .map(|(r, l)| (r * longest + l - 1) as i64)
+            .collect();
+        let mut logits = state.run(
+            &mut session,
+            ids,
+            b,
+            longest,
+            seqlens,
+            longest as i32,
+            index,
+        )?;
+
+        let vocab = self.info.vocab_size;
+        let eos = &self.info.eos_token_ids;
+        loop {
+            let mut next = vec![pad; b];
+            for r in 0..b {
+                if done[r] {
+                    continue;
+                }
+                let row = &logits[r * vocab..(r + 1) * vocab];
+                let (tok, lp) = pick(row, sampling, &mut rngs[r]);
+                next[r] = tok as i64;
+                if eos.contains(&tok) {
+                    outs[r].hit_eos = true;
+                    done[r] = true;
+                    continue;
+                }
+                outs[r].tokens.push(tok);
+                outs[r].logprobs.push(lp);
+                if outs[r].tokens.len() >= sampling.max_new_tokens || stop(r, &outs[r].tokens) {
+                    done[r] = true;
+                }
+            }
+            if done.iter().all(|d| *d) {
+                break;
+            }
+            // Decode step: every row appends one token at its own position.
+            // Finished rows keep stepping on padding (cheaper than compacting the cache).
+            let seqlens: Vec<i32> = lens.iter().map(|l| *l as i32).collect();
+            for l in &mut lens {
+                *l += 1;
+            }
+            let total = lens.iter().copied().max().unwrap_or(1) as i32;
+            let index: Vec<i64> = (0..b as i64).collect();
+            logits = state.run(&mut session, next, b, 1, seqlens, total, index)?;
+        }
+        Ok(outs)
+    }
+
+    /// Log-probability of each target token given its prefix, per sequence:
+    /// `seqs[i] = (tokens, start)` scores `tokens[start..]` given `tokens[..start]`.
+    pub fn score(&self, seqs: &[(Vec<u32>, usize)]) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(seqs.len());
+        // Group rows so each pass's logits stay bounded in memory.
+        let vocab = self.info.vocab_size;
+        let mut i = 0;
+        while i < seqs.len() {
+            let mut j = i;
+            let mut floats = 0;
+            while j < seqs.len() {
+                let n = seqs[j].0.len().saturating_sub(seqs[j].1);
+                if j > i && floats + n * vocab > MAX_LOGIT_FLOATS {
+                    break;
+                }
+                floats += n * vocab;
+                j += 1;
+            }
+            out.extend(self.score_batch(&seqs[i..j])?);
+            i = j;
+        }
+        Ok(out)
+    }
+
+    fn score_batch(&self, seqs: &[(Vec<u32>, usize)]) -> Result<Vec<Vec<f32>>> {
+        let b = seqs.len();
+        for (k, (t, s)) in seqs.iter().enumerate() {
+            if *s == 0 || *s > t.len() {
+                return Err(Error::Config(format!(
+                    "scoring row {k}: the prefix must hold at least one token and fit the sequence"
+                )));
+            }
+        }
+        let longest = seqs.iter().map(|(t, _)| t.len()).max().unwrap_or(0);
+        let max_len = self.max_len_for(longest)?;
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| Error::Runtime("session lock poisoned".into()))?;
+        let mut state = KvState::new(&session, &self.info, b, max_len)?;
+        let pad = self.info.pad_token_id.unwrap_or(0) as i64;
+        let mut ids = vec![pad; b * longest];
+        let mut index = Vec::new();
+        for (r, (t, s)) in seqs.iter().enumerate() {
+            for (j, tok) in t.iter().enumerate() {
+                ids[r * longest + j] = *tok as i64;
+            }
+            // Logits at position p predict token p + 1.
+            for p in (*s - 1)..(t.len() - 1) {
+                index.push((r * longest + p) as i64);
+            }
+        }
+        let seqlens: Vec<i32> = seqs.iter().map(|(t, _)| t.len() as i32 - 1).collect();
+        if index.is_empty() {
+            return Ok(vec![Vec::new(); b]);
+        }
+        let logits = state.run(
+            &mut session,
+            ids,
+            b,
+            longest,
+            seqlens,
+            longest as i32,
+            index,
+        )?;
+        let vocab = self.info.vocab_size;
+        let mut out = Vec::with_capacity(b);
+        let mut row = 0;
+        for (t, s) in seqs {
+            let mut lps = Vec::with_capacity(t.len() - s);
+            for target in &t[*s..] {
+                let l = &logits[row * vocab..(row + 1) * vocab];
+                lps.push(log_softmax_at(l, *target as usize));
+                row += 1;
+            }
+            out.push(lps);
+        }
+        Ok(out)
+    }
+}
+
+/// The KV cache of one batch, bound as both past and present.
+struct KvState {
+    binding: ort::session::IoBinding,
+    _kv: Vec<Tensor<f32>>,
+}
+
+impl KvState {
+    fn new(session: &Session, info: &GraphInfo, batch: usize, max_len: usize) -> Result<Self> {
+        let mut binding = session.create_binding()?;
+        let alloc = session.allocator();
+        let mut kv = Vec::with_capacity(info.n_layers * 2);
+        for l in 0..info.n_layers {
+            for (past, present) in [
+                (format!("past_key_{l}"), format!("present_key_{l}")),
+                (format!("past_value_{l}"), format!("present_value_{l}")),
+            ] {
+                let mut t =
+                    Tensor::<f32>::new(alloc, [batch, info.kv_heads[l], max_len, info.head_dim])?;
+                // Fresh buffers hold garbage; zero them so no NaN can leak through masking.
+                let (_, data) = t.try_extract_tensor_mut::<f32>()?;
+                data.fill(0.0);
+                binding.bind_input(&past, &t)?;
+                binding.bind_output(&present, &mut t)?;
+                kv.push(t);
+            }
+        }
+        let cpu = MemoryInfo::new(
+            AllocationDevice::CPU,
+            0,
+            AllocatorType::Device,
+            MemoryType::CPUOutput,
+        )?;
+        binding.bind_output_to_device("logits", &cpu)?;
+        Ok(KvState { binding, _kv: kv })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        session: &mut Session,
+        ids: Vec<i64>,
+        batch: usize,
+        seq: usize,
+        seqlens: Vec<i32>,
+        total: i32,
+        index: Vec<i64>,
+    ) -> Result<Vec<f32>> {
+        let n = index.len();
+        self.binding
+            .bind_input("input_ids", &Tensor::from_array(([batch, seq], ids))?)?;
+        self.binding
+            .bind_input("seqlens_k", &Tensor::from_array(([batch], seqlens))?)?;
+        self.binding.bind_input(
+            "total_sequence_length",
+            &Tensor::from_array((Vec::<usize>::new(), vec![total]))?,
+        )?;
+        self.binding
+            .bind_input("logits_index", &Tensor::from_array(([n], index))?)?;
+        let outputs = session.run_binding(&self.binding)?;
+        let logits = outputs
+            .get("logits")
+            .ok_or_else(|| Error::Runtime("graph returned no logits".into()))?;
+        let (_, data) = logits.try_extract_tensor::<f32>()?;
+        Ok(data.to_vec())
+    }
+}
+
+fn log_softmax_at(logits: &[f32], target: usize) -> f32 {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|v| ((v - max) as f64).exp()).sum();
+    logits
+        .get(target)
+        .map_or(f32::NEG_INFINITY, |v| (*v - max) - sum.ln() as f32)
+}
+
+/// Picks the next token: argmax when greedy, else temperature + nucleus sampling.
+/// Returns the token and its log-probability at temperature 1.
+fn pick(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> (u32, f32) {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max
+        + logits
+            .iter()
+            .map(|v| ((v - max) as f64).exp())
+            .sum::<f64>()
+            .ln() as f32;
+    if s.temperature <= 0.0 {
+        let mut best = 0;
+        for (i, v) in logits.iter().enumerate() {
+            if *v > logits[best] {
+                best = i;
+            }
+        }
+        return (best as u32, logits[best] - lse);
+    }
+    let t = s.temperature;
+    let mut probs: Vec<(usize, f64)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i, (((v - max) / t) as f64).exp()))
+        .collect();
+    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let total: f64 = probs.iter().map(|p| p.1).sum();
+    let mut keep = probs.len();
+    if s.top_p < 1.0 {
+        let mut acc = 0.0;
+        for (k, p) in probs.iter().enumerate() {
+            acc += p.1 / total;
+            if acc >= s.top_p as f64 {
+                keep = k + 1;
+                break;
+            }
+        }
+    }
+    let kept = &probs[..keep];
+    let mass: f64 = kept.iter().map(|p| p.1).sum();
+    let mut u = rng.random::<f64>() * mass;
+    for (i, p) in kept {
+        u -= p;
+        if u <= 0.0 {
+            return (*i as u32, logits[*i] - lse);
+        }
+    }
+    let (i, _) = kept[kept.len() - 1];
+    (i as u32, logits[i] - lse)
+}
