@@ -30,6 +30,8 @@ pub struct Sampling {
     pub temperature: f32,
     pub top_p: f32,
     pub seed: u64,
+    /// Keep generating through end-of-sequence tokens (benchmarks).
+    pub ignore_eos: bool,
 }
 
 /// One generated sequence, token level.
@@ -162,7 +164,7 @@ impl DecoderSession {
                 let row = &logits[r * vocab..(r + 1) * vocab];
                 let (tok, lp) = pick(row, sampling, &mut rngs[r]);
                 next[r] = tok as i64;
-                if eos.contains(&tok) {
+                if eos.contains(&tok) && !sampling.ignore_eos {
                     outs[r].hit_eos = true;
                     done[r] = true;
                     continue;
