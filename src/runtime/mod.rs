@@ -7,6 +7,7 @@
 pub mod decoder;
 pub mod env;
 pub mod onnx;
+pub mod optimum;
 pub mod quant;
 pub mod session;
 
