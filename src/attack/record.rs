@@ -116,9 +116,8 @@ struct CsvRow<'a> {
 pub fn write_csv<W: std::io::Write>(w: W, records: &[AttackRecord]) -> crate::Result<()> {
     let mut csv = csv::Writer::from_writer(w);
     for r in records {
-        let join = |f: &dyn Fn(&Change) -> String| {
-            r.changes.iter().map(f).collect::<Vec<_>>().join("; ")
-        };
+        let join =
+            |f: &dyn Fn(&Change) -> String| r.changes.iter().map(f).collect::<Vec<_>>().join("; ");
         let row = CsvRow {
             id: &r.id,
             dataset: &r.dataset,

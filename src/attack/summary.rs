@@ -95,8 +95,17 @@ impl Summary {
                 0.0
             },
             queries_per_success: mean(&won.iter().map(|r| r.queries as f64).collect::<Vec<_>>()),
-            mean_queries: mean(&attacked.iter().map(|r| r.queries as f64).collect::<Vec<_>>()),
-            perturbed_words: mean(&won.iter().map(|r| r.changes.len() as f64).collect::<Vec<_>>()),
+            mean_queries: mean(
+                &attacked
+                    .iter()
+                    .map(|r| r.queries as f64)
+                    .collect::<Vec<_>>(),
+            ),
+            perturbed_words: mean(
+                &won.iter()
+                    .map(|r| r.changes.len() as f64)
+                    .collect::<Vec<_>>(),
+            ),
             mean_similarity: mean(
                 &won.iter()
                     .filter_map(|r| r.sentence_similarity.map(f64::from))

@@ -6,7 +6,11 @@ use std::process::ExitCode;
 mod setup;
 
 #[derive(Parser)]
-#[command(name = "mscr", version, about = "Adversarial robustness evaluation of math-reasoning language models")]
+#[command(
+    name = "mscr",
+    version,
+    about = "Adversarial robustness evaluation of math-reasoning language models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -320,7 +320,9 @@ impl GraphBuilder {
     pub fn save(mut self, path: &Path, opsets: &[(&str, i64)]) -> Result<()> {
         let data_name = format!(
             "{}.data",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("model.onnx")
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("model.onnx")
         );
         let data_path = path.with_file_name(&data_name);
         let data_tmp = path.with_file_name(format!("{data_name}.part"));
@@ -332,7 +334,8 @@ impl GraphBuilder {
             for (name, bytes) in &self.data {
                 // 64-byte alignment lets ORT memory-map initializers directly.
                 let pad = (64 - off % 64) % 64;
-                w.write_all(&vec![0u8; pad]).map_err(|e| Error::io(&data_tmp, e))?;
+                w.write_all(&vec![0u8; pad])
+                    .map_err(|e| Error::io(&data_tmp, e))?;
                 off += pad;
                 w.write_all(bytes).map_err(|e| Error::io(&data_tmp, e))?;
                 offsets.insert(name.clone(), (off, bytes.len()));
