@@ -5,6 +5,7 @@
 //! client, so the attack, the evaluator and the campaign runner never care which.
 
 pub mod decoder;
+pub mod encoder;
 pub mod env;
 pub mod onnx;
 pub mod optimum;
