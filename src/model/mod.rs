@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod gguf;
 pub mod hf;
+pub mod quant;
 pub mod spec;
 pub mod tokenizer;
 pub mod weights;
