@@ -784,8 +784,10 @@ fn unpermute_vec(b: &[f32], n_heads: usize) -> Vec<f32> {
 /// Loads a GGUF checkpoint: model weights, its tokenizer and its chat template.
 pub fn load_gguf(path: &Path) -> Result<(Model, Tokenizer, ChatTemplate)> {
     let g = GgufFile::open(path)?;
-    let model = g.to_model()?;
+    let mut model = g.to_model()?;
     let tokenizer = Tokenizer::from_gguf(&g)?;
+    // The tokenizer knows every end-of-turn token, not just the one eos id.
+    model.config.eos_token_ids = tokenizer.eos_ids().to_vec();
     let template = ChatTemplate::from_gguf(&g, &tokenizer)?;
     Ok((model, tokenizer, template))
 }

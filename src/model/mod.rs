@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod gguf;
+pub mod gguf_write;
 pub mod hf;
 pub mod quant;
 pub mod spec;

@@ -64,7 +64,11 @@ pub struct Matrix {
 
 impl Matrix {
     pub fn new(rows: usize, cols: usize, data: Vec<f32>) -> Self {
-        assert_eq!(rows * cols, data.len(), "matrix shape does not match its data");
+        assert_eq!(
+            rows * cols,
+            data.len(),
+            "matrix shape does not match its data"
+        );
         Matrix { rows, cols, data }
     }
 
@@ -127,8 +131,15 @@ impl Matrix {
 /// dense or factorised as `W ≈ U V` (`U: [out, r]`, `V: [r, in]`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Linear {
-    Dense { w: Matrix, bias: Option<Vec<f32>> },
-    LowRank { u: Matrix, v: Matrix, bias: Option<Vec<f32>> },
+    Dense {
+        w: Matrix,
+        bias: Option<Vec<f32>>,
+    },
+    LowRank {
+        u: Matrix,
+        v: Matrix,
+        bias: Option<Vec<f32>>,
+    },
 }
 
 impl Linear {
