@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod answers;
+mod eval;
 mod setup;
 
 #[derive(Parser)]
@@ -20,12 +22,18 @@ struct Cli {
 enum Command {
     /// Fetch the ONNX Runtime library, WordNet, the default models and data into the cache.
     Setup(setup::Args),
+    /// Judge model answers against gold answers (the answer checker).
+    Answers(answers::Args),
+    /// Evaluate a model's accuracy on a benchmark.
+    Eval(eval::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Setup(a) => setup::run(a),
+        Command::Answers(a) => answers::run(a),
+        Command::Eval(a) => eval::run(a),
     };
     match result {
         Ok(code) => code,
