@@ -267,8 +267,10 @@ pub fn normalize(input: &str) -> String {
     let mut t = s.trim().trim_end_matches(['.', ',']).trim();
     t = strip_trailing_units(t);
     // `x = 3`, `k \in [1, 2]`: keep the value when the left side is a name.
-    for op in ["=", "\\in "] {
-        if let Some(p) = top_level_find(t, op) {
+    for op in ["=", "\\in"] {
+        if let Some(p) = top_level_find(t, op)
+            && !(op == "\\in" && t[p + op.len()..].starts_with(|c: char| c.is_ascii_alphabetic()))
+        {
             let lhs = t[..p].trim();
             let simple = !lhs.is_empty()
                 && lhs.len() <= 12
@@ -289,10 +291,13 @@ pub fn normalize(input: &str) -> String {
         }
     }
     let t = t.trim();
-    // A whole answer `10,000` is a number with separators, not a list.
-    let b = t.as_bytes();
-    let sep_number = b.len() >= 5
-        && t.split(',').enumerate().all(|(k, g)| {
+    // A whole answer `10,000` (or `11, 111, 100` once `\!` is gone) is a number
+    // with separators, not a list.
+    let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+    // `1, 234` with a plain space stays a list; `11,\! 111` is one number.
+    let sep_number = compact.len() >= 5
+        && (!t.contains(", ") || input.contains("\\!"))
+        && compact.split(',').enumerate().all(|(k, g)| {
             let g = if k == 0 { g.trim_start_matches('-') } else { g };
             let digits = g.split('.').next().unwrap_or("");
             (if k == 0 {
@@ -301,9 +306,9 @@ pub fn normalize(input: &str) -> String {
                 digits.len() == 3
             }) && g.chars().all(|c| c.is_ascii_digit() || c == '.')
         })
-        && t.contains(',');
+        && compact.contains(',');
     if sep_number {
-        return t.replace(',', "");
+        return compact.replace(',', "");
     }
     t.to_string()
 }
@@ -555,7 +560,13 @@ mod tests {
             ("y = 2x + 3", "2x + 3"),
             ("10{,}000", "10000"),
             ("10,080", "10080"),
+            ("11,\\! 111,\\! 111,\\! 100", "11111111100"),
+            ("x \\in [-2,7]", "[-2,7]"),
+            ("x\\in(0,1)", "(0,1)"),
+            ("\\infty", "\\infty"),
             ("1,2", "1,2"),
+            ("1, 2", "1, 2"),
+            ("1, 234", "1, 234"),
             ("50\\%", "50"),
             ("\\$32.50", "32.50"),
             ("18.", "18"),
