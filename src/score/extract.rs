@@ -146,12 +146,12 @@ pub fn latex(text: &str) -> Option<String> {
         return Some(unwrap_math(t).to_string());
     }
     // The last inline math span, else the last number.
-    if let Some(end) = t.rfind('$') {
-        if let Some(start) = t[..end].rfind('$') {
-            let inner = t[start + 1..end].trim();
-            if !inner.is_empty() && inner.len() <= MAX_SPAN {
-                return Some(inner.to_string());
-            }
+    if let Some(end) = t.rfind('$')
+        && let Some(start) = t[..end].rfind('$')
+    {
+        let inner = t[start + 1..end].trim();
+        if !inner.is_empty() && inner.len() <= MAX_SPAN {
+            return Some(inner.to_string());
         }
     }
     number::last_number(t).map(|n| {

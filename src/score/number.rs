@@ -141,7 +141,7 @@ fn scan_at(s: &[u8], i: usize) -> Option<Number> {
             .unwrap_or("")
             .parse::<f64>()
             && d != 0.0
-            && s.get(k) != Some(&b'.')
+            && !(s.get(k) == Some(&b'.') && is_digit(s.get(k + 1)))
         {
             value /= d;
             end = k;
