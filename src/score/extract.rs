@@ -57,16 +57,28 @@ pub fn last_boxed(text: &str) -> Option<&str> {
 /// The text after the last "final answer is" / "the answer is" / "answer:"
 /// (case-insensitive), up to the end of that line.
 pub fn answer_phrase(text: &str) -> Option<&str> {
-    // Lower-casing ASCII keeps byte offsets identical.
-    let lower = text.to_ascii_lowercase();
-    let (pos, len) = ["answer is", "answer:", "answer would be", "answer will be"]
-        .iter()
-        .filter_map(|k| lower.rfind(k).map(|p| (p, k.len())))
-        .max_by_key(|(p, _)| *p)?;
-    let rest = &text[pos + len..];
+    // One backwards pass for "answer" in any case, then the phrase's tail: this
+    // runs on every output, so no lower-cased copy of the text.
+    let b = text.as_bytes();
+    let mut i = b.len().checked_sub(6)?;
+    let start = loop {
+        if b[i..i + 6].eq_ignore_ascii_case(b"answer") {
+            let rest = &b[i + 6..];
+            let tail = [&b" is"[..], b":", b" would be", b" will be"]
+                .into_iter()
+                .find(|t| rest.len() >= t.len() && rest[..t.len()].eq_ignore_ascii_case(t));
+            if let Some(t) = tail {
+                break i + 6 + t.len();
+            }
+        }
+        if i == 0 {
+            return None;
+        }
+        i -= 1;
+    };
+    let rest = &text[start..];
     let rest = rest.trim_start_matches([' ', ':', '*']);
-    let end = rest.find('\n').unwrap_or(rest.len()).min(MAX_SPAN);
-    let mut end = end;
+    let mut end = rest.find('\n').unwrap_or(rest.len()).min(MAX_SPAN);
     while !rest.is_char_boundary(end) {
         end -= 1;
     }
