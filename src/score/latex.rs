@@ -536,7 +536,17 @@ pub fn equal(pred: &str, gold: &str) -> bool {
     if pred.len() > MAX_INPUT || gold.len() > MAX_INPUT {
         return squash(pred) == squash(gold);
     }
-    equal_normalized(pred, gold, 0)
+    if equal_normalized(pred, gold, 0) {
+        return true;
+    }
+    // Percent-aware: `50\%` also equals `0.5`.
+    let pct = |s: &str| s.contains('%');
+    let scaled = |s: &str| format!("\\frac{{{}}}{{100}}", normalize(s));
+    match (pct(pred), pct(gold)) {
+        (true, false) => equal_normalized(&scaled(pred), gold, 0),
+        (false, true) => equal_normalized(pred, &scaled(gold), 0),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -615,6 +625,9 @@ mod tests {
             ("10,080", "10080"),
             ("3i+2", "2+3i"),
             ("\\$32.50", "32.5"),
+            ("50\\%", "0.5"),
+            ("50\\%", "50"),
+            ("2\\frac{1}{2}", "\\frac{5}{2}"),
         ];
         for (a, b) in yes {
             assert!(equal(a, b), "expected equal: {a} vs {b}");
@@ -639,6 +652,8 @@ mod tests {
             ("x", "y"),
             ("-\\infty", "\\infty"),
             ("10", "10,080"),
+            ("50\\%", "0.05"),
+            ("2\\frac{1}{2}", "1"),
         ];
         for (a, b) in no {
             assert!(!equal(a, b), "expected different: {a} vs {b}");
