@@ -394,8 +394,7 @@ fn read_items(
                 items.push(it);
                 Ok(())
             }
-            Err(message) if opts.skip_invalid => {
-                let _ = message;
+            Err(_) if opts.skip_invalid => {
                 skipped += 1;
                 Ok(())
             }
