@@ -7,11 +7,14 @@
 //! (see [`super::expr`]).
 
 use super::expr;
+use std::cell::Cell;
 
 /// Inputs longer than this are compared as plain strings only.
 const MAX_INPUT: usize = 4000;
 /// Most elements compared in a set, tuple or matrix.
 const MAX_ELEMS: usize = 64;
+/// Most part-by-part comparisons in one judgement.
+const MAX_COMPARISONS: usize = 5_000;
 
 /// Units and words dropped after a number (`5 \text{ cm}`, `12 inches`).
 const UNITS: &[&str] = &[
@@ -482,22 +485,22 @@ fn scalar_equal(a: &str, b: &str) -> bool {
     expr::equal(&pa, &pb, tol).unwrap_or(false)
 }
 
-fn all_pairs<A: AsRef<str>>(a: &[A], b: &[A], depth: usize) -> bool {
+fn all_pairs<A: AsRef<str>>(a: &[A], b: &[A], depth: usize, budget: &Cell<usize>) -> bool {
     a.len() == b.len()
         && a.iter()
             .zip(b)
-            .all(|(x, y)| equal_normalized(x.as_ref(), y.as_ref(), depth + 1))
+            .all(|(x, y)| equal_normalized(x.as_ref(), y.as_ref(), depth + 1, budget))
 }
 
 /// Order-free matching; greedy is exact here because equality is transitive.
-fn unordered<A: AsRef<str>>(a: &[A], b: &[A], depth: usize) -> bool {
+fn unordered<A: AsRef<str>>(a: &[A], b: &[A], depth: usize, budget: &Cell<usize>) -> bool {
     if a.len() != b.len() || a.len() > MAX_ELEMS {
         return false;
     }
     let mut used = vec![false; b.len()];
     a.iter().all(|x| {
         let hit = (0..b.len())
-            .find(|&j| !used[j] && equal_normalized(x.as_ref(), b[j].as_ref(), depth + 1));
+            .find(|&j| !used[j] && equal_normalized(x.as_ref(), b[j].as_ref(), depth + 1, budget));
         if let Some(j) = hit {
             used[j] = true;
         }
@@ -505,10 +508,14 @@ fn unordered<A: AsRef<str>>(a: &[A], b: &[A], depth: usize) -> bool {
     })
 }
 
-fn equal_normalized(a: &str, b: &str, depth: usize) -> bool {
-    if depth > 4 {
+fn equal_normalized(a: &str, b: &str, depth: usize, budget: &Cell<usize>) -> bool {
+    // A work budget across the whole comparison: sets of sets of sets could
+    // otherwise multiply into millions of element comparisons.
+    let left = budget.get();
+    if depth > 4 || left == 0 {
         return squash(a) == squash(b);
     }
+    budget.set(left - 1);
     let (a, b) = (normalize(a), normalize(b));
     if squash(&a) == squash(&b) {
         return true;
@@ -516,16 +523,21 @@ fn equal_normalized(a: &str, b: &str, depth: usize) -> bool {
     match (shape(&a), shape(&b)) {
         (Shape::Scalar(x), Shape::Scalar(y)) => scalar_equal(x, y),
         (Shape::Tuple(o1, c1, x), Shape::Tuple(o2, c2, y)) => {
-            o1 == o2 && c1 == c2 && all_pairs(&x, &y, depth)
+            o1 == o2 && c1 == c2 && all_pairs(&x, &y, depth, budget)
         }
-        (Shape::Set(x), Shape::Set(y)) => unordered(&x, &y, depth),
-        (Shape::Union(x), Shape::Union(y)) => unordered(&x, &y, depth),
+        (Shape::Set(x), Shape::Set(y)) => unordered(&x, &y, depth, budget),
+        (Shape::Union(x), Shape::Union(y)) => unordered(&x, &y, depth, budget),
         (Shape::Matrix(x), Shape::Matrix(y)) => {
-            x.len() == y.len() && x.iter().zip(&y).all(|(r, s)| all_pairs(r, s, depth))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(&y)
+                    .all(|(r, s)| all_pairs(r, s, depth, budget))
         }
         (Shape::Equation(l1, r1), Shape::Equation(l2, r2)) => {
-            equal_normalized(l1, l2, depth + 1) && equal_normalized(r1, r2, depth + 1)
-                || equal_normalized(l1, r2, depth + 1) && equal_normalized(r1, l2, depth + 1)
+            equal_normalized(l1, l2, depth + 1, budget)
+                && equal_normalized(r1, r2, depth + 1, budget)
+                || equal_normalized(l1, r2, depth + 1, budget)
+                    && equal_normalized(r1, l2, depth + 1, budget)
         }
         _ => false,
     }
@@ -536,15 +548,16 @@ pub fn equal(pred: &str, gold: &str) -> bool {
     if pred.len() > MAX_INPUT || gold.len() > MAX_INPUT {
         return squash(pred) == squash(gold);
     }
-    if equal_normalized(pred, gold, 0) {
+    let budget = Cell::new(MAX_COMPARISONS);
+    if equal_normalized(pred, gold, 0, &budget) {
         return true;
     }
     // Percent-aware: `50\%` also equals `0.5`.
     let pct = |s: &str| s.contains('%');
     let scaled = |s: &str| format!("\\frac{{{}}}{{100}}", normalize(s));
     match (pct(pred), pct(gold)) {
-        (true, false) => equal_normalized(&scaled(pred), gold, 0),
-        (false, true) => equal_normalized(pred, &scaled(gold), 0),
+        (true, false) => equal_normalized(&scaled(pred), gold, 0, &budget),
+        (false, true) => equal_normalized(pred, &scaled(gold), 0, &budget),
         _ => false,
     }
 }
@@ -674,6 +687,18 @@ mod tests {
         assert!(!equal(&commas, "1"));
         let braces = "{".repeat(10_000);
         assert!(!equal(&braces, "1"));
+        fn nest(d: usize, w: usize, leaf: &str) -> String {
+            if d == 0 {
+                return leaf.to_string();
+            }
+            let inner: Vec<String> = (0..w).map(|_| nest(d - 1, w, leaf)).collect();
+            format!("\\{{{}\\}}", inner.join(","))
+        }
+        let sets = nest(4, 6, "x");
+        assert!(equal(&sets, &sets));
+        let almost = sets.replacen('x', "y", 1);
+        assert!(!equal(&sets, &almost));
+        assert!(equal(&nest(2, 3, "2"), &nest(2, 3, "\\frac{4}{2}")));
         let medium = format!("{}1{}", "(".repeat(900), ")".repeat(900));
         assert!(!equal(&medium, "2"));
         let boxes = "\\text{".repeat(3000) + "a" + &"}".repeat(3000);
