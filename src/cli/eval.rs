@@ -100,6 +100,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         s.mean_tokens,
         s.median_tokens
     );
+    if let Some(st) = &s.strict {
+        println!(
+            "  strict match only (#### N / The answer is N): {:.1}% [95% CI {:.1}–{:.1}]",
+            100.0 * st.accuracy,
+            100.0 * st.ci_low,
+            100.0 * st.ci_high
+        );
+    }
     for (title, groups) in [("subject", &s.by_subject), ("level", &s.by_level)] {
         for (k, g) in groups {
             println!(

@@ -35,6 +35,10 @@ pub struct ItemResult {
     pub correct: bool,
     /// Response tokens.
     pub tokens: usize,
+    /// Numeric datasets: correct under lm-evaluation-harness's strict match
+    /// (`#### N` / `The answer is N`) alone, without the flexible fall-backs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_correct: Option<bool>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, String>,
 }
@@ -81,6 +85,10 @@ pub struct Summary {
     pub extraction_failure_rate: f64,
     pub mean_tokens: f64,
     pub median_tokens: f64,
+    /// Numeric datasets: accuracy under the strict match only (lm-evaluation-harness
+    /// `strict-match`); `overall` is the flexible one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<Accuracy>,
     /// Malformed dataset lines skipped under `--skip-invalid`.
     pub skipped_lines: usize,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -156,6 +164,15 @@ pub fn summarize(model: &str, dataset: &Dataset, prompt: &str, results: &[ItemRe
             tokens.iter().sum::<usize>() as f64 / n as f64
         },
         median_tokens: median(&tokens),
+        strict: (dataset.style == AnswerStyle::Numeric).then(|| {
+            Accuracy::new(
+                results
+                    .iter()
+                    .filter(|r| r.strict_correct == Some(true))
+                    .count(),
+                n,
+            )
+        }),
         skipped_lines: dataset.skipped,
         by_subject: group_by(results, "subject"),
         by_level: group_by(results, "level"),
@@ -171,6 +188,10 @@ pub fn judge(
     tokens: usize,
 ) -> ItemResult {
     let v = check(&output, &item.gold, style);
+    let strict_correct = (style == AnswerStyle::Numeric).then(|| {
+        super::extract::gsm8k_strict(&output)
+            .is_some_and(|n| super::equivalent(&n.canonical(), &item.gold, style))
+    });
     ItemResult {
         id: item.id.clone(),
         prompt,
@@ -179,6 +200,7 @@ pub fn judge(
         gold: item.gold.clone(),
         correct: v.equivalent,
         tokens,
+        strict_correct,
         meta: item.meta.clone(),
     }
 }
@@ -317,6 +339,40 @@ mod tests {
     }
 
     #[test]
+    fn strict_and_flexible_accuracy() {
+        let items: Vec<Item> = ["18", "5", "7"]
+            .iter()
+            .enumerate()
+            .map(|(k, g)| Item {
+                id: format!("g{k}"),
+                question: "q".into(),
+                gold: g.to_string(),
+                meta: BTreeMap::new(),
+            })
+            .collect();
+        let ds = Dataset {
+            name: "gsm8k".into(),
+            style: AnswerStyle::Numeric,
+            items: items.clone(),
+            skipped: 0,
+            source: "x".into(),
+        };
+        let outs = ["So 18.\n#### 18", "She has 5 left.", "The answer is 8."];
+        let results: Vec<ItemResult> = items
+            .iter()
+            .zip(outs)
+            .map(|(it, o)| judge(it, ds.style, "p".into(), o.into(), 1))
+            .collect();
+        assert_eq!(
+            results.iter().map(|r| r.strict_correct).collect::<Vec<_>>(),
+            vec![Some(true), Some(false), Some(false)]
+        );
+        let s = summarize("m", &ds, "cot", &results);
+        assert_eq!(s.overall.correct, 2);
+        assert_eq!(s.strict.as_ref().map(|a| a.correct), Some(1));
+    }
+
+    #[test]
     fn aggregates_by_subject_and_level() {
         let items = vec![
             item("a", "\\frac{1}{2}", "Algebra", "1"),
@@ -359,6 +415,7 @@ mod tests {
         assert_eq!(s.by_subject["Geometry"].n, 2);
         assert_eq!(s.by_level["2"].correct, 0);
         assert_eq!(s.by_level["5"].correct, 1);
+        assert!(s.strict.is_none());
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["accuracy"], 0.5);
         assert!(json["by_subject"]["Algebra"]["ci_high"].is_number());
