@@ -118,12 +118,48 @@ pub fn numeric(text: &str) -> Option<String> {
             None => b.to_string(),
         });
     }
-    if let Some(span) = answer_phrase(text)
-        && let Some(n) = number::first_number(span)
-    {
-        return Some(n.canonical());
+    if let Some(span) = answer_phrase(text) {
+        // `The answer is $\frac{3}{4}$`: LaTeX, returned as written.
+        let math = unwrap_math(span);
+        if let Some(f) = leading_frac(math) {
+            return Some(f.to_string());
+        }
+        if let Some(n) = number::first_number(span) {
+            return Some(n.canonical());
+        }
     }
     gsm8k_flexible(text).map(|n| n.canonical())
+}
+
+/// A leading `\frac{a}{b}` (or `\dfrac`, `\tfrac`, signed) of `s`, braces matched.
+fn leading_frac(s: &str) -> Option<&str> {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let cmd = ["\\frac", "\\dfrac", "\\tfrac"]
+        .into_iter()
+        .find(|c| body.starts_with(c))?;
+    let b = s.as_bytes();
+    let mut i = s.len() - body.len() + cmd.len();
+    for _ in 0..2 {
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        let mut depth = 0usize;
+        loop {
+            match b.get(i)? {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        i += 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    s.get(..i)
 }
 
 /// Strips a `$...$`, `\(...\)` or `\[...\]` wrapper and a trailing period.
@@ -227,6 +263,7 @@ mod tests {
             ("Thus \\boxed{15\\%}", Some("15%")),
             ("3 apples plus 4 apples is 7 apples.", Some("7")),
             ("She gets 2 1/2 pies", Some("2.5")),
+            ("The answer is $\\frac{3}{4}$.", Some("\\frac{3}{4}")),
             ("Speed of light 3e8", Some("300000000")),
             ("nothing numeric", None),
         ];
