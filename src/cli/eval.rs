@@ -47,6 +47,9 @@ pub struct Args {
     /// Built-in format of a dataset file whose name does not say it.
     #[arg(long)]
     format: Option<String>,
+    /// A TOML field mapping for any JSONL/CSV file (question, answer, id, ...).
+    #[arg(long)]
+    mapping: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -55,6 +58,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         limit: a.limit,
         format: a.format.clone(),
         sha256: a.sha256.clone(),
+        mapping: a
+            .mapping
+            .as_deref()
+            .map(data::FieldMapping::from_file)
+            .transpose()?,
         ..Default::default()
     };
     let dataset = data::load(&a.dataset, &opts)?;
