@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod generate;
+mod answers;
+mod eval;
 mod setup;
 
 #[derive(Parser)]
@@ -23,6 +25,10 @@ enum Command {
     Setup(setup::Args),
     /// Complete a prompt (or a JSONL file of prompts) with a model.
     Generate(generate::Args),
+    /// Judge model answers against gold answers (the answer checker).
+    Answers(answers::Args),
+    /// Evaluate a model's accuracy on a benchmark.
+    Eval(eval::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -30,6 +36,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Setup(a) => setup::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Answers(a) => answers::run(a),
+        Command::Eval(a) => eval::run(a),
     };
     match result {
         Ok(code) => code,
