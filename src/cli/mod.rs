@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod models;
 mod setup;
 
 #[derive(Parser)]
@@ -16,12 +17,15 @@ struct Cli {
 enum Command {
     /// Fetch the ONNX Runtime library, WordNet, the default models and data into the cache.
     Setup(setup::Args),
+    /// List model aliases or describe a model.
+    Models(models::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Setup(a) => setup::run(a),
+        Command::Models(a) => models::run(a),
     };
     match result {
         Ok(code) => code,
