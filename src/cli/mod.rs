@@ -3,9 +3,10 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-mod generate;
 mod answers;
 mod eval;
+mod generate;
+mod models;
 mod setup;
 
 #[derive(Parser)]
@@ -29,6 +30,8 @@ enum Command {
     Answers(answers::Args),
     /// Evaluate a model's accuracy on a benchmark.
     Eval(eval::Args),
+    /// List model aliases or describe a model.
+    Models(models::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -38,6 +41,7 @@ pub fn main() -> ExitCode {
         Command::Generate(a) => generate::run(a),
         Command::Answers(a) => answers::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Models(a) => models::run(a),
     };
     match result {
         Ok(code) => code,
