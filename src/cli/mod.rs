@@ -3,6 +3,9 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod campaign;
+mod gate;
+mod report;
 mod setup;
 
 #[derive(Parser)]
@@ -16,12 +19,21 @@ struct Cli {
 enum Command {
     /// Fetch the ONNX Runtime library, WordNet, the default models and data into the cache.
     Setup(setup::Args),
+    /// Run campaigns (models × transforms × datasets × attacks) and merge shards.
+    Campaign(campaign::Args),
+    /// Write the report of a campaign folder.
+    Report(report::Args),
+    /// Compare two summary.json files and fail on a robustness regression (CI).
+    Gate(gate::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Setup(a) => setup::run(a),
+        Command::Campaign(a) => campaign::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Gate(a) => gate::run(a),
     };
     match result {
         Ok(code) => code,
