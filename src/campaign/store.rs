@@ -560,3 +560,158 @@ impl LanguageModel for CachedModel {
         self.inner.count_tokens(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::Outcome;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A tiny deterministic generator (the test's own model): echoes the
+    /// prompt's length and counts how many prompts reached it.
+    struct Echo {
+        calls: AtomicUsize,
+        prompts: AtomicUsize,
+    }
+
+    impl LanguageModel for Echo {
+        fn id(&self) -> String {
+            "echo".into()
+        }
+        fn generate(&self, prompts: &[Prompt], d: &Decoding) -> Result<Vec<Generation>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.prompts.fetch_add(prompts.len(), Ordering::SeqCst);
+            prompts
+                .iter()
+                .map(|p| {
+                    let r = self.render(p)?;
+                    Ok(Generation {
+                        text: format!("{} chars, max {}", r.len(), d.max_new_tokens),
+                        prompt_tokens: r.len(),
+                        completion_tokens: 3,
+                        finish_reason: FinishReason::Eos,
+                        logprobs: vec![-0.5, -1.0, -0.25],
+                    })
+                })
+                .collect()
+        }
+        fn score(&self, pairs: &[(Prompt, String)]) -> Result<Vec<f32>> {
+            Ok(pairs.iter().map(|_| 0.0).collect())
+        }
+        fn render(&self, prompt: &Prompt) -> Result<String> {
+            Ok(match prompt {
+                Prompt::Text { text } => text.clone(),
+                Prompt::Chat { messages } => messages.iter().map(|m| m.content.as_str()).collect(),
+            })
+        }
+        fn count_tokens(&self, text: &str) -> Result<usize> {
+            Ok(text.len())
+        }
+    }
+
+    fn record(id: &str) -> AttackRecord {
+        AttackRecord {
+            id: id.into(),
+            dataset: "d".into(),
+            model: "m".into(),
+            transform: "identity".into(),
+            attack: "mscr".into(),
+            gold: "3".into(),
+            original_question: "What is 1 + 2?".into(),
+            perturbed_question: "What is 1 + 2?".into(),
+            changes: vec![],
+            sentence_similarity: None,
+            clean_output: "The answer is 3.".into(),
+            clean_answer: Some("3".into()),
+            clean_correct: true,
+            clean_tokens: 5,
+            attacked_output: None,
+            attacked_answer: None,
+            attacked_tokens: None,
+            queries: 1,
+            result: Outcome::Failed,
+            judge: None,
+            seconds: 0.1,
+        }
+    }
+
+    fn cell(attack: &str) -> CellKey {
+        CellKey {
+            model: "m".into(),
+            transform: "identity".into(),
+            dataset: "d".into(),
+            attack: attack.into(),
+        }
+    }
+
+    #[test]
+    fn cache_sends_only_misses_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let echo = Arc::new(Echo {
+            calls: AtomicUsize::new(0),
+            prompts: AtomicUsize::new(0),
+        });
+        let d = Decoding::default();
+        let p = |s: &str| Prompt::text(s);
+        {
+            let store = Store::open_dir(dir.path()).unwrap();
+            let m = CachedModel::new(echo.clone(), store.clone(), "identity");
+            let a = m.generate(&[p("a"), p("bb")], &d).unwrap();
+            assert_eq!(echo.prompts.load(Ordering::SeqCst), 2);
+            // One hit, one miss, one duplicate of the miss: one prompt reaches the model.
+            let b = m.generate(&[p("bb"), p("ccc"), p("ccc")], &d).unwrap();
+            assert_eq!(echo.prompts.load(Ordering::SeqCst), 3);
+            assert_eq!(b[0], a[1]);
+            assert_eq!(b[1], b[2]);
+            assert_eq!(b[1].logprobs, vec![-0.5, -1.0, -0.25]);
+            // Another decoding or transform is another key.
+            let d2 = Decoding { max_new_tokens: 7, ..Decoding::default() };
+            m.generate(&[p("a")], &d2).unwrap();
+            CachedModel::new(echo.clone(), store.clone(), "pruned").generate(&[p("a")], &d).unwrap();
+            assert_eq!(echo.prompts.load(Ordering::SeqCst), 5);
+        }
+        // A new process (here: a new connection) answers from disk.
+        let store = Store::open_dir(dir.path()).unwrap();
+        assert_eq!(store.generation_count().unwrap(), 5);
+        let calls = echo.calls.load(Ordering::SeqCst);
+        let m = CachedModel::new(echo.clone(), store, "identity");
+        let again = m.generate(&[p("a"), p("bb"), p("ccc")], &d).unwrap();
+        assert_eq!(echo.calls.load(Ordering::SeqCst), calls);
+        assert_eq!(again[0].text, "1 chars, max 384");
+    }
+
+    #[test]
+    fn records_are_unique_per_cell_and_merge_refuses_conflicts() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let sa = Store::open_dir(a.path()).unwrap();
+        let sb = Store::open_dir(b.path()).unwrap();
+        for s in [&sa, &sb] {
+            s.register_cell(&CellInfo { key: cell("mscr"), baseline: false }).unwrap();
+        }
+        sa.put_record(&cell("mscr"), &record("q1")).unwrap();
+        let dup = sa.put_record(&cell("mscr"), &record("q1")).unwrap_err().to_string();
+        assert!(dup.contains("q1"), "{dup}");
+        let mut same = record("q1");
+        same.seconds = 9.0; // wall time differs: still the same result
+        sb.put_record(&cell("mscr"), &same).unwrap();
+        sb.put_record(&cell("mscr"), &record("q2")).unwrap();
+        let stats = merge_dirs(&[a.path().into(), b.path().into()], out.path()).unwrap();
+        assert_eq!(stats, MergeStats { records: 2, duplicates: 1, generations: 0 });
+        let merged = Store::open_existing(out.path()).unwrap();
+        let ids: Vec<String> = merged.records(&cell("mscr")).unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["q1", "q2"]);
+
+        let c = tempfile::tempdir().unwrap();
+        let sc = Store::open_dir(c.path()).unwrap();
+        sc.register_cell(&CellInfo { key: cell("mscr"), baseline: false }).unwrap();
+        let mut other = record("q2");
+        other.clean_answer = Some("4".into());
+        sc.put_record(&cell("mscr"), &other).unwrap();
+        let e = merge_dirs(&[c.path().into()], out.path()).unwrap_err().to_string();
+        assert!(e.contains("conflict") && e.contains("q2"), "{e}");
+        // All-or-nothing: the conflicting merge wrote nothing.
+        assert_eq!(merged.record_count().unwrap(), 2);
+    }
+}

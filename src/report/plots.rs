@@ -61,6 +61,8 @@ struct Hist {
     lo: f64,
     hi: f64,
     bins: usize,
+    /// Integer x values (counts): label ticks without decimals.
+    x_int: bool,
 }
 
 enum Chart {
@@ -118,6 +120,7 @@ fn draw_hbars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &HBars) -> s
     chart
         .configure_mesh()
         .disable_y_mesh()
+        .light_line_style(WHITE)
         .y_labels(0)
         .y_label_formatter(&|_| String::new())
         .x_label_formatter(&|v| {
@@ -143,44 +146,67 @@ fn draw_hbars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &HBars) -> s
         ))
         .map_err(e)?;
     }
-    let k = b.series.len().max(1) as f64;
-    let band = 0.8 / k;
+    // Each row splits its height among the series that have a value there
+    // (NaN = no bar), so a row with one bar draws it full height.
+    let slot = |i: usize, si: usize| -> (f64, f64) {
+        let present: Vec<usize> = (0..b.series.len())
+            .filter(|&s| b.series[s].2.get(i).is_some_and(|v| v.is_finite()))
+            .collect();
+        let k = present.len().max(1) as f64;
+        let rank = present.iter().position(|&s| s == si).unwrap_or(0) as f64;
+        let band = 0.8 / k;
+        let top = (n - 1 - i) as f64 + 0.9 - band * rank;
+        (top - band, top)
+    };
     for (si, (name, color, values)) in b.series.iter().enumerate() {
         let color = *color;
-        let rects = values.iter().enumerate().map(move |(i, v)| {
-            let top = (n - 1 - i) as f64 + 0.9 - band * si as f64;
-            Rectangle::new([(0.0, top - band), (*v, top)], color.filled())
-        });
+        let rects = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(i, v)| {
+                let (lo, hi) = slot(i, si);
+                Rectangle::new([(0.0, lo), (*v, hi)], color.filled())
+            });
         chart
             .draw_series(rects)
-            .map_err(e)?
-            .label(name.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
-        let texts = values.iter().enumerate().map(move |(i, v)| {
-            let top = (n - 1 - i) as f64 + 0.9 - band * si as f64;
-            let s = if percent {
-                format!("{:.1}%", v * 100.0)
-            } else if v.fract() == 0.0 {
-                format!("{v:.0}")
-            } else {
-                format!("{v:.1}")
-            };
-            Text::new(
-                format!(" {s}"),
-                (*v, top - band / 2.0),
-                (FAMILY, 13).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
-            )
-        });
+            .map_err(e)?;
+        let _ = name;
+        let texts = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(i, v)| {
+                let (lo, hi) = slot(i, si);
+                let s = if percent {
+                    format!("{:.1}%", v * 100.0)
+                } else if v.fract() == 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.1}")
+                };
+                Text::new(
+                    format!(" {s}"),
+                    (*v, (lo + hi) / 2.0),
+                    (FAMILY, 13).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+                )
+            });
         chart.draw_series(texts).map_err(e)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .label_font((FAMILY, 14))
-        .draw()
+    // The legend sits in the title row, right-aligned, so it never covers a bar.
+    let (w, _) = root.dim_in_pixel();
+    let mut x = w as i32 - 14;
+    for (name, color, _) in b.series.iter().rev() {
+        x -= text_px(name, 14.0) as i32 + 30;
+        root.draw(&Rectangle::new([(x, 16), (x + 14, 30)], color.filled()))
+            .map_err(e)?;
+        root.draw(&Text::new(
+            name.clone(),
+            (x + 20, 23),
+            (FAMILY, 14).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
         .map_err(e)?;
+    }
     root.present().map_err(e)
 }
 
@@ -199,7 +225,8 @@ fn draw_hist<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Hist) -> std
             c
         })
         .collect();
-    let y_max = counts.iter().flatten().copied().max().unwrap_or(0).max(1) as f64 * 1.15;
+    let y_max = (counts.iter().flatten().copied().max().unwrap_or(0).max(1) as f64 * 1.15).ceil();
+    let x_int = h.x_int;
     let mut chart = ChartBuilder::on(root)
         .caption(&h.title, (FAMILY, 24))
         .margin(14)
@@ -209,9 +236,20 @@ fn draw_hist<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Hist) -> std
         .map_err(e)?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc(h.x_desc.as_str())
         .y_desc("questions")
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_labels((y_max as usize).clamp(2, 10))
+        .y_label_formatter(&|v| if v.fract() == 0.0 { format!("{v:.0}") } else { String::new() })
+        .x_label_formatter(&|v| {
+            if !x_int {
+                format!("{v:.2}")
+            } else if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        })
         .label_style((FAMILY, 15))
         .axis_desc_style((FAMILY, 16))
         .draw()
@@ -365,11 +403,11 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
     for (k, v) in &any {
         src_labels.push(format!("{k} (any)"));
         any_v.push(*v);
-        exact_v.push(0.0);
+        exact_v.push(f64::NAN);
     }
     for (k, v) in &exact {
         src_labels.push(if k.contains('+') { k.clone() } else { format!("{k} only") });
-        any_v.push(0.0);
+        any_v.push(f64::NAN);
         exact_v.push(*v);
     }
     if src_labels.is_empty() {
@@ -377,7 +415,7 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
         any_v.push(0.0);
         exact_v.push(0.0);
     }
-    let x_max = any_v.iter().chain(&exact_v).cloned().fold(1.0, f64::max);
+    let x_max = any_v.iter().chain(&exact_v).cloned().filter(|v| v.is_finite()).fold(1.0, f64::max);
     plots.push(render(
         "sources",
         "Successful attacks per candidate source",
@@ -456,18 +494,21 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
             lo: lo.max(-1.0),
             hi: 1.0,
             bins: (((1.0 - lo) / 0.02).round() as usize).clamp(5, 100),
+            x_int: false,
         }),
     )?);
 
     // 5. Queries per successful attack.
     let q = |cs: &[&CellResults]| -> Vec<f64> { successes(cs).map(|r| r.queries as f64).collect() };
     let (mq, bq) = (q(&main), q(&base));
-    let q_max = mq.iter().chain(&bq).cloned().fold(2.0, f64::max).ceil() + 1.0;
+    let q_max = mq.iter().chain(&bq).cloned().fold(2.0, f64::max).ceil();
     let mut series = vec![("attack".to_string(), ATTACKED, mq)];
     if !base.is_empty() {
         series.push(("random baseline".to_string(), BASELINE, bq));
     }
-    let bins = (q_max as usize).clamp(2, 60);
+    // Whole-number bins, widened so there are at most 50 of them.
+    let qw = (q_max / 50.0).ceil().max(1.0);
+    let bins = (q_max / qw).ceil() as usize;
     plots.push(render(
         "queries",
         "Queries per successful attack",
@@ -476,9 +517,11 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
             title: "Queries per successful attack".into(),
             x_desc: "model queries".into(),
             series,
-            lo: 0.0,
-            hi: q_max,
+            // Bins centred on whole numbers of queries.
+            lo: 0.5,
+            hi: 0.5 + bins as f64 * qw,
             bins,
+            x_int: true,
         }),
     )?);
     Ok(plots)
