@@ -26,6 +26,9 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "threads",
 ];
 
+/// The `kind`s a transform step may name (kept in step with [`TransformStep`]).
+pub const TRANSFORM_KINDS: &[&str] = &["identity"];
+
 /// One step of a transform chain. New transforms (compression, prompting,
 /// decoding) are new variants here; the spec format does not change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -253,7 +256,11 @@ fn parse_transforms(values: &[toml::Value], path: &Path) -> Result<Vec<Transform
         let ctx = |e: toml::de::Error| {
             Error::file(
                 path,
-                format!("transforms[{i}]: {}", e.to_string().trim_end()),
+                format!(
+                    "transforms[{i}]: {} (transform kinds: {}; `identity` takes no settings)",
+                    e.to_string().trim_end(),
+                    keys_list(TRANSFORM_KINDS)
+                ),
             )
         };
         let table = v.as_table().ok_or_else(|| {
