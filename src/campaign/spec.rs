@@ -327,8 +327,9 @@ fn parse_attacks(tables: &[toml::Table], path: &Path) -> Result<Vec<AttackSpec>>
             AttackSpec { name, baseline: r.baseline, source: AttackSource::File(file) }
         } else {
             let mut inner = t.clone();
-            let name = match inner.remove("name") {
-                Some(toml::Value::String(s)) => s,
+            // `name` stays in the table too: it is also the attack config's own name.
+            let name = match inner.get("name") {
+                Some(toml::Value::String(s)) => s.clone(),
                 Some(_) => {
                     return Err(Error::file(path, format!("attacks[{i}]: `name` must be a string")));
                 }
@@ -477,7 +478,7 @@ search = { kind = "random" }
         assert_eq!(s.baseline_attack().unwrap().name, "random");
         match &s.attacks[1].source {
             AttackSource::Inline(t) => {
-                assert!(t.contains("search") && !t.contains("baseline") && !t.contains("name"), "{t}")
+                assert!(t.contains("search") && !t.contains("baseline") && t.contains("random"), "{t}")
             }
             other => panic!("{other:?}"),
         }
@@ -507,5 +508,33 @@ search = { kind = "random" }
             .unwrap_err()
             .to_string();
         assert!(e.contains("two attacks are named `mscr`"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+
+    /// Every spec shipped in attacks/ parses (its attack configs are the attack module's).
+    #[test]
+    fn shipped_specs_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("attacks");
+        for name in ["quickstart", "mscr-gsm8k", "mscr-math500", "ablation-sources", "ci-gate"] {
+            let s = CampaignSpec::from_file(&dir.join(format!("{name}.toml")))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(s.name, name);
+            assert!(s.models.contains(&"smollm2-135m-instruct".to_string()));
+        }
+        let a = CampaignSpec::from_file(&dir.join("ablation-sources.toml")).unwrap();
+        let names: Vec<&str> = a.attacks.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["all-sources", "random", "embedding-only", "wordnet-only", "mlm-only"]);
+        for single in &a.attacks[2..] {
+            let AttackSource::Inline(t) = &single.source else { panic!() };
+            let cfg: toml::Table = toml::from_str(t).unwrap();
+            assert_eq!(cfg["sources"].as_array().unwrap().len(), 1, "{}", single.name);
+        }
+        let q = CampaignSpec::from_file(&dir.join("quickstart.toml")).unwrap();
+        assert_eq!(q.limit, Some(40));
+        assert_eq!(q.baseline_attack().unwrap().name, "random");
     }
 }
