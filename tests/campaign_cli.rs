@@ -9,7 +9,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn campaign(args: &[&str]) -> Output {
-    Command::new(mscr_bin()).arg("campaign").args(args).output().unwrap()
+    Command::new(mscr_bin())
+        .arg("campaign")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -33,7 +37,10 @@ fn unknown_keys_and_components_are_named_with_the_file() {
     let o = campaign(&["run", &spec]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("typo.toml") && e.contains("`limt`") && e.contains("`limit`"), "{e}");
+    assert!(
+        e.contains("typo.toml") && e.contains("`limt`") && e.contains("`limit`"),
+        "{e}"
+    );
 
     let spec = write(
         tmp.path(),
@@ -41,7 +48,10 @@ fn unknown_keys_and_components_are_named_with_the_file() {
         "models = [\"m\"]\ndatasets = [\"d\"]\n[[transforms]]\nkind = \"prune-heads\"\n[[attacks]]\nconfig = \"mscr.toml\"\n",
     );
     let e = stderr(&campaign(&["run", &spec]));
-    assert!(e.contains("kind.toml") && e.contains("prune-heads") && e.contains("identity"), "{e}");
+    assert!(
+        e.contains("kind.toml") && e.contains("prune-heads") && e.contains("identity"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -55,10 +65,18 @@ fn missing_model_dataset_and_attack_are_reported_before_any_work() {
     let o = campaign(&["run", &spec]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    for needle in ["nope.gguf", "nope.jsonl", "no-such-attack.toml", "cannot start"] {
+    for needle in [
+        "nope.gguf",
+        "nope.jsonl",
+        "no-such-attack.toml",
+        "cannot start",
+    ] {
         assert!(e.contains(needle), "missing `{needle}` in: {e}");
     }
-    assert!(!tmp.path().join("run").exists(), "work started despite missing inputs");
+    assert!(
+        !tmp.path().join("run").exists(),
+        "work started despite missing inputs"
+    );
 }
 
 #[test]
@@ -77,19 +95,34 @@ fn merge_combines_shards_and_refuses_conflicts() {
         let s = mscr::campaign::Shard { index: i, count: 2 };
         cells
             .iter()
-            .map(|(k, b, r)| (k.clone(), *b, r.iter().filter(|x| s.owns(&x.id)).cloned().collect()))
+            .map(|(k, b, r)| {
+                (
+                    k.clone(),
+                    *b,
+                    r.iter().filter(|x| s.owns(&x.id)).cloned().collect(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     write_store(&a, &shard(1));
     write_store(&b, &shard(2));
     let out = tmp.path().join("merged");
-    let o = campaign(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = campaign(&[
+        "merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("merged 96 records"), "{}", stderr(&o));
     assert!(out.join("report.html").is_file());
     let s = mscr::report::CampaignSummary::from_file(&out.join("summary.json")).unwrap();
-    assert_eq!(s.cells.iter().map(|c| c.summary.questions).sum::<usize>(), 96);
+    assert_eq!(
+        s.cells.iter().map(|c| c.summary.questions).sum::<usize>(),
+        96
+    );
 
     // A folder whose record for the same item differs is refused, and nothing is written.
     let c = tmp.path().join("c");

@@ -24,14 +24,19 @@ fn snapshot(out: &Path) -> BTreeMap<(String, String), String> {
     let mut m = BTreeMap::new();
     for c in store.cells().unwrap() {
         for r in store.records(&c.key).unwrap() {
-            m.insert((c.key.id(), r.id.clone()), serde_json::to_string(&r).unwrap());
+            m.insert(
+                (c.key.id(), r.id.clone()),
+                serde_json::to_string(&r).unwrap(),
+            );
         }
     }
     m
 }
 
 fn count(out: &Path) -> usize {
-    Store::open_existing(out).and_then(|s| s.record_count()).unwrap_or(0)
+    Store::open_existing(out)
+        .and_then(|s| s.record_count())
+        .unwrap_or(0)
 }
 
 fn start(spec: &Path, resume: bool) -> Child {
@@ -40,7 +45,10 @@ fn start(spec: &Path, resume: bool) -> Child {
     if resume {
         c.arg("--resume");
     }
-    c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    c.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// Waits until the store holds `n` records, then returns; panics with the
@@ -51,10 +59,18 @@ fn wait_for(child: &mut Child, out: &Path, n: usize) {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             panic!("campaign exited ({status}) before {n} questions were stored:\n{err}");
         }
-        assert!(t0.elapsed() < Duration::from_secs(1500), "no progress in 25 minutes");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1500),
+            "no progress in 25 minutes"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -84,10 +100,18 @@ fn sigkill_then_resume_loses_nothing_and_repeats_nothing() {
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
     let before = snapshot(&out);
-    assert!(before.len() >= 2 && before.len() < ITEMS, "killed too late: {}", before.len());
+    assert!(
+        before.len() >= 2 && before.len() < ITEMS,
+        "killed too late: {}",
+        before.len()
+    );
 
     // Without --resume the folder is refused, untouched.
-    let refused = Command::new(mscr_bin()).args(["campaign", "run"]).arg(&spec).output().unwrap();
+    let refused = Command::new(mscr_bin())
+        .args(["campaign", "run"])
+        .arg(&spec)
+        .output()
+        .unwrap();
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--resume"));
 
@@ -95,21 +119,40 @@ fn sigkill_then_resume_loses_nothing_and_repeats_nothing() {
     let mut child = start(&spec, true);
     wait_for(&mut child, &out, before.len() + 2);
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let o = child.wait_with_output().unwrap();
     let middle = snapshot(&out);
     if middle.len() < ITEMS {
-        assert_eq!(o.status.code(), Some(130), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(130),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 
     // 3. Resume to the end.
-    let o = Command::new(mscr_bin()).args(["campaign", "run", "--resume"]).arg(&spec).output().unwrap();
+    let o = Command::new(mscr_bin())
+        .args(["campaign", "run", "--resume"])
+        .arg(&spec)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     let after = snapshot(&out);
     assert_eq!(after.len(), ITEMS, "every question exactly once");
     assert!(
-        err.contains(&format!("{} questions run, {} already done", ITEMS - middle.len(), middle.len())),
+        err.contains(&format!(
+            "{} questions run, {} already done",
+            ITEMS - middle.len(),
+            middle.len()
+        )),
         "{err}"
     );
     // Finished questions survived both interruptions unchanged.
@@ -119,10 +162,24 @@ fn sigkill_then_resume_loses_nothing_and_repeats_nothing() {
     let cell = CellKey {
         model: "smollm2-135m-instruct".into(),
         transform: "identity".into(),
-        dataset: after.keys().next().unwrap().0.split(" | ").nth(2).unwrap().into(),
+        dataset: after
+            .keys()
+            .next()
+            .unwrap()
+            .0
+            .split(" | ")
+            .nth(2)
+            .unwrap()
+            .into(),
         attack: "mscr".into(),
     };
-    let ids: Vec<String> = Store::open_existing(&out).unwrap().records(&cell).unwrap().into_iter().map(|r| r.id).collect();
+    let ids: Vec<String> = Store::open_existing(&out)
+        .unwrap()
+        .records(&cell)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     let mut unique = ids.clone();
     unique.sort();
     unique.dedup();

@@ -10,11 +10,17 @@ use std::process::Command;
 
 fn chromium() -> String {
     for c in ["chromium", "chromium-browser", "google-chrome"] {
-        if Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        if Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return c.into();
         }
     }
-    panic!("no headless Chromium found: run `bash scripts/test-deps.sh` (installs Debian's chromium)");
+    panic!(
+        "no headless Chromium found: run `bash scripts/test-deps.sh` (installs Debian's chromium)"
+    );
 }
 
 /// Returns (serialised DOM, console lines).
@@ -38,7 +44,11 @@ fn load(page: &std::path::Path) -> (String, Vec<String>) {
         .arg(format!("file://{}", page.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let console = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.contains(":CONSOLE"))
@@ -58,13 +68,26 @@ fn report_renders_in_chromium_without_console_errors_and_markup_stays_text() {
     assert!(console.is_empty(), "console messages: {console:#?}");
     // Tables rendered with their rows.
     assert!(dom.contains("<table id=\"robustness\">") && dom.contains("<table id=\"details\">"));
-    assert_eq!(dom.matches("<tr").count(), 1 + 4 + 1 + 4, "header + 4 cells, twice");
+    assert_eq!(
+        dom.matches("<tr").count(),
+        1 + 4 + 1 + 4,
+        "header + 4 cells, twice"
+    );
     // The injected markup is text, not elements.
-    assert!(!dom.contains("<script"), "a <script> element reached the DOM");
-    assert!(!dom.contains("<img src=\"x\""), "an injected <img> reached the DOM");
+    assert!(
+        !dom.contains("<script"),
+        "a <script> element reached the DOM"
+    );
+    assert!(
+        !dom.contains("<img src=\"x\""),
+        "an injected <img> reached the DOM"
+    );
     assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(dom.contains("&lt;img src=x onerror="));
-    assert!(dom.contains("<title>mscr robustness report — report-test</title>"), "title changed");
+    assert!(
+        dom.contains("<title>mscr robustness report — report-test</title>"),
+        "title changed"
+    );
     assert!(dom.contains("<mark>pomes</mark>"));
     // Every plot is an inline PNG that decodes to its stated size.
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -84,7 +107,11 @@ fn a_script_in_a_page_would_be_caught() {
     // Guards the guard: the console capture above really sees script errors.
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("bad.html");
-    std::fs::write(&page, "<!DOCTYPE html><p>x</p><script>console.error('boom')</script>").unwrap();
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><p>x</p><script>console.error('boom')</script>",
+    )
+    .unwrap();
     let (_, console) = load(&page);
     assert!(console.iter().any(|l| l.contains("boom")), "{console:#?}");
 }

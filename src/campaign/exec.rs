@@ -159,7 +159,12 @@ struct AttackRunner<'a> {
 
 impl QuestionRunner for AttackRunner<'_> {
     fn run(&self, item: &Item) -> Result<AttackRecord> {
-        let _ = (&self.ctx.model, self.ctx.style, self.ctx.prompt, self.ctx.decoding);
+        let _ = (
+            &self.ctx.model,
+            self.ctx.style,
+            self.ctx.prompt,
+            self.ctx.decoding,
+        );
         // WIRE: self.attacker.attack(item, self.ctx.style, self.ctx.prompt, self.ctx.decoding, &self.labels)
         Err(Error::Unsupported(format!(
             "attack `{}` on item `{}`: the attack is not wired into campaigns yet",

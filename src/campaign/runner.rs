@@ -120,7 +120,9 @@ fn install_ctrlc() {
                 eprintln!("\nsecond interrupt: exiting now (finished questions are saved)");
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupt: stopping after the current question (Ctrl-C again to quit now)");
+            eprintln!(
+                "\ninterrupt: stopping after the current question (Ctrl-C again to quit now)"
+            );
         });
     });
 }
@@ -162,7 +164,11 @@ pub fn run_cells<'r>(
     for (ci, cell) in cells.iter().enumerate() {
         store.register_cell(&cell.info)?;
         let done = store.done_items(&cell.info.key)?;
-        let todo: Vec<&Item> = cell.items.iter().filter(|it| !done.contains(&it.id)).collect();
+        let todo: Vec<&Item> = cell
+            .items
+            .iter()
+            .filter(|it| !done.contains(&it.id))
+            .collect();
         stats.resumed += cell.items.len() - todo.len();
         pending.push((ci, todo));
     }
@@ -238,7 +244,10 @@ mod tests {
 
     #[test]
     fn shard_parse_and_errors() {
-        assert_eq!("2/4".parse::<Shard>().unwrap(), Shard { index: 2, count: 4 });
+        assert_eq!(
+            "2/4".parse::<Shard>().unwrap(),
+            Shard { index: 2, count: 4 }
+        );
         for bad in ["0/4", "5/4", "1/0", "a/b", "3"] {
             let e = bad.parse::<Shard>().unwrap_err().to_string();
             assert!(e.contains(bad) && e.contains("I/N"), "{e}");

@@ -200,10 +200,16 @@ impl CampaignSpec {
             .unwrap_or_else(|| "campaign".into());
 
         if raw.models.is_empty() {
-            return Err(Error::file(path, "`models` is empty: name at least one model"));
+            return Err(Error::file(
+                path,
+                "`models` is empty: name at least one model",
+            ));
         }
         if raw.datasets.is_empty() {
-            return Err(Error::file(path, "`datasets` is empty: name at least one dataset"));
+            return Err(Error::file(
+                path,
+                "`datasets` is empty: name at least one dataset",
+            ));
         }
         if raw.attacks.is_empty() {
             return Err(Error::file(
@@ -212,7 +218,10 @@ impl CampaignSpec {
             ));
         }
         if raw.limit == Some(0) {
-            return Err(Error::file(path, "`limit = 0` selects no question; remove it or raise it"));
+            return Err(Error::file(
+                path,
+                "`limit = 0` selects no question; remove it or raise it",
+            ));
         }
 
         let transforms = parse_transforms(&raw.transforms, path)?;
@@ -273,20 +282,36 @@ fn parse_transforms(values: &[toml::Value], path: &Path) -> Result<Vec<Transform
         let chain = if table.contains_key("steps") {
             let raw: RawChain = v.clone().try_into().map_err(ctx)?;
             if raw.steps.is_empty() {
-                return Err(Error::file(path, format!("transforms[{i}]: `steps` is empty")));
+                return Err(Error::file(
+                    path,
+                    format!("transforms[{i}]: `steps` is empty"),
+                ));
             }
             let name = raw.name.unwrap_or_else(|| {
-                raw.steps.iter().map(|s| s.label()).collect::<Vec<_>>().join("+")
+                raw.steps
+                    .iter()
+                    .map(|s| s.label())
+                    .collect::<Vec<_>>()
+                    .join("+")
             });
-            TransformChain { name, steps: raw.steps }
+            TransformChain {
+                name,
+                steps: raw.steps,
+            }
         } else {
             let step: TransformStep = v.clone().try_into().map_err(ctx)?;
-            TransformChain { name: step.label(), steps: vec![step] }
+            TransformChain {
+                name: step.label(),
+                steps: vec![step],
+            }
         };
         if chains.iter().any(|c: &TransformChain| c.name == chain.name) {
             return Err(Error::file(
                 path,
-                format!("transforms[{i}]: a chain named `{}` already exists; give it a `name`", chain.name),
+                format!(
+                    "transforms[{i}]: a chain named `{}` already exists; give it a `name`",
+                    chain.name
+                ),
             ));
         }
         chains.push(chain);
@@ -324,19 +349,28 @@ fn parse_attacks(tables: &[toml::Table], path: &Path) -> Result<Vec<AttackSpec>>
             } else {
                 path.parent().unwrap_or(Path::new(".")).join(r.config)
             };
-            AttackSpec { name, baseline: r.baseline, source: AttackSource::File(file) }
+            AttackSpec {
+                name,
+                baseline: r.baseline,
+                source: AttackSource::File(file),
+            }
         } else {
             let mut inner = t.clone();
             // `name` stays in the table too: it is also the attack config's own name.
             let name = match inner.get("name") {
                 Some(toml::Value::String(s)) => s.clone(),
                 Some(_) => {
-                    return Err(Error::file(path, format!("attacks[{i}]: `name` must be a string")));
+                    return Err(Error::file(
+                        path,
+                        format!("attacks[{i}]: `name` must be a string"),
+                    ));
                 }
                 None => {
                     return Err(Error::file(
                         path,
-                        format!("attacks[{i}]: an inline attack needs a `name` (or use `config = \"FILE.toml\"`)"),
+                        format!(
+                            "attacks[{i}]: an inline attack needs a `name` (or use `config = \"FILE.toml\"`)"
+                        ),
                     ));
                 }
             };
@@ -344,23 +378,36 @@ fn parse_attacks(tables: &[toml::Table], path: &Path) -> Result<Vec<AttackSpec>>
                 Some(toml::Value::Boolean(b)) => b,
                 None => false,
                 Some(_) => {
-                    return Err(Error::file(path, format!("attacks[{i}]: `baseline` must be true or false")));
+                    return Err(Error::file(
+                        path,
+                        format!("attacks[{i}]: `baseline` must be true or false"),
+                    ));
                 }
             };
             let text = toml::to_string(&inner)
                 .map_err(|e| Error::file(path, format!("attacks[{i}]: {e}")))?;
-            AttackSpec { name, baseline, source: AttackSource::Inline(text) }
+            AttackSpec {
+                name,
+                baseline,
+                source: AttackSource::Inline(text),
+            }
         };
         if out.iter().any(|a| a.name == spec.name) {
             return Err(Error::file(
                 path,
-                format!("attacks[{i}]: two attacks are named `{}`; give each a distinct `name`", spec.name),
+                format!(
+                    "attacks[{i}]: two attacks are named `{}`; give each a distinct `name`",
+                    spec.name
+                ),
             ));
         }
         out.push(spec);
     }
     if out.iter().filter(|a| a.baseline).count() > 1 {
-        return Err(Error::file(path, "more than one attack has `baseline = true`; mark only one"));
+        return Err(Error::file(
+            path,
+            "more than one attack has `baseline = true`; mark only one",
+        ));
     }
     Ok(out)
 }
@@ -373,24 +420,37 @@ fn parse_prompt(v: Option<&toml::Value>, path: &Path) -> Result<PromptTemplate> 
         Some(toml::Value::String(s)) if s == "cot" => Ok(PromptTemplate::zero_shot_cot()),
         Some(toml::Value::String(s)) => Err(Error::file(
             path,
-            format!("prompt `{s}` is not a built-in prompt; valid: `cot`, or a table with keys {}", keys_list(PROMPT_KEYS)),
+            format!(
+                "prompt `{s}` is not a built-in prompt; valid: `cot`, or a table with keys {}",
+                keys_list(PROMPT_KEYS)
+            ),
         )),
         Some(toml::Value::Table(t)) => {
             for k in t.keys() {
                 if !PROMPT_KEYS.contains(&k.as_str()) {
                     return Err(Error::file(
                         path,
-                        format!("[prompt]: unknown key `{k}`; valid keys: {}", keys_list(PROMPT_KEYS)),
+                        format!(
+                            "[prompt]: unknown key `{k}`; valid keys: {}",
+                            keys_list(PROMPT_KEYS)
+                        ),
                     ));
                 }
             }
             let mut t = t.clone();
-            t.entry("name").or_insert_with(|| toml::Value::String("custom".into()));
-            let p: PromptTemplate = toml::Value::Table(t)
-                .try_into()
-                .map_err(|e: toml::de::Error| Error::file(path, format!("[prompt]: {}", e.to_string().trim_end())))?;
+            t.entry("name")
+                .or_insert_with(|| toml::Value::String("custom".into()));
+            let p: PromptTemplate =
+                toml::Value::Table(t)
+                    .try_into()
+                    .map_err(|e: toml::de::Error| {
+                        Error::file(path, format!("[prompt]: {}", e.to_string().trim_end()))
+                    })?;
             if !p.user.contains("{question}") {
-                return Err(Error::file(path, "[prompt]: `user` must contain `{question}`"));
+                return Err(Error::file(
+                    path,
+                    "[prompt]: `user` must contain `{question}`",
+                ));
             }
             Ok(p)
         }
@@ -419,7 +479,10 @@ config = "mscr.toml"
         assert_eq!(s.name, "t");
         assert_eq!(s.transforms, vec![TransformChain::identity()]);
         assert_eq!(s.attacks[0].name, "mscr");
-        assert_eq!(s.attacks[0].source, AttackSource::File("attacks/mscr.toml".into()));
+        assert_eq!(
+            s.attacks[0].source,
+            AttackSource::File("attacks/mscr.toml".into())
+        );
         assert_eq!(s.out, PathBuf::from("attacks/runs/t"));
         assert_eq!(s.prompt, PromptTemplate::zero_shot_cot());
     }
@@ -437,14 +500,19 @@ config = "mscr.toml"
         let e = parse(&format!("{MIN}\n[[transforms]]\nkind = \"prune\"\n"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("attacks/t.toml") && e.contains("prune") && e.contains("identity"), "{e}");
+        assert!(
+            e.contains("attacks/t.toml") && e.contains("prune") && e.contains("identity"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_key_in_transform_is_an_error() {
-        let e = parse(&format!("{MIN}\n[[transforms]]\nkind = \"identity\"\nratio = 0.3\n"))
-            .unwrap_err()
-            .to_string();
+        let e = parse(&format!(
+            "{MIN}\n[[transforms]]\nkind = \"identity\"\nratio = 0.3\n"
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("ratio"), "{e}");
     }
 
@@ -478,7 +546,10 @@ search = { kind = "random" }
         assert_eq!(s.baseline_attack().unwrap().name, "random");
         match &s.attacks[1].source {
             AttackSource::Inline(t) => {
-                assert!(t.contains("search") && !t.contains("baseline") && t.contains("random"), "{t}")
+                assert!(
+                    t.contains("search") && !t.contains("baseline") && t.contains("random"),
+                    "{t}"
+                )
             }
             other => panic!("{other:?}"),
         }
@@ -486,11 +557,10 @@ search = { kind = "random" }
 
     #[test]
     fn extra_key_beside_config_is_an_error() {
-        let e = parse(
-            "models=[\"m\"]\ndatasets=[\"d\"]\n[[attacks]]\nconfig=\"a.toml\"\nbudget=3\n",
-        )
-        .unwrap_err()
-        .to_string();
+        let e =
+            parse("models=[\"m\"]\ndatasets=[\"d\"]\n[[attacks]]\nconfig=\"a.toml\"\nbudget=3\n")
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("`budget`") && e.contains("`config`"), "{e}");
     }
 
@@ -499,14 +569,19 @@ search = { kind = "random" }
         let e = parse(&format!("{MIN}\n[decoding]\nmax_tokens = 3\n"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("max_tokens") && e.contains("max_new_tokens"), "{e}");
+        assert!(
+            e.contains("max_tokens") && e.contains("max_new_tokens"),
+            "{e}"
+        );
     }
 
     #[test]
     fn duplicate_attack_names_rejected() {
-        let e = parse(&format!("{MIN}\n[[attacks]]\nconfig = \"other/mscr.toml\"\n"))
-            .unwrap_err()
-            .to_string();
+        let e = parse(&format!(
+            "{MIN}\n[[attacks]]\nconfig = \"other/mscr.toml\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("two attacks are named `mscr`"), "{e}");
     }
 }
@@ -519,7 +594,13 @@ mod shipped {
     #[test]
     fn shipped_specs_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("attacks");
-        for name in ["quickstart", "mscr-gsm8k", "mscr-math500", "ablation-sources", "ci-gate"] {
+        for name in [
+            "quickstart",
+            "mscr-gsm8k",
+            "mscr-math500",
+            "ablation-sources",
+            "ci-gate",
+        ] {
             let s = CampaignSpec::from_file(&dir.join(format!("{name}.toml")))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(s.name, name);
@@ -527,11 +608,27 @@ mod shipped {
         }
         let a = CampaignSpec::from_file(&dir.join("ablation-sources.toml")).unwrap();
         let names: Vec<&str> = a.attacks.iter().map(|a| a.name.as_str()).collect();
-        assert_eq!(names, ["all-sources", "random", "embedding-only", "wordnet-only", "mlm-only"]);
+        assert_eq!(
+            names,
+            [
+                "all-sources",
+                "random",
+                "embedding-only",
+                "wordnet-only",
+                "mlm-only"
+            ]
+        );
         for single in &a.attacks[2..] {
-            let AttackSource::Inline(t) = &single.source else { panic!() };
+            let AttackSource::Inline(t) = &single.source else {
+                panic!()
+            };
             let cfg: toml::Table = toml::from_str(t).unwrap();
-            assert_eq!(cfg["sources"].as_array().unwrap().len(), 1, "{}", single.name);
+            assert_eq!(
+                cfg["sources"].as_array().unwrap().len(),
+                1,
+                "{}",
+                single.name
+            );
         }
         let q = CampaignSpec::from_file(&dir.join("quickstart.toml")).unwrap();
         assert_eq!(q.limit, Some(40));

@@ -151,7 +151,14 @@ impl Store {
                 "INSERT INTO cells(cell, model, transform, dataset, attack, baseline)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(cell) DO UPDATE SET baseline = excluded.baseline",
-                params![k.id(), k.model, k.transform, k.dataset, k.attack, cell.baseline],
+                params![
+                    k.id(),
+                    k.model,
+                    k.transform,
+                    k.dataset,
+                    k.attack,
+                    cell.baseline
+                ],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -229,7 +236,10 @@ impl Store {
             out.push(serde_json::from_str(&json).map_err(|e| {
                 Error::file(
                     &self.path,
-                    format!("record of item `{item}` in cell `{}` is not valid JSON: {e}", cell.id()),
+                    format!(
+                        "record of item `{item}` in cell `{}` is not valid JSON: {e}",
+                        cell.id()
+                    ),
                 )
             })?);
         }
@@ -245,7 +255,9 @@ impl Store {
 
     pub fn generation_count(&self) -> Result<usize> {
         self.lock()
-            .query_row("SELECT COUNT(*) FROM generations", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT COUNT(*) FROM generations", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|n| n as usize)
             .map_err(|e| self.err(e))
     }
@@ -325,7 +337,9 @@ impl Store {
                 .prepare("SELECT item, record FROM records WHERE cell = ?1 ORDER BY rowid")
                 .map_err(|e| other.err(e))?;
             let rows = st
-                .query_map([c.key.id()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map([c.key.id()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
                 .map_err(|e| other.err(e))?;
             for row in rows {
                 let (item, json) = row.map_err(|e| other.err(e))?;
@@ -339,7 +353,14 @@ impl Store {
             tx.execute(
                 "INSERT INTO cells(cell, model, transform, dataset, attack, baseline)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(cell) DO NOTHING",
-                params![k.id(), k.model, k.transform, k.dataset, k.attack, c.baseline],
+                params![
+                    k.id(),
+                    k.model,
+                    k.transform,
+                    k.dataset,
+                    k.attack,
+                    c.baseline
+                ],
             )
             .map_err(|e| self.err(e))?;
         }
@@ -433,14 +454,19 @@ pub struct MergeStats {
 /// Merges shard output folders into `out` (created if needed).
 pub fn merge_dirs(inputs: &[PathBuf], out: &Path) -> Result<MergeStats> {
     if inputs.is_empty() {
-        return Err(Error::Config("merge: name at least one campaign folder".into()));
+        return Err(Error::Config(
+            "merge: name at least one campaign folder".into(),
+        ));
     }
     let dest = Store::open_dir(out)?;
     let mut total = MergeStats::default();
     for dir in inputs {
         let src = Store::open_existing(dir)?;
         if src.path().canonicalize().ok() == dest.path().canonicalize().ok() {
-            return Err(Error::file(dir, "is the merge output itself; choose another --out"));
+            return Err(Error::file(
+                dir,
+                "is the merge output itself; choose another --out",
+            ));
         }
         let s = dest.merge_from(&src)?;
         total.records += s.records;
@@ -545,7 +571,10 @@ impl LanguageModel for CachedModel {
                 }
             }
         }
-        Ok(out.into_iter().map(|g| g.expect("every slot filled")).collect())
+        Ok(out
+            .into_iter()
+            .map(|g| g.expect("every slot filled"))
+            .collect())
     }
 
     fn score(&self, pairs: &[(Prompt, String)]) -> Result<Vec<f32>> {
@@ -665,9 +694,14 @@ mod tests {
             assert_eq!(b[1], b[2]);
             assert_eq!(b[1].logprobs, vec![-0.5, -1.0, -0.25]);
             // Another decoding or transform is another key.
-            let d2 = Decoding { max_new_tokens: 7, ..Decoding::default() };
+            let d2 = Decoding {
+                max_new_tokens: 7,
+                ..Decoding::default()
+            };
             m.generate(&[p("a")], &d2).unwrap();
-            CachedModel::new(echo.clone(), store.clone(), "pruned").generate(&[p("a")], &d).unwrap();
+            CachedModel::new(echo.clone(), store.clone(), "pruned")
+                .generate(&[p("a")], &d)
+                .unwrap();
             assert_eq!(echo.prompts.load(Ordering::SeqCst), 5);
         }
         // A new process (here: a new connection) answers from disk.
@@ -688,28 +722,53 @@ mod tests {
         let sa = Store::open_dir(a.path()).unwrap();
         let sb = Store::open_dir(b.path()).unwrap();
         for s in [&sa, &sb] {
-            s.register_cell(&CellInfo { key: cell("mscr"), baseline: false }).unwrap();
+            s.register_cell(&CellInfo {
+                key: cell("mscr"),
+                baseline: false,
+            })
+            .unwrap();
         }
         sa.put_record(&cell("mscr"), &record("q1")).unwrap();
-        let dup = sa.put_record(&cell("mscr"), &record("q1")).unwrap_err().to_string();
+        let dup = sa
+            .put_record(&cell("mscr"), &record("q1"))
+            .unwrap_err()
+            .to_string();
         assert!(dup.contains("q1"), "{dup}");
         let mut same = record("q1");
         same.seconds = 9.0; // wall time differs: still the same result
         sb.put_record(&cell("mscr"), &same).unwrap();
         sb.put_record(&cell("mscr"), &record("q2")).unwrap();
         let stats = merge_dirs(&[a.path().into(), b.path().into()], out.path()).unwrap();
-        assert_eq!(stats, MergeStats { records: 2, duplicates: 1, generations: 0 });
+        assert_eq!(
+            stats,
+            MergeStats {
+                records: 2,
+                duplicates: 1,
+                generations: 0
+            }
+        );
         let merged = Store::open_existing(out.path()).unwrap();
-        let ids: Vec<String> = merged.records(&cell("mscr")).unwrap().into_iter().map(|r| r.id).collect();
+        let ids: Vec<String> = merged
+            .records(&cell("mscr"))
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(ids, ["q1", "q2"]);
 
         let c = tempfile::tempdir().unwrap();
         let sc = Store::open_dir(c.path()).unwrap();
-        sc.register_cell(&CellInfo { key: cell("mscr"), baseline: false }).unwrap();
+        sc.register_cell(&CellInfo {
+            key: cell("mscr"),
+            baseline: false,
+        })
+        .unwrap();
         let mut other = record("q2");
         other.clean_answer = Some("4".into());
         sc.put_record(&cell("mscr"), &other).unwrap();
-        let e = merge_dirs(&[c.path().into()], out.path()).unwrap_err().to_string();
+        let e = merge_dirs(&[c.path().into()], out.path())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("conflict") && e.contains("q2"), "{e}");
         // All-or-nothing: the conflicting merge wrote nothing.
         assert_eq!(merged.record_count().unwrap(), 2);

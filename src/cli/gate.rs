@@ -38,7 +38,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("gate passed: {} checks within bounds", r.checks.len());
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("gate FAILED: {failed} of {} checks regressed", r.checks.len());
+        println!(
+            "gate FAILED: {failed} of {} checks regressed",
+            r.checks.len()
+        );
         Ok(ExitCode::from(1))
     }
 }

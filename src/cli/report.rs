@@ -11,6 +11,10 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let r = mscr::report::write_report(&a.dir)?;
-    eprintln!("wrote {} files; open {}", r.files.len(), r.dir.join("report.html").display());
+    eprintln!(
+        "wrote {} files; open {}",
+        r.files.len(),
+        r.dir.join("report.html").display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -74,12 +74,20 @@ impl GateResult {
     pub fn table(&self) -> String {
         let mut rows: Vec<&Check> = self.checks.iter().collect();
         rows.sort_by_key(|c| c.passed);
-        let f = |v: Option<f64>| v.map(|x| format!("{:.1}%", 100.0 * x)).unwrap_or_else(|| "–".into());
+        let f = |v: Option<f64>| {
+            v.map(|x| format!("{:.1}%", 100.0 * x))
+                .unwrap_or_else(|| "–".into())
+        };
         let delta = |c: &Check| match (c.baseline, c.current) {
             (Some(b), Some(a)) => format!("{:+.1} pts", 100.0 * (a - b)),
             _ => "–".into(),
         };
-        let w = rows.iter().map(|c| c.cell.chars().count()).max().unwrap_or(4).max(4);
+        let w = rows
+            .iter()
+            .map(|c| c.cell.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -124,7 +132,10 @@ impl GateResult {
             if c.passed {
                 x.push_str("/>\n");
             } else {
-                let f = |v: Option<f64>| v.map(|x| format!("{:.4}", x)).unwrap_or_else(|| "none".into());
+                let f = |v: Option<f64>| {
+                    v.map(|x| format!("{:.4}", x))
+                        .unwrap_or_else(|| "none".into())
+                };
                 let msg = format!(
                     "{} moved from {} to {}; bound {}",
                     c.metric,
@@ -147,7 +158,11 @@ impl GateResult {
 
 /// Compares `current` against `baseline`. Cells are matched by their key; the
 /// random-baseline cells are not gated (they measure chance, not the model).
-pub fn compare(baseline: &CampaignSummary, current: &CampaignSummary, bounds: &GateBounds) -> Result<GateResult> {
+pub fn compare(
+    baseline: &CampaignSummary,
+    current: &CampaignSummary,
+    bounds: &GateBounds,
+) -> Result<GateResult> {
     bounds.validate()?;
     let mut checks = Vec::new();
     let mut matched = 0;
@@ -205,7 +220,12 @@ pub fn compare(baseline: &CampaignSummary, current: &CampaignSummary, bounds: &G
 }
 
 /// Reads both files and compares them; `junit` receives the XML when given.
-pub fn run(baseline: &Path, current: &Path, bounds: &GateBounds, junit: Option<&Path>) -> Result<GateResult> {
+pub fn run(
+    baseline: &Path,
+    current: &Path,
+    bounds: &GateBounds,
+    junit: Option<&Path>,
+) -> Result<GateResult> {
     let b = CampaignSummary::from_file(baseline)?;
     let c = CampaignSummary::from_file(current)?;
     let result = compare(&b, &c, bounds)?;
@@ -251,14 +271,30 @@ mod tests {
     #[test]
     fn within_bounds_passes_and_regression_fails() {
         let base = summary(&[("a", 0.5, 0.3, 0.4)]);
-        let same = compare(&base, &summary(&[("a", 0.48, 0.3, 0.43)]), &GateBounds::default()).unwrap();
+        let same = compare(
+            &base,
+            &summary(&[("a", 0.48, 0.3, 0.43)]),
+            &GateBounds::default(),
+        )
+        .unwrap();
         assert!(same.passed(), "{}", same.table());
-        let worse = compare(&base, &summary(&[("a", 0.5, 0.2, 0.6)]), &GateBounds::default()).unwrap();
+        let worse = compare(
+            &base,
+            &summary(&[("a", 0.5, 0.2, 0.6)]),
+            &GateBounds::default(),
+        )
+        .unwrap();
         assert!(!worse.passed());
         let t = worse.table();
-        assert!(t.starts_with("status") && t.contains("FAIL") && t.contains("+20.0 pts"), "{t}");
+        assert!(
+            t.starts_with("status") && t.contains("FAIL") && t.contains("+20.0 pts"),
+            "{t}"
+        );
         let j = worse.junit();
-        assert!(j.contains("<failure") && j.contains("failures=\"1\""), "{j}");
+        assert!(
+            j.contains("<failure") && j.contains("failures=\"1\""),
+            "{j}"
+        );
     }
 
     #[test]
@@ -270,13 +306,23 @@ mod tests {
             ..GateBounds::default()
         };
         let r = compare(&base, &cur, &b).unwrap();
-        let failed: Vec<&str> = r.checks.iter().filter(|c| !c.passed).map(|c| c.metric.as_str()).collect();
+        let failed: Vec<&str> = r
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.metric.as_str())
+            .collect();
         assert_eq!(failed, ["robust accuracy", "present"]);
         assert!(compare(&base, &summary(&[("z", 0.1, 0.1, 0.1)]), &b).is_err());
         let bad = GateBounds {
             max_asr_increase: 5.0,
             ..GateBounds::default()
         };
-        assert!(compare(&base, &cur, &bad).unwrap_err().to_string().contains("--max-asr-increase"));
+        assert!(
+            compare(&base, &cur, &bad)
+                .unwrap_err()
+                .to_string()
+                .contains("--max-asr-increase")
+        );
     }
 }

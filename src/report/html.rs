@@ -33,7 +33,10 @@ fn sources(map: &std::collections::BTreeMap<String, usize>) -> String {
     if map.is_empty() {
         return "–".into();
     }
-    map.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+    map.iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn baseline_cells(b: &Option<Summary>) -> String {
@@ -60,7 +63,11 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
         esc(&title),
         esc(&summary.generated_by),
         summary.cells.len(),
-        summary.cells.iter().map(|c| c.summary.questions).sum::<usize>(),
+        summary
+            .cells
+            .iter()
+            .map(|c| c.summary.questions)
+            .sum::<usize>(),
     );
 
     // The seed-results table.
@@ -71,7 +78,11 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
         let _ = writeln!(
             h,
             "<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
-            if c.baseline { " class=\"baseline\"" } else { "" },
+            if c.baseline {
+                " class=\"baseline\""
+            } else {
+                ""
+            },
             esc(&c.model),
             esc(&c.transform),
             esc(&c.dataset),
@@ -129,7 +140,12 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
     h.push_str("<h2>Examples of successful attacks</h2>\n");
     let mut shown = 0;
     for c in results.iter().filter(|c| !c.baseline) {
-        for r in c.records.iter().filter(|r| r.result == Outcome::Success).take(5) {
+        for r in c
+            .records
+            .iter()
+            .filter(|r| r.result == Outcome::Success)
+            .take(5)
+        {
             shown += 1;
             let mut q = String::new();
             for (t, changed) in perturbed_runs(r) {
@@ -142,7 +158,14 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
             let words = r
                 .changes
                 .iter()
-                .map(|ch| format!("{} → {} [{}]", ch.original, ch.replacement, ch.sources.join("+")))
+                .map(|ch| {
+                    format!(
+                        "{} → {} [{}]",
+                        ch.original,
+                        ch.replacement,
+                        ch.sources.join("+")
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ");
             let _ = writeln!(

@@ -14,8 +14,17 @@ fn cell(s: &str) -> String {
 
 pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]) -> String {
     let mut m = String::new();
-    let _ = writeln!(m, "# mscr robustness report — {}\n", cell(&summary.campaign));
-    let _ = writeln!(m, "{} · {} cells\n", summary.generated_by, summary.cells.len());
+    let _ = writeln!(
+        m,
+        "# mscr robustness report — {}\n",
+        cell(&summary.campaign)
+    );
+    let _ = writeln!(
+        m,
+        "{} · {} cells\n",
+        summary.generated_by,
+        summary.cells.len()
+    );
     m.push_str("## Robustness\n\n");
     m.push_str("| model | transform | dataset | attack | questions | clean acc. | attacked acc. | drop | success rate | length increase | random: attacked acc. | random: success rate |\n");
     m.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -47,7 +56,10 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
     for c in &summary.cells {
         let s = &c.summary;
         let src = |map: &std::collections::BTreeMap<String, usize>| {
-            map.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+            map.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let _ = writeln!(
             m,
@@ -65,16 +77,31 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
     }
     m.push_str("\n## Plots\n\n");
     for p in plots {
-        let _ = writeln!(m, "![{}](plots/{}.png)\n\n{} ([SVG](plots/{}.svg))\n", p.title, p.name, p.caption, p.name);
+        let _ = writeln!(
+            m,
+            "![{}](plots/{}.png)\n\n{} ([SVG](plots/{}.svg))\n",
+            p.title, p.name, p.caption, p.name
+        );
     }
     m.push_str("## Examples of successful attacks\n\n");
     let mut shown = 0;
     for c in results.iter().filter(|c| !c.baseline) {
-        for r in c.records.iter().filter(|r| r.result == Outcome::Success).take(5) {
+        for r in c
+            .records
+            .iter()
+            .filter(|r| r.result == Outcome::Success)
+            .take(5)
+        {
             shown += 1;
             let perturbed: String = perturbed_runs(r)
                 .into_iter()
-                .map(|(t, changed)| if changed { format!("**{}**", cell(&t)) } else { cell(&t) })
+                .map(|(t, changed)| {
+                    if changed {
+                        format!("**{}**", cell(&t))
+                    } else {
+                        cell(&t)
+                    }
+                })
                 .collect();
             let _ = writeln!(
                 m,

@@ -68,7 +68,10 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// Builds the per-cell summaries from records (baselines paired by cell).
-pub fn summarise(name: &str, cells: Vec<(CellKey, bool, Vec<AttackRecord>)>) -> (CampaignSummary, Vec<CellResults>) {
+pub fn summarise(
+    name: &str,
+    cells: Vec<(CellKey, bool, Vec<AttackRecord>)>,
+) -> (CampaignSummary, Vec<CellResults>) {
     let baseline_attack: Option<String> = cells
         .iter()
         .find(|(_, b, _)| *b)
@@ -83,7 +86,10 @@ pub fn summarise(name: &str, cells: Vec<(CellKey, bool, Vec<AttackRecord>)>) -> 
         let random_baseline = match (&baseline_attack, baseline) {
             (Some(b), false) => {
                 let bk = key.with_attack(b);
-                summaries.iter().find(|(k, _)| *k == bk).map(|(_, s)| s.clone())
+                summaries
+                    .iter()
+                    .find(|(k, _)| *k == bk)
+                    .map(|(_, s)| s.clone())
             }
             _ => None,
         };
@@ -97,7 +103,11 @@ pub fn summarise(name: &str, cells: Vec<(CellKey, bool, Vec<AttackRecord>)>) -> 
             summary,
             random_baseline,
             mean_clean_tokens: mean(records.iter().map(|r| r.clean_tokens as f64)),
-            mean_attacked_tokens: mean(records.iter().filter_map(|r| r.attacked_tokens.map(|t| t as f64))),
+            mean_attacked_tokens: mean(
+                records
+                    .iter()
+                    .filter_map(|r| r.attacked_tokens.map(|t| t as f64)),
+            ),
         };
         out.push(CellResults {
             key,
@@ -155,7 +165,10 @@ pub fn write_report_from(
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?;
     write("summary.json", json.as_bytes(), &mut files)?;
 
-    let all: Vec<AttackRecord> = results.iter().flat_map(|c| c.records.iter().cloned()).collect();
+    let all: Vec<AttackRecord> = results
+        .iter()
+        .flat_map(|c| c.records.iter().cloned())
+        .collect();
     let mut csv = Vec::new();
     write_csv(&mut csv, &all)?;
     write("results.csv", &csv, &mut files)?;
@@ -168,10 +181,22 @@ pub fn write_report_from(
     std::fs::create_dir_all(&plot_dir).map_err(|e| Error::io(&plot_dir, e))?;
     for p in &plots {
         write(&format!("plots/{}.png", p.name), &p.png, &mut files)?;
-        write(&format!("plots/{}.svg", p.name), p.svg.as_bytes(), &mut files)?;
+        write(
+            &format!("plots/{}.svg", p.name),
+            p.svg.as_bytes(),
+            &mut files,
+        )?;
     }
-    write("report.md", markdown::render(&summary, &results, &plots).as_bytes(), &mut files)?;
-    write("report.html", html::render(&summary, &results, &plots).as_bytes(), &mut files)?;
+    write(
+        "report.md",
+        markdown::render(&summary, &results, &plots).as_bytes(),
+        &mut files,
+    )?;
+    write(
+        "report.html",
+        html::render(&summary, &results, &plots).as_bytes(),
+        &mut files,
+    )?;
     Ok(ReportFiles {
         dir: dir.to_path_buf(),
         files,
@@ -219,4 +244,3 @@ pub(crate) fn perturbed_runs(r: &AttackRecord) -> Vec<(String, bool)> {
     runs.retain(|(t, _)| !t.is_empty());
     runs
 }
-

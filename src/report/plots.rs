@@ -87,7 +87,10 @@ impl Chart {
         }
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         root.fill(&WHITE).map_err(e)?;
         match self {
@@ -97,7 +100,10 @@ impl Chart {
     }
 }
 
-fn draw_hbars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &HBars) -> std::result::Result<(), String> {
+fn draw_hbars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    b: &HBars,
+) -> std::result::Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let n = b.labels.len().max(1);
     let label_px = b
@@ -142,7 +148,10 @@ fn draw_hbars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &HBars) -> s
         root.draw(&Text::new(
             label.clone(),
             (px - 8, py),
-            (FAMILY, 15).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center)),
+            (FAMILY, 15)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Right, VPos::Center)),
         ))
         .map_err(e)?;
     }
@@ -168,9 +177,7 @@ fn draw_hbars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &HBars) -> s
                 let (lo, hi) = slot(i, si);
                 Rectangle::new([(0.0, lo), (*v, hi)], color.filled())
             });
-        chart
-            .draw_series(rects)
-            .map_err(e)?;
+        chart.draw_series(rects).map_err(e)?;
         let _ = name;
         let texts = values
             .iter()
@@ -188,7 +195,10 @@ fn draw_hbars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &HBars) -> s
                 Text::new(
                     format!(" {s}"),
                     (*v, (lo + hi) / 2.0),
-                    (FAMILY, 13).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+                    (FAMILY, 13)
+                        .into_font()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
                 )
             });
         chart.draw_series(texts).map_err(e)?;
@@ -203,14 +213,20 @@ fn draw_hbars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &HBars) -> s
         root.draw(&Text::new(
             name.clone(),
             (x + 20, 23),
-            (FAMILY, 14).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+            (FAMILY, 14)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Left, VPos::Center)),
         ))
         .map_err(e)?;
     }
     root.present().map_err(e)
 }
 
-fn draw_hist<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Hist) -> std::result::Result<(), String> {
+fn draw_hist<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    h: &Hist,
+) -> std::result::Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let width = (h.hi - h.lo) / h.bins as f64;
     let counts: Vec<Vec<usize>> = h
@@ -240,7 +256,13 @@ fn draw_hist<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Hist) -> std
         .x_desc(h.x_desc.as_str())
         .y_desc("questions")
         .y_labels((y_max as usize).clamp(2, 10))
-        .y_label_formatter(&|v| if v.fract() == 0.0 { format!("{v:.0}") } else { String::new() })
+        .y_label_formatter(&|v| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        })
         .x_label_formatter(&|v| {
             if !x_int {
                 format!("{v:.2}")
@@ -258,10 +280,17 @@ fn draw_hist<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Hist) -> std
     for (si, ((name, color, _), c)) in h.series.iter().zip(&counts).enumerate() {
         let color = *color;
         let lo = h.lo;
-        let rects = c.iter().enumerate().filter(|(_, n)| **n > 0).map(move |(b, n)| {
-            let x0 = lo + b as f64 * width + width * si as f64 / k;
-            Rectangle::new([(x0, 0.0), (x0 + width / k * 0.92, *n as f64)], color.filled())
-        });
+        let rects = c
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(move |(b, n)| {
+                let x0 = lo + b as f64 * width + width * si as f64 / k;
+                Rectangle::new(
+                    [(x0, 0.0), (x0 + width / k * 0.92, *n as f64)],
+                    color.filled(),
+                )
+            });
         chart
             .draw_series(rects)
             .map_err(e)?
@@ -340,7 +369,10 @@ pub fn short_labels(cells: &[&CellResults]) -> Vec<String> {
         .collect();
     all.iter()
         .map(|p| {
-            let kept: Vec<&str> = (0..4).filter(|&j| varies[j]).map(|j| p[j].as_str()).collect();
+            let kept: Vec<&str> = (0..4)
+                .filter(|&j| varies[j])
+                .map(|j| p[j].as_str())
+                .collect();
             if kept.is_empty() {
                 p[3].clone()
             } else {
@@ -350,10 +382,12 @@ pub fn short_labels(cells: &[&CellResults]) -> Vec<String> {
         .collect()
 }
 
-fn successes<'a>(cells: &[&'a CellResults]) -> impl Iterator<Item = &'a AttackRecord> + use<'a> {
+fn successes<'a, 'b>(
+    cells: &'b [&'a CellResults],
+) -> impl Iterator<Item = &'a AttackRecord> + use<'a, 'b> {
     cells
-        .to_vec()
-        .into_iter()
+        .iter()
+        .copied()
         .flat_map(|c| c.records.iter().filter(|r| r.result == Outcome::Success))
 }
 
@@ -388,13 +422,21 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
     let mut any: BTreeMap<String, f64> = BTreeMap::new();
     let mut exact: BTreeMap<String, f64> = BTreeMap::new();
     for r in successes(&main) {
-        let mut s: Vec<&str> = r.changes.iter().flat_map(|c| c.sources.iter().map(String::as_str)).collect();
+        let mut s: Vec<&str> = r
+            .changes
+            .iter()
+            .flat_map(|c| c.sources.iter().map(String::as_str))
+            .collect();
         s.sort();
         s.dedup();
         for src in &s {
             *any.entry((*src).to_string()).or_default() += 1.0;
         }
-        let set = if s.is_empty() { "unknown".to_string() } else { s.join(" + ") };
+        let set = if s.is_empty() {
+            "unknown".to_string()
+        } else {
+            s.join(" + ")
+        };
         *exact.entry(set).or_default() += 1.0;
     }
     let mut src_labels = Vec::new();
@@ -406,7 +448,11 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
         exact_v.push(f64::NAN);
     }
     for (k, v) in &exact {
-        src_labels.push(if k.contains('+') { k.clone() } else { format!("{k} only") });
+        src_labels.push(if k.contains('+') {
+            k.clone()
+        } else {
+            format!("{k} only")
+        });
         any_v.push(f64::NAN);
         exact_v.push(*v);
     }
@@ -415,7 +461,12 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
         any_v.push(0.0);
         exact_v.push(0.0);
     }
-    let x_max = any_v.iter().chain(&exact_v).cloned().filter(|v| v.is_finite()).fold(1.0, f64::max);
+    let x_max = any_v
+        .iter()
+        .chain(&exact_v)
+        .cloned()
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max);
     plots.push(render(
         "sources",
         "Successful attacks per candidate source",
@@ -448,11 +499,19 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
                 }
             })
             .collect();
-        if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
     };
     let clean_len: Vec<f64> = len_cells.iter().map(|c| attacked_mean(c, true)).collect();
     let att_len: Vec<f64> = len_cells.iter().map(|c| attacked_mean(c, false)).collect();
-    let x_max = clean_len.iter().chain(&att_len).cloned().fold(1.0, f64::max);
+    let x_max = clean_len
+        .iter()
+        .chain(&att_len)
+        .cloned()
+        .fold(1.0, f64::max);
     plots.push(render(
         "length",
         "Response length, clean vs attacked",
@@ -469,15 +528,12 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
 
     // 4. Sentence similarity of successful perturbations.
     let sims = |cs: &[&CellResults]| -> Vec<f64> {
-        successes(cs).filter_map(|r| r.sentence_similarity.map(f64::from)).collect()
+        successes(cs)
+            .filter_map(|r| r.sentence_similarity.map(f64::from))
+            .collect()
     };
     let (ms, bs) = (sims(&main), sims(&base));
-    let lo = ms
-        .iter()
-        .chain(&bs)
-        .cloned()
-        .fold(1.0, f64::min)
-        .min(0.8);
+    let lo = ms.iter().chain(&bs).cloned().fold(1.0, f64::min).min(0.8);
     let lo = (lo * 20.0).floor() / 20.0;
     let mut series = vec![("attack".to_string(), ATTACKED, ms)];
     if !base.is_empty() {

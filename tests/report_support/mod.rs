@@ -7,7 +7,8 @@ use mscr::attack::{AttackRecord, Change, Outcome};
 use mscr::campaign::{CellInfo, CellKey, Store};
 use std::path::Path;
 
-pub const SCRIPT_Q: &str = "Tom has 3 <script>alert(1)</script> apples and buys 2 more. How many apples does he have?";
+pub const SCRIPT_Q: &str =
+    "Tom has 3 <script>alert(1)</script> apples and buys 2 more. How many apples does he have?";
 pub const IMG_Q: &str = "Sara <img src=x onerror=\"document.title='pwned'\"> read 12 pages & then 8 more. How many pages did she read?";
 
 pub fn key(model: &str, attack: &str) -> CellKey {
@@ -33,7 +34,12 @@ pub fn rec(
         let byte = question.find(word).expect("word in question");
         let start = question[..byte].chars().count();
         let end = start + word.chars().count();
-        perturbed = format!("{}{}{}", &question[..byte], repl, &question[byte + word.len()..]);
+        perturbed = format!(
+            "{}{}{}",
+            &question[..byte],
+            repl,
+            &question[byte + word.len()..]
+        );
         changes.push(Change {
             word_index: question[..byte].split_whitespace().count(),
             start,
@@ -56,12 +62,18 @@ pub fn rec(
         perturbed_question: perturbed,
         changes,
         sentence_similarity: (result == Outcome::Success).then_some(0.86 + (id % 7) as f32 * 0.015),
-        clean_output: format!("Step 1: 3 + 2 = 5. <b>bold</b> & done. The answer is {}.", if clean_correct { 5 } else { 4 }),
+        clean_output: format!(
+            "Step 1: 3 + 2 = 5. <b>bold</b> & done. The answer is {}.",
+            if clean_correct { 5 } else { 4 }
+        ),
         clean_answer: Some(if clean_correct { "5" } else { "4" }.into()),
         clean_correct,
         clean_tokens: 40 + id % 9,
         attacked_output: (result != Outcome::Skipped).then(|| {
-            format!("Hmm </pre><script>alert(2)</script> The answer is {}.", if result == Outcome::Success { 7 } else { 5 })
+            format!(
+                "Hmm </pre><script>alert(2)</script> The answer is {}.",
+                if result == Outcome::Success { 7 } else { 5 }
+            )
         }),
         attacked_answer: match result {
             Outcome::Success => Some("7".into()),
@@ -108,7 +120,11 @@ pub fn sample_cells() -> Vec<(CellKey, bool, Vec<AttackRecord>)> {
             };
             let ch = (r != Outcome::Skipped).then_some((word, repl, sources));
             mscr.push(rec(i, q, r, ch, 3 + i % 9));
-            let rr = if r == Outcome::Success && i % 3 != 0 { Outcome::Failed } else { r };
+            let rr = if r == Outcome::Success && i % 3 != 0 {
+                Outcome::Failed
+            } else {
+                r
+            };
             let rch = (rr != Outcome::Skipped).then_some((word, "thing", &["random"][..]));
             random.push(rec(i, q, rr, rch, 10 + i % 5));
         }
@@ -124,7 +140,10 @@ pub fn write_store(dir: &Path, cells: &[(CellKey, bool, Vec<AttackRecord>)]) {
     store.set_meta("name", "report-test").unwrap();
     for (k, b, records) in cells {
         store
-            .register_cell(&CellInfo { key: k.clone(), baseline: *b })
+            .register_cell(&CellInfo {
+                key: k.clone(),
+                baseline: *b,
+            })
             .unwrap();
         for r in records {
             let mut r = r.clone();
