@@ -230,6 +230,8 @@ pub fn run_cells<'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attack::Outcome;
+    use std::cell::Cell;
 
     fn items(n: usize) -> Vec<Item> {
         (0..n)
@@ -286,5 +288,122 @@ mod tests {
         let b = select_items(&items(10), Some(3), true, 2, None);
         assert_ne!(a, b, "different seeds should give different samples");
         assert_eq!(a, select_items(&items(10), Some(3), true, 1, None));
+    }
+
+    /// Answers each question with a skipped record (the attack's record for a
+    /// question answered wrongly), counting the questions it saw; asks the
+    /// runner to stop after `stop_after` of them, as Ctrl-C does.
+    struct Counting<'a> {
+        seen: &'a Cell<usize>,
+        stop_after: usize,
+    }
+
+    impl QuestionRunner for Counting<'_> {
+        fn run(&self, item: &Item) -> Result<AttackRecord> {
+            self.seen.set(self.seen.get() + 1);
+            if self.seen.get() == self.stop_after {
+                request_stop();
+            }
+            Ok(AttackRecord {
+                id: item.id.clone(),
+                dataset: String::new(),
+                model: String::new(),
+                transform: String::new(),
+                attack: String::new(),
+                gold: item.gold.clone(),
+                original_question: item.question.clone(),
+                perturbed_question: item.question.clone(),
+                changes: vec![],
+                sentence_similarity: None,
+                clean_output: "The answer is 0.".into(),
+                clean_answer: Some("0".into()),
+                clean_correct: false,
+                clean_tokens: 5,
+                attacked_output: None,
+                attacked_answer: None,
+                attacked_tokens: None,
+                queries: 1,
+                result: Outcome::Skipped,
+                judge: None,
+                seconds: 0.0,
+            })
+        }
+    }
+
+    #[test]
+    fn stop_then_resume_runs_each_question_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let cells: Vec<CellPlan> = ["mscr", "random"]
+            .iter()
+            .map(|a| CellPlan {
+                info: CellInfo {
+                    key: CellKey {
+                        model: "m".into(),
+                        transform: "identity".into(),
+                        dataset: "d".into(),
+                        attack: (*a).into(),
+                    },
+                    baseline: *a == "random",
+                },
+                items: items(5),
+            })
+            .collect();
+        let seen = Cell::new(0);
+        let opts = RunOptions::default();
+        let make = |stop_after| {
+            let seen = &seen;
+            move |_: &CellInfo| -> Result<Box<dyn QuestionRunner + '_>> {
+                Ok(Box::new(Counting { seen, stop_after }))
+            }
+        };
+        let first = run_cells(&store, &cells, make(3), &opts).unwrap();
+        assert_eq!(
+            first,
+            RunStats {
+                ran: 3,
+                resumed: 0,
+                interrupted: true
+            }
+        );
+        // A second run without --resume is refused.
+        assert!(
+            run_cells(&store, &cells, make(0), &opts)
+                .unwrap_err()
+                .to_string()
+                .contains("--resume")
+        );
+        let resume = RunOptions {
+            resume: true,
+            ..RunOptions::default()
+        };
+        let second = run_cells(&store, &cells, make(0), &resume).unwrap();
+        assert_eq!(
+            second,
+            RunStats {
+                ran: 7,
+                resumed: 3,
+                interrupted: false
+            }
+        );
+        assert_eq!(seen.get(), 10);
+        for c in &cells {
+            let recs = store.records(&c.info.key).unwrap();
+            let ids: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+            assert_eq!(ids, ["q0", "q1", "q2", "q3", "q4"]);
+            assert!(
+                recs.iter()
+                    .all(|r| r.attack == c.info.key.attack && r.model == "m")
+            );
+        }
+        let third = run_cells(&store, &cells, make(0), &resume).unwrap();
+        assert_eq!(
+            third,
+            RunStats {
+                ran: 0,
+                resumed: 10,
+                interrupted: false
+            }
+        );
     }
 }

@@ -534,7 +534,19 @@ impl LanguageModel for CachedModel {
             .iter()
             .map(|p| self.parts(p, decoding))
             .collect::<Result<_>>()?;
-        let keys: Vec<String> = parts.iter().map(GenKeyParts::key).collect();
+        let mut keys: Vec<String> = parts.iter().map(GenKeyParts::key).collect();
+        if decoding.temperature > 0.0 {
+            // Sampling: the k-th copy of a prompt in a batch is its own sample
+            // (self-consistency asks for n of them), so number the copies.
+            let mut seen: std::collections::HashMap<String, usize> = Default::default();
+            for k in keys.iter_mut() {
+                let n = seen.entry(k.clone()).or_insert(0);
+                *n += 1;
+                if *n > 1 {
+                    *k = format!("{k}#{n}");
+                }
+            }
+        }
         let mut out: Vec<Option<Generation>> = keys
             .iter()
             .map(|k| self.store.get_generation(k))
@@ -703,10 +715,19 @@ mod tests {
                 .generate(&[p("a")], &d)
                 .unwrap();
             assert_eq!(echo.prompts.load(Ordering::SeqCst), 5);
+            // Sampled decoding: copies of a prompt are separate samples, each cached.
+            let hot = Decoding {
+                temperature: 0.7,
+                ..Decoding::default()
+            };
+            m.generate(&[p("s"), p("s"), p("s")], &hot).unwrap();
+            assert_eq!(echo.prompts.load(Ordering::SeqCst), 8);
+            m.generate(&[p("s"), p("s"), p("s")], &hot).unwrap();
+            assert_eq!(echo.prompts.load(Ordering::SeqCst), 8);
         }
         // A new process (here: a new connection) answers from disk.
         let store = Store::open_dir(dir.path()).unwrap();
-        assert_eq!(store.generation_count().unwrap(), 5);
+        assert_eq!(store.generation_count().unwrap(), 8);
         let calls = echo.calls.load(Ordering::SeqCst);
         let m = CachedModel::new(echo.clone(), store, "identity");
         let again = m.generate(&[p("a"), p("bb"), p("ccc")], &d).unwrap();
