@@ -47,6 +47,18 @@ fn looks_like_path(s: &str) -> bool {
     s.contains('/') || s.ends_with(".jsonl") || s.ends_with(".json")
 }
 
+/// A prompt template by name.
+pub fn named_prompt(name: &str) -> Result<PromptTemplate> {
+    // WIRE: crate::data::prompt::PromptTemplate::named(name) (knows cot, boxed, plain,
+    // gsm8k-8shot and the -chat/-plain forms); only `cot` exists in this branch.
+    match name {
+        "cot" => Ok(PromptTemplate::zero_shot_cot()),
+        other => Err(Error::Config(format!(
+            "`{other}` is not a built-in template (cot) nor a template file next to the spec"
+        ))),
+    }
+}
+
 /// Checks that a model spec can be found, without loading it, so a campaign
 /// fails before any work when a model file is missing.
 pub fn check_model(spec: &str, base_dir: &Path) -> Result<()> {

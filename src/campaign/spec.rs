@@ -226,7 +226,7 @@ impl CampaignSpec {
 
         let transforms = parse_transforms(&raw.transforms, path)?;
         let attacks = parse_attacks(&raw.attacks, path)?;
-        let prompt = parse_prompt(raw.prompt.as_ref(), path)?;
+        let prompt = parse_prompt(raw.prompt.as_ref(), path, base)?;
 
         let out = raw
             .out
@@ -414,17 +414,19 @@ fn parse_attacks(tables: &[toml::Table], path: &Path) -> Result<Vec<AttackSpec>>
 
 const PROMPT_KEYS: &[&str] = &["name", "system", "user", "chat"];
 
-fn parse_prompt(v: Option<&toml::Value>, path: &Path) -> Result<PromptTemplate> {
+fn parse_prompt(v: Option<&toml::Value>, path: &Path, base: &Path) -> Result<PromptTemplate> {
     match v {
         None => Ok(PromptTemplate::zero_shot_cot()),
-        Some(toml::Value::String(s)) if s == "cot" => Ok(PromptTemplate::zero_shot_cot()),
-        Some(toml::Value::String(s)) => Err(Error::file(
-            path,
-            format!(
-                "prompt `{s}` is not a built-in prompt; valid: `cot`, or a table with keys {}",
-                keys_list(PROMPT_KEYS)
-            ),
-        )),
+        Some(toml::Value::String(s)) => {
+            // A template file next to the spec, or a built-in name.
+            let file = base.join(s);
+            if file.is_file() {
+                let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+                let t: toml::Table = toml::from_str(&text).map_err(|e| toml_err(&file, e))?;
+                return parse_prompt(Some(&toml::Value::Table(t)), &file, base);
+            }
+            super::exec::named_prompt(s).map_err(|e| Error::file(path, format!("prompt: {e}")))
+        }
         Some(toml::Value::Table(t)) => {
             for k in t.keys() {
                 if !PROMPT_KEYS.contains(&k.as_str()) {
@@ -454,7 +456,10 @@ fn parse_prompt(v: Option<&toml::Value>, path: &Path) -> Result<PromptTemplate> 
             }
             Ok(p)
         }
-        Some(_) => Err(Error::file(path, "`prompt` must be `\"cot\"` or a table")),
+        Some(_) => Err(Error::file(
+            path,
+            "`prompt` must be a template name (e.g. \"cot\"), a template file, or a table",
+        )),
     }
 }
 
@@ -573,6 +578,40 @@ search = { kind = "random" }
             e.contains("max_tokens") && e.contains("max_new_tokens"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn prompts_by_name_file_or_table() {
+        let e = parse(&format!("prompt = \"nope\"\n{MIN}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nope") && e.contains("cot") && e.contains("t.toml"),
+            "{e}"
+        );
+        let t = parse(&format!(
+            "prompt = {{ user = \"Q: {{question}}\", chat = false }}\n{MIN}"
+        ))
+        .unwrap();
+        assert_eq!(t.prompt.user, "Q: {question}");
+        assert!(!t.prompt.chat);
+        let e = parse(&format!("prompt = {{ user = \"no placeholder\" }}\n{MIN}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("{question}"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.toml"),
+            "name = \"mine\"\nuser = \"{question} Answer:\"\n",
+        )
+        .unwrap();
+        let f = CampaignSpec::from_toml_str(
+            &format!("prompt = \"p.toml\"\n{MIN}"),
+            &dir.path().join("c.toml"),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(f.prompt.name, "mine");
     }
 
     #[test]
