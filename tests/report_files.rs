@@ -121,3 +121,41 @@ fn report_on_a_folder_without_a_campaign_is_a_readable_error() {
         "{err}"
     );
 }
+
+#[test]
+fn report_of_an_empty_or_all_skipped_campaign_is_still_written() {
+    // A campaign stopped before its first question: cells, no records.
+    let empty = tempfile::tempdir().unwrap();
+    let store = mscr::campaign::Store::open_dir(empty.path()).unwrap();
+    store
+        .register_cell(&mscr::campaign::CellInfo {
+            key: key("m", "mscr"),
+            baseline: false,
+        })
+        .unwrap();
+    mscr::report::write_report(empty.path()).unwrap();
+    let html = std::fs::read_to_string(empty.path().join("report.html")).unwrap();
+    assert!(html.contains("No successful attacks."));
+
+    // Every question answered wrongly when clean: nothing attacked.
+    let skipped = tempfile::tempdir().unwrap();
+    let records = (0..5)
+        .map(|i| {
+            rec(
+                i,
+                "A cat has 4 legs. How many legs do 2 cats have?",
+                mscr::attack::Outcome::Skipped,
+                None,
+                1,
+            )
+        })
+        .collect();
+    write_store(skipped.path(), &[(key("m", "mscr"), false, records)]);
+    let r = mscr::report::write_report(skipped.path()).unwrap();
+    assert_eq!(r.files.len(), 5 + 10);
+    let s = mscr::report::CampaignSummary::from_file(&skipped.path().join("summary.json")).unwrap();
+    assert_eq!(
+        (s.cells[0].summary.questions, s.cells[0].summary.skipped),
+        (5, 5)
+    );
+}

@@ -81,7 +81,7 @@ impl Chart {
             Chart::HBars(b) => {
                 let rows = b.labels.len().max(1) as u32;
                 let per = 14 + 18 * b.series.len() as u32;
-                (1000, 130 + rows * per)
+                (1000, 160 + rows * per)
             }
             Chart::Hist(_) => (900, 460),
         }
@@ -118,6 +118,7 @@ fn draw_hbars<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(root)
         .caption(&b.title, (FAMILY, 24))
         .margin(14)
+        .margin_bottom(34)
         .x_label_area_size(48)
         .y_label_area_size(label_px)
         .build_cartesian_2d(0f64..x_max, 0f64..n as f64)
@@ -203,16 +204,21 @@ fn draw_hbars<DB: DrawingBackend>(
             });
         chart.draw_series(texts).map_err(e)?;
     }
-    // The legend sits in the title row, right-aligned, so it never covers a bar.
-    let (w, _) = root.dim_in_pixel();
+    // The legend sits at the bottom right, beside the axis title, so it never
+    // covers a bar or the chart title.
+    let (w, h) = root.dim_in_pixel();
     let mut x = w as i32 - 14;
+    let y = h as i32 - 16;
     for (name, color, _) in b.series.iter().rev() {
         x -= text_px(name, 14.0) as i32 + 30;
-        root.draw(&Rectangle::new([(x, 16), (x + 14, 30)], color.filled()))
-            .map_err(e)?;
+        root.draw(&Rectangle::new(
+            [(x, y - 7), (x + 14, y + 7)],
+            color.filled(),
+        ))
+        .map_err(e)?;
         root.draw(&Text::new(
             name.clone(),
-            (x + 20, 23),
+            (x + 20, y),
             (FAMILY, 14)
                 .into_font()
                 .color(&BLACK)
