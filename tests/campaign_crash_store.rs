@@ -76,8 +76,17 @@ impl QuestionRunner for Slow {
 fn run(dir: &std::path::Path, resume: bool) -> mscr::campaign::RunStats {
     let store = Store::open_dir(dir).unwrap();
     let cells = cells();
-    let opts = RunOptions { resume, progress: false };
-    run_cells(&store, &cells, |_| Ok(Box::new(Slow) as Box<dyn QuestionRunner>), &opts).unwrap()
+    let opts = RunOptions {
+        resume,
+        progress: false,
+    };
+    run_cells(
+        &store,
+        &cells,
+        |_| Ok(Box::new(Slow) as Box<dyn QuestionRunner>),
+        &opts,
+    )
+    .unwrap()
 }
 
 /// The child: only does work when the parent test starts it.
@@ -93,7 +102,10 @@ fn snapshot(dir: &std::path::Path) -> BTreeMap<(String, String), String> {
     let mut m = BTreeMap::new();
     for c in store.cells().unwrap() {
         for r in store.records(&c.key).unwrap() {
-            m.insert((c.key.id(), r.id.clone()), serde_json::to_string(&r).unwrap());
+            m.insert(
+                (c.key.id(), r.id.clone()),
+                serde_json::to_string(&r).unwrap(),
+            );
         }
     }
     m
@@ -113,23 +125,40 @@ fn sigkill_mid_run_then_resume_stores_each_question_once() {
         let target = 40 * (round + 1);
         let t0 = Instant::now();
         loop {
-            let n = Store::open_existing(dir.path()).and_then(|s| s.record_count()).unwrap_or(0);
+            let n = Store::open_existing(dir.path())
+                .and_then(|s| s.record_count())
+                .unwrap_or(0);
             if n >= target {
                 break;
             }
             assert!(child.try_wait().unwrap().is_none(), "writer exited early");
-            assert!(t0.elapsed() < Duration::from_secs(300), "writer made no progress");
+            assert!(
+                t0.elapsed() < Duration::from_secs(300),
+                "writer made no progress"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
     }
     let before = snapshot(dir.path());
-    assert!(before.len() >= 120 && before.len() < 2 * N, "{}", before.len());
+    assert!(
+        before.len() >= 120 && before.len() < 2 * N,
+        "{}",
+        before.len()
+    );
 
     let stats = run(dir.path(), true);
-    assert_eq!(stats.resumed, before.len(), "every finished question is kept");
-    assert_eq!(stats.ran, 2 * N - before.len(), "no finished question is repeated");
+    assert_eq!(
+        stats.resumed,
+        before.len(),
+        "every finished question is kept"
+    );
+    assert_eq!(
+        stats.ran,
+        2 * N - before.len(),
+        "no finished question is repeated"
+    );
     let after = snapshot(dir.path());
     assert_eq!(after.len(), 2 * N);
     for (k, v) in &before {
