@@ -136,8 +136,7 @@ pub fn check_attack(attack: &AttackSpec) -> Result<()> {
             Ok(())
         }
         AttackSource::Inline(_text) => {
-            // WIRE: crate::attack::AttackConfig::from_toml_str(_text)
-            // WIRE:     .map_err(|e| Error::Config(format!("attack `{}`: {e}", attack.name)))?;
+            // WIRE: crate::attack::AttackConfig::from_toml_str(_text, &attack.name)?;
             Ok(())
         }
     }
@@ -145,28 +144,46 @@ pub fn check_attack(attack: &AttackSpec) -> Result<()> {
 
 /// Everything a cell's questions need, built once per cell.
 pub struct CellContext<'a> {
+    /// The model spec as the campaign names it (for the attack's embedding source).
+    pub model_spec: &'a str,
+    /// The attacked model, already wrapped in the store's generation cache.
     pub model: Arc<dyn LanguageModel>,
+    pub transform: &'a str,
+    pub dataset: &'a str,
     pub style: AnswerStyle,
     pub prompt: &'a PromptTemplate,
     pub decoding: &'a Decoding,
     pub attack: &'a AttackSpec,
+    pub threads: usize,
 }
 
-/// Builds the runner for one cell. The model arrives already wrapped in the
-/// store's generation cache.
+/// Builds the runner for one cell.
 pub fn cell_runner<'a>(ctx: CellContext<'a>) -> Result<Box<dyn QuestionRunner + 'a>> {
+    // WIRE: the attack module's API (branch `attack`), expected to compile as written:
     // WIRE: let config = match &ctx.attack.source {
     // WIRE:     AttackSource::File(p) => crate::attack::AttackConfig::from_file(p)?,
-    // WIRE:     AttackSource::Inline(t) => crate::attack::AttackConfig::from_toml_str(t)?,
+    // WIRE:     AttackSource::Inline(t) => crate::attack::AttackConfig::from_toml_str(t, &ctx.attack.name)?,
     // WIRE: };
-    // WIRE: let resources = crate::attack::load_resources(&config)?;   // embedder, WordNet, MLM
-    // WIRE: let labels = crate::attack::Labels { model, transform, dataset, attack } (from the cell);
-    // WIRE: let attacker = crate::attack::Attacker::new(config, ctx.model.clone(), resources)?;
+    // WIRE: let options = LoadOptions { threads: ctx.threads, ..LoadOptions::default() };
+    // WIRE: // Not `load_resources`: that loads its own model; ours must be the cached one.
+    // WIRE: let (mut resources, _) =
+    // WIRE:     crate::attack::resources::load_parts(Some(ctx.model_spec), &config, &options, false)?;
+    // WIRE: resources.model = Some(ctx.model.clone());
+    // WIRE: if let Some(j) = &config.judge {
+    // WIRE:     resources.judge = Some(crate::runtime::load_model(&j.model, &options)?);
+    // WIRE: }
+    // WIRE: let attacker = crate::attack::Attacker::new(config, resources)?;
+    // WIRE: let labels = crate::attack::Labels {
+    // WIRE:     dataset: ctx.dataset.into(), model: ctx.model_spec.into(), transform: ctx.transform.into(),
+    // WIRE: };
+    // WIRE: then keep `attacker` and `labels` in AttackRunner (fields below).
     Ok(Box::new(AttackRunner { ctx }))
 }
 
 struct AttackRunner<'a> {
     ctx: CellContext<'a>,
+    // WIRE: attacker: crate::attack::Attacker,
+    // WIRE: labels: crate::attack::Labels,
 }
 
 impl QuestionRunner for AttackRunner<'_> {
@@ -176,6 +193,7 @@ impl QuestionRunner for AttackRunner<'_> {
             self.ctx.style,
             self.ctx.prompt,
             self.ctx.decoding,
+            self.ctx.threads,
         );
         // WIRE: self.attacker.attack(item, self.ctx.style, self.ctx.prompt, self.ctx.decoding, &self.labels)
         Err(Error::Unsupported(format!(

@@ -130,13 +130,22 @@ pub fn run(req: &CampaignRun) -> Result<CampaignResult> {
                 .iter()
                 .find(|d| d.name == info.key.dataset)
                 .ok_or_else(|| Error::Other(format!("no dataset `{}`", info.key.dataset)))?;
-            let model = slot.get(spec_ref, &info.key.model, chain, &store_for_cells)?;
+            let model_spec = spec_ref
+                .models
+                .iter()
+                .find(|m| **m == info.key.model)
+                .ok_or_else(|| Error::Other(format!("no model `{}`", info.key.model)))?;
+            let model = slot.get(spec_ref, model_spec, chain, &store_for_cells)?;
             exec::cell_runner(exec::CellContext {
+                model_spec,
                 model,
+                transform: &chain.name,
+                dataset: &ds.name,
                 style: ds.style,
                 prompt: &spec_ref.prompt,
                 decoding: &spec_ref.decoding,
                 attack,
+                threads: spec_ref.threads,
             })
         },
         &options,
