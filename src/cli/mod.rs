@@ -7,6 +7,9 @@ mod answers;
 mod eval;
 mod generate;
 mod models;
+mod campaign;
+mod gate;
+mod report;
 mod setup;
 
 #[derive(Parser)]
@@ -32,6 +35,12 @@ enum Command {
     Eval(eval::Args),
     /// List model aliases or describe a model.
     Models(models::Args),
+    /// Run campaigns (models × transforms × datasets × attacks) and merge shards.
+    Campaign(campaign::Args),
+    /// Write the report of a campaign folder.
+    Report(report::Args),
+    /// Compare two summary.json files and fail on a robustness regression (CI).
+    Gate(gate::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -42,6 +51,9 @@ pub fn main() -> ExitCode {
         Command::Answers(a) => answers::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Models(a) => models::run(a),
+        Command::Campaign(a) => campaign::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Gate(a) => gate::run(a),
     };
     match result {
         Ok(code) => code,
