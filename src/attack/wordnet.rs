@@ -139,11 +139,24 @@ impl WordNet {
     pub fn lemmas_pos(&self, pos: Pos, word: &str) -> Vec<String> {
         let lower = word.to_lowercase();
         let exists = |p: Pos, l: &str| self.db.lemma_exists(p, l);
-        self.morphy
+        let mut out: Vec<String> = self
+            .morphy
             .lemmas_for(pos, &lower, exists)
             .into_iter()
             .map(|c| c.lemma.into_owned())
-            .collect()
+            .collect();
+        // wordnet-morphy 0.1.3 undoubles every final double letter after a
+        // stripped suffix (`eggs` → `eg`, `balls` → `bal`); add the plain
+        // detachment rules so such words still find their lemma.
+        for (suffix, replacement) in detachment_rules(pos) {
+            if let Some(stem) = lower.strip_suffix(suffix) {
+                let cand = format!("{stem}{replacement}");
+                if !cand.is_empty() && self.db.lemma_exists(pos, &cand) && !out.contains(&cand) {
+                    out.push(cand);
+                }
+            }
+        }
+        out
     }
 
     /// Every (part of speech, lemma) WordNet knows for a surface word.
@@ -283,6 +296,33 @@ impl WordNet {
             }
         }
         out
+    }
+}
+
+/// WordNet's morphy suffix rules (detachment of inflectional endings).
+fn detachment_rules(pos: Pos) -> &'static [(&'static str, &'static str)] {
+    match pos {
+        Pos::Noun => &[
+            ("s", ""),
+            ("ses", "s"),
+            ("xes", "x"),
+            ("zes", "z"),
+            ("ches", "ch"),
+            ("shes", "sh"),
+            ("men", "man"),
+            ("ies", "y"),
+        ],
+        Pos::Verb => &[
+            ("s", ""),
+            ("ies", "y"),
+            ("es", "e"),
+            ("es", ""),
+            ("ed", "e"),
+            ("ed", ""),
+            ("ing", "e"),
+            ("ing", ""),
+        ],
+        Pos::Adj | Pos::Adv => &[("er", ""), ("er", "e"), ("est", ""), ("est", "e")],
     }
 }
 
