@@ -107,28 +107,63 @@ impl EmbeddingIndex {
     /// The `k` nearest whole words to `word` by cosine, best first, at least
     /// `min_cosine`, excluding the word itself (any case).
     pub fn neighbours(&self, word: &str, k: usize, min_cosine: f32) -> Vec<(String, f32)> {
-        let Some(id) = self.id(word) else {
-            return Vec::new();
-        };
-        let q = &self.rows[id * self.dim..(id + 1) * self.dim];
-        let lower = word.to_lowercase();
-        let mut scored: Vec<(usize, f32)> = self
-            .rows
-            .par_chunks(self.dim.max(1))
-            .enumerate()
-            .map(|(i, r)| (i, r.iter().zip(q).map(|(x, y)| x * y).sum::<f32>()))
-            .filter(|&(i, c)| c >= min_cosine && i != id && self.words[i].to_lowercase() != lower)
-            .collect();
-        let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if scored.len() > k && k > 0 {
-            scored.select_nth_unstable_by(k - 1, by_score);
-            scored.truncate(k);
+        self.neighbours_many(&[word], k, min_cosine).pop().unwrap_or_default()
+    }
+
+    /// [`EmbeddingIndex::neighbours`] for several words at once: one matrix
+    /// product (faer, multi-threaded) of the query rows against the whole
+    /// vocabulary, then a partial selection per word. Words without an entry
+    /// get no neighbours.
+    pub fn neighbours_many(&self, words: &[&str], k: usize, min_cosine: f32) -> Vec<Vec<(String, f32)>> {
+        let ids: Vec<Option<usize>> = words.iter().map(|w| self.id(w)).collect();
+        let known: Vec<usize> = ids.iter().flatten().copied().collect();
+        if known.is_empty() || k == 0 || self.dim == 0 {
+            return vec![Vec::new(); words.len()];
         }
-        scored.sort_by(by_score);
-        scored.truncate(k);
-        scored
-            .into_iter()
-            .map(|(i, c)| (self.words[i].clone(), c))
+        let mut queries = Vec::with_capacity(known.len() * self.dim);
+        for &i in &known {
+            queries.extend_from_slice(&self.rows[i * self.dim..(i + 1) * self.dim]);
+        }
+        let vocab = faer::MatRef::from_row_major_slice(&self.rows, self.words.len(), self.dim);
+        let q = faer::MatRef::from_row_major_slice(&queries, known.len(), self.dim);
+        // scores[v, j] = cos(vocab v, query j); column j is contiguous.
+        let mut scores = faer::Mat::<f32>::zeros(self.words.len(), known.len());
+        faer::linalg::matmul::matmul(
+            scores.as_mut(),
+            faer::Accum::Replace,
+            vocab,
+            q.transpose(),
+            1.0f32,
+            faer::Par::rayon(0),
+        );
+        let per_query: Vec<Vec<(String, f32)>> = known
+            .par_iter()
+            .enumerate()
+            .map(|(j, &id)| {
+                let col = scores.col(j);
+                let lower = self.words[id].to_lowercase();
+                let mut hits: Vec<(usize, f32)> = (0..self.words.len())
+                    .map(|v| (v, col[v]))
+                    .filter(|&(v, c)| c >= min_cosine && v != id)
+                    .collect();
+                let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+                // A few spare places for case variants of the word itself.
+                let keep = k + 4;
+                if hits.len() > keep {
+                    hits.select_nth_unstable_by(keep - 1, by_score);
+                    hits.truncate(keep);
+                }
+                hits.sort_by(by_score);
+                hits.into_iter()
+                    .filter(|&(v, _)| self.words[v].to_lowercase() != lower)
+                    .take(k)
+                    .map(|(v, c)| (self.words[v].clone(), c))
+                    .collect()
+            })
+            .collect();
+        let mut it = per_query.into_iter();
+        ids.iter()
+            .map(|id| if id.is_some() { it.next().unwrap_or_default() } else { Vec::new() })
             .collect()
     }
 }

@@ -52,12 +52,13 @@ impl CandidateSource for EmbeddingSource {
     }
 
     fn propose(&self, _question: &str, words: &[Word], targets: &[usize]) -> Result<Vec<Vec<Proposal>>> {
-        Ok(targets
-            .iter()
-            .map(|&t| {
-                self.index
-                    .neighbours(&words[t].text, self.config.k, self.config.min_cosine)
-                    .into_iter()
+        let words: Vec<&str> = targets.iter().map(|&t| words[t].text.as_str()).collect();
+        Ok(self
+            .index
+            .neighbours_many(&words, self.config.k, self.config.min_cosine)
+            .into_iter()
+            .map(|n| {
+                n.into_iter()
                     .map(|(text, score)| Proposal {
                         text: text.to_lowercase(),
                         score,
