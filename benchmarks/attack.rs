@@ -69,7 +69,11 @@ fn main() {
 
     let t = Instant::now();
     let wn = Arc::new(WordNet::load_default().expect("WordNet (run `mscr setup`)"));
-    println!("wordnet: loaded {} lemmas in {:.2} s", wn.lemma_count(), t.elapsed().as_secs_f64());
+    println!(
+        "wordnet: loaded {} lemmas in {:.2} s",
+        wn.lemma_count(),
+        t.elapsed().as_secs_f64()
+    );
 
     // Embedding index of SmolLM2-135M's shape.
     let (rows, dim) = (49_152, 576);
@@ -101,7 +105,10 @@ fn main() {
     };
     for (name, toml_text) in [
         ("wordnet", "kind = \"wordnet\"\nmax = 30"),
-        ("embedding", "kind = \"embedding\"\nk = 30\nmin_cosine = -1.0"),
+        (
+            "embedding",
+            "kind = \"embedding\"\nk = 30\nmin_cosine = -1.0",
+        ),
     ] {
         let cfg: SourceConfig = toml::from_str(toml_text).expect("config");
         let sources = vec![cfg.build(&resources).expect("source")];
@@ -110,9 +117,17 @@ fn main() {
         let mut positions = 0;
         for q in &questions {
             let w = split_words(q, &stop);
-            let targets: Vec<usize> = w.iter().filter(|w| w.attackable()).map(|w| w.index).collect();
+            let targets: Vec<usize> = w
+                .iter()
+                .filter(|w| w.attackable())
+                .map(|w| w.index)
+                .collect();
             positions += targets.len();
-            cands += gather(&sources, q, &w, &targets).expect("gather").iter().map(|s| s.len()).sum::<usize>();
+            cands += gather(&sources, q, &w, &targets)
+                .expect("gather")
+                .iter()
+                .map(|s| s.len())
+                .sum::<usize>();
         }
         let dt = t.elapsed().as_secs_f64();
         println!(
@@ -130,7 +145,12 @@ fn main() {
     let cfg: SourceConfig = toml::from_str("kind = \"wordnet\"").expect("config");
     let sources = vec![cfg.build(&resources).expect("source")];
     let filters = Filters::new(
-        vec![FilterConfig::Differs, FilterConfig::SamePos, FilterConfig::Numbers, FilterConfig::WordSimilarity { min_cosine: -1.0 }],
+        vec![
+            FilterConfig::Differs,
+            FilterConfig::SamePos,
+            FilterConfig::Numbers,
+            FilterConfig::WordSimilarity { min_cosine: -1.0 },
+        ],
         &resources,
     )
     .expect("filters");
@@ -138,9 +158,18 @@ fn main() {
     let t = Instant::now();
     for q in &questions {
         let w = split_words(q, &stop);
-        let targets: Vec<usize> = w.iter().filter(|w| w.attackable()).map(|w| w.index).collect();
+        let targets: Vec<usize> = w
+            .iter()
+            .filter(|w| w.attackable())
+            .map(|w| w.index)
+            .collect();
         let slots = gather(&sources, q, &w, &targets).expect("gather");
-        judged += filters.judge(q, &w, &targets, slots, true).expect("judge").iter().map(|s| s.len()).sum::<usize>();
+        judged += filters
+            .judge(q, &w, &targets, slots, true)
+            .expect("judge")
+            .iter()
+            .map(|s| s.len())
+            .sum::<usize>();
     }
     let dt = t.elapsed().as_secs_f64();
     println!(

@@ -20,7 +20,17 @@ fn wordnet() -> Arc<WordNet> {
 /// A constructed vocabulary: purchased is close to bought, sold is farther,
 /// subword and number entries must be dropped.
 fn index() -> EmbeddingIndex {
-    let vocab = ["Ġbought", " purchased", "ing", "Ġ12", " acquired", " sold", "Ġbought", " apples", " a"];
+    let vocab = [
+        "Ġbought",
+        " purchased",
+        "ing",
+        "Ġ12",
+        " acquired",
+        " sold",
+        "Ġbought",
+        " apples",
+        " a",
+    ];
     let rows: Vec<[f32; 3]> = vec![
         [1.0, 0.0, 0.0],
         [0.9, 0.1, 0.0],
@@ -33,7 +43,11 @@ fn index() -> EmbeddingIndex {
         [1.0, 0.0, 0.0],
     ];
     let data = rows.iter().flatten().copied().collect();
-    EmbeddingIndex::new(vocab.iter().map(|s| s.to_string()).collect(), Matrix::new(9, 3, data)).unwrap()
+    EmbeddingIndex::new(
+        vocab.iter().map(|s| s.to_string()).collect(),
+        Matrix::new(9, 3, data),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -59,7 +73,10 @@ fn embedding_index_keeps_whole_words_and_ranks_by_cosine() {
 #[test]
 fn embedding_index_rejects_mismatched_shapes() {
     let e = EmbeddingIndex::new(vec![" a".into()], Matrix::zeros(2, 3)).unwrap_err();
-    assert!(e.to_string().contains("1 entries") && e.to_string().contains("2 rows"), "{e}");
+    assert!(
+        e.to_string().contains("1 entries") && e.to_string().contains("2 rows"),
+        "{e}"
+    );
 }
 
 fn resources() -> Resources {
@@ -86,12 +103,22 @@ fn sources_merge_by_surface_form_and_keep_case() {
     let q = "Bought 12 apples.";
     let words = split_words(q, &Stopwords::default_english());
     let slots = gather(&sources, q, &words, &[0]).unwrap();
-    let purchased = slots[0].iter().find(|c| c.text == "Purchased").expect("Purchased");
+    let purchased = slots[0]
+        .iter()
+        .find(|c| c.text == "Purchased")
+        .expect("Purchased");
     assert_eq!(purchased.sources, ["embedding", "wordnet"]);
     assert_eq!(purchased.scores.len(), 2);
-    let acquired = slots[0].iter().find(|c| c.text == "Acquired").expect("Acquired");
+    let acquired = slots[0]
+        .iter()
+        .find(|c| c.text == "Acquired")
+        .expect("Acquired");
     assert_eq!(acquired.sources, ["embedding"]);
-    assert!(slots[0].iter().all(|c| c.text.chars().next().unwrap().is_uppercase()));
+    assert!(
+        slots[0]
+            .iter()
+            .all(|c| c.text.chars().next().unwrap().is_uppercase())
+    );
 }
 
 /// A fixed-table masked LM fixture: checks the `mlm` source's whole-word and
@@ -136,9 +163,17 @@ fn mlm_source_keeps_whole_words_above_min_prob_in_one_batch() {
     let src = c.build(&r).unwrap();
     let q = "She bought apples and pears.";
     let words = split_words(q, &Stopwords::default_english());
-    let targets: Vec<usize> = words.iter().filter(|w| w.attackable()).map(|w| w.index).collect();
+    let targets: Vec<usize> = words
+        .iter()
+        .filter(|w| w.attackable())
+        .map(|w| w.index)
+        .collect();
     let got = src.propose(q, &words, &targets).unwrap();
-    assert_eq!(filler.0.load(Ordering::SeqCst), 1, "one fill call for all positions");
+    assert_eq!(
+        filler.0.load(Ordering::SeqCst),
+        1,
+        "one fill call for all positions"
+    );
     let bought = &got[0];
     let texts: Vec<&str> = bought.iter().map(|p| p.text.as_str()).collect();
     assert_eq!(texts, ["got", "picked"]); // not itself, no subword, no digit, not below 0.01
@@ -149,10 +184,13 @@ fn missing_resources_are_named() {
     let c: SourceConfig = toml::from_str("kind = \"mlm\"").unwrap();
     let e = c.build(&Resources::default()).err().unwrap().to_string();
     assert!(e.contains("mlm") && e.contains("masked LM"), "{e}");
-    let e = Filters::new(vec![FilterConfig::SentenceSimilarity { min_cosine: 0.8 }], &Resources::default())
-        .err()
-        .unwrap()
-        .to_string();
+    let e = Filters::new(
+        vec![FilterConfig::SentenceSimilarity { min_cosine: 0.8 }],
+        &Resources::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(e.contains("sentence-similarity"), "{e}");
 }
 
@@ -169,7 +207,9 @@ impl SentenceEmbedder for TrigramEmbedder {
                 let mut v = vec![0f32; 64];
                 let cs: Vec<char> = t.to_lowercase().chars().collect();
                 for w in cs.windows(3) {
-                    let h = w.iter().fold(7u32, |h, c| h.wrapping_mul(31).wrapping_add(*c as u32));
+                    let h = w
+                        .iter()
+                        .fold(7u32, |h, c| h.wrapping_mul(31).wrapping_add(*c as u32));
                     v[(h % 64) as usize] += 1.0;
                 }
                 v
@@ -211,13 +251,26 @@ fn filters_give_a_verdict_per_candidate() {
         cand("acquired"),
     ];
     let judged = filters.judge(q, &words, &[1], vec![slot], true).unwrap();
-    assert_eq!(embedder.0.load(Ordering::SeqCst), 1, "one embed call per question");
+    assert_eq!(
+        embedder.0.load(Ordering::SeqCst),
+        1,
+        "one embed call per question"
+    );
     let j = &judged[0];
-    let verdict = |i: usize, f: &str| j[i].verdicts.iter().find(|v| v.filter == f).unwrap().clone();
+    let verdict = |i: usize, f: &str| {
+        j[i].verdicts
+            .iter()
+            .find(|v| v.filter == f)
+            .unwrap()
+            .clone()
+    };
     assert!(verdict(0, "differs").passed);
     assert!(!verdict(1, "differs").passed, "buy is bought's lemma");
     assert_eq!(verdict(1, "differs").note.as_deref(), Some("same lemma"));
-    assert!(!verdict(2, "word-similarity").passed, "sold is orthogonal to bought");
+    assert!(
+        !verdict(2, "word-similarity").passed,
+        "sold is orthogonal to bought"
+    );
     assert!(!verdict(3, "same-pos").passed, "adverb for a verb");
     assert!(!verdict(4, "numbers").passed, "a number word was added");
     assert!(verdict(5, "word-similarity").passed);
@@ -248,16 +301,26 @@ fn candidates_report_on_real_wordnet() {
         wordnet: Some(wordnet()),
         ..Resources::default()
     };
-    let report = candidates_report("Janet bought 16 eggs and three large baskets.", &r, &config).unwrap();
+    let report =
+        candidates_report("Janet bought 16 eggs and three large baskets.", &r, &config).unwrap();
     let w = |t: &str| report.words.iter().find(|w| w.word.text == t).unwrap();
     assert_eq!(w("16").reason.as_deref(), Some("number"));
     assert_eq!(w("three").reason.as_deref(), Some("number word"));
     assert_eq!(w("and").reason.as_deref(), Some("stopword"));
     let bought = w("bought");
     assert!(bought.reason.is_none());
-    let p = bought.candidates.iter().find(|c| c.candidate.text == "purchased").unwrap();
+    let p = bought
+        .candidates
+        .iter()
+        .find(|c| c.candidate.text == "purchased")
+        .unwrap();
     assert!(p.passed && p.candidate.sources == ["wordnet"]);
-    assert!(w("baskets").candidates.iter().all(|c| c.candidate.text != "basket"));
+    assert!(
+        w("baskets")
+            .candidates
+            .iter()
+            .all(|c| c.candidate.text != "basket")
+    );
     let text = report.to_text();
     assert!(text.contains("protected (number)") && text.contains("purchased"));
     let json = serde_json::to_value(&report).unwrap();
@@ -267,6 +330,9 @@ fn candidates_report_on_real_wordnet() {
 #[test]
 fn restrict_sources_rejects_unknown_names() {
     let mut c = AttackConfig::default_mscr();
-    let e = c.restrict_sources(&["thesaurus".into()]).unwrap_err().to_string();
+    let e = c
+        .restrict_sources(&["thesaurus".into()])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("thesaurus") && e.contains("wordnet"), "{e}");
 }

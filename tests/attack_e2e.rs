@@ -26,7 +26,11 @@ fn asdiv_items(n: usize) -> Vec<Item> {
             Item {
                 id: s("ID"),
                 question: format!("{} {}", s("Body"), s("Question")),
-                gold: s("Answer").split_whitespace().next().unwrap_or("").to_string(),
+                gold: s("Answer")
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
                 meta: Default::default(),
             }
         })
@@ -40,16 +44,31 @@ fn config() -> AttackConfig {
 }
 
 fn run(config: AttackConfig, items: &[Item]) -> Vec<AttackRecord> {
-    let resources = load_resources(MODEL, &config, &LoadOptions::default()).expect("load the default model and attack parts");
+    let resources = load_resources(MODEL, &config, &LoadOptions::default())
+        .expect("load the default model and attack parts");
     let attacker = Attacker::new(config, resources).unwrap();
-    let decoding = Decoding { max_new_tokens: 256, ..Decoding::default() };
-    let labels = Labels { dataset: "asdiv".into(), model: MODEL.into(), transform: "identity".into() };
+    let decoding = Decoding {
+        max_new_tokens: 256,
+        ..Decoding::default()
+    };
+    let labels = Labels {
+        dataset: "asdiv".into(),
+        model: MODEL.into(),
+        transform: "identity".into(),
+    };
     let mut out = Vec::new();
     attacker
-        .attack_many(items, AnswerStyle::Numeric, &PromptTemplate::zero_shot_cot(), &decoding, &labels, &mut |r| {
-            out.push(r);
-            Ok(())
-        })
+        .attack_many(
+            items,
+            AnswerStyle::Numeric,
+            &PromptTemplate::zero_shot_cot(),
+            &decoding,
+            &labels,
+            &mut |r| {
+                out.push(r);
+                Ok(())
+            },
+        )
         .unwrap();
     out
 }
@@ -61,7 +80,12 @@ fn attacks_real_questions_within_budget_and_deterministically() {
     let a = run(config.clone(), &items);
     assert_eq!(a.len(), items.len());
     for r in &a {
-        assert!(r.queries <= config.budget.max_queries, "{} used {} queries", r.id, r.queries);
+        assert!(
+            r.queries <= config.budget.max_queries,
+            "{} used {} queries",
+            r.id,
+            r.queries
+        );
         assert_eq!(r.result == Outcome::Skipped, !r.clean_correct, "{}", r.id);
         match r.result {
             Outcome::Skipped => assert_eq!(r.queries, 1),
@@ -80,7 +104,14 @@ fn attacks_real_questions_within_budget_and_deterministically() {
     }
     // Same seed and config: same results (wall time aside).
     let b = run(config, &items);
-    let strip = |v: &[AttackRecord]| v.iter().map(|r| AttackRecord { seconds: 0.0, ..r.clone() }).collect::<Vec<_>>();
+    let strip = |v: &[AttackRecord]| {
+        v.iter()
+            .map(|r| AttackRecord {
+                seconds: 0.0,
+                ..r.clone()
+            })
+            .collect::<Vec<_>>()
+    };
     assert_eq!(strip(&a), strip(&b));
 }
 

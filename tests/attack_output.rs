@@ -13,7 +13,11 @@ fn record(id: &str, attack: &str, result: Outcome, sources: &[&str]) -> AttackRe
         attack: attack.into(),
         gold: "18".into(),
         original_question: "Janet bought 16 eggs, \"fresh\".".into(),
-        perturbed_question: if success { "Janet purchased 16 eggs, \"fresh\".".into() } else { "Janet bought 16 eggs, \"fresh\".".into() },
+        perturbed_question: if success {
+            "Janet purchased 16 eggs, \"fresh\".".into()
+        } else {
+            "Janet bought 16 eggs, \"fresh\".".into()
+        },
         changes: if success {
             vec![Change {
                 word_index: 1,
@@ -59,21 +63,36 @@ fn writes_records_and_summary_with_baseline() {
     ];
     let paths = write_outputs(&dir, &main, Some(&base)).unwrap();
     let jsonl = std::fs::read_to_string(&paths.jsonl).unwrap();
-    let back: Vec<AttackRecord> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let back: Vec<AttackRecord> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(back.len(), 8);
     assert_eq!(back[0], main[0]);
     let mut csv = csv::Reader::from_path(&paths.csv).unwrap();
     let headers = csv.headers().unwrap().clone();
-    for col in ["original_text", "perturbed_text", "original_output", "perturbed_output", "ground_truth_output", "num_queries", "result_type"] {
+    for col in [
+        "original_text",
+        "perturbed_text",
+        "original_output",
+        "perturbed_output",
+        "ground_truth_output",
+        "num_queries",
+        "result_type",
+    ] {
         assert!(headers.iter().any(|h| h == col), "missing {col}");
     }
     let rows: Vec<csv::StringRecord> = csv.records().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len(), 8);
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    assert_eq!(&rows[0][col("perturbed_text")], "Janet purchased 16 eggs, \"fresh\".");
+    assert_eq!(
+        &rows[0][col("perturbed_text")],
+        "Janet purchased 16 eggs, \"fresh\"."
+    );
     assert_eq!(&rows[0][col("result_type")], "Successful");
     assert_eq!(&rows[0][col("sources")], "wordnet+mlm");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&paths.summary).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&paths.summary).unwrap()).unwrap();
     assert_eq!(s["attack"], "mscr");
     assert_eq!(s["successes"], 2);
     assert!((s["success_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
@@ -82,7 +101,8 @@ fn writes_records_and_summary_with_baseline() {
     assert_eq!(s["unique_per_source"]["embedding"], 1);
     // Without a baseline the key is present and null.
     let paths = write_outputs(&dir, &main, None).unwrap();
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&paths.summary).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&paths.summary).unwrap()).unwrap();
     assert!(s["random_baseline"].is_null());
     std::fs::remove_dir_all(&dir).ok();
 }

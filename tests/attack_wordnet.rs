@@ -5,16 +5,25 @@ use std::sync::OnceLock;
 
 fn wn() -> &'static WordNet {
     static WN: OnceLock<WordNet> = OnceLock::new();
-    WN.get_or_init(|| WordNet::load_default().expect("WordNet 3.0 in /usr/share/wordnet (run `mscr setup`)"))
+    WN.get_or_init(|| {
+        WordNet::load_default().expect("WordNet 3.0 in /usr/share/wordnet (run `mscr setup`)")
+    })
 }
 
 fn texts(word: &str) -> Vec<String> {
-    wn().synonyms(word, false).into_iter().map(|s| s.text).collect()
+    wn().synonyms(word, false)
+        .into_iter()
+        .map(|s| s.text)
+        .collect()
 }
 
 #[test]
 fn loads_the_whole_dictionary() {
-    assert!(wn().lemma_count() > 140_000, "{} lemmas", wn().lemma_count());
+    assert!(
+        wn().lemma_count() > 140_000,
+        "{} lemmas",
+        wn().lemma_count()
+    );
 }
 
 #[test]
@@ -40,7 +49,10 @@ fn plurals_stay_plural() {
         .collect();
     assert!(!noun_syns.is_empty());
     for s in &noun_syns {
-        assert!(s.text.ends_with('s') || s.text.ends_with("ae"), "{s:?} is not plural");
+        assert!(
+            s.text.ends_with('s') || s.text.ends_with("ae"),
+            "{s:?} is not plural"
+        );
     }
 }
 
@@ -63,7 +75,10 @@ fn irregular_forms_come_from_the_exception_lists() {
     assert_eq!(w.inflect(Pos::Verb, "take", Form::Past), "took");
     assert_eq!(w.inflect(Pos::Verb, "take", Form::PastParticipleN), "taken");
     assert_eq!(w.inflect(Pos::Noun, "goose", Form::Plural), "geese");
-    assert_eq!(w.inflect(Pos::Verb, "purchase", Form::ThirdPerson), "purchases");
+    assert_eq!(
+        w.inflect(Pos::Verb, "purchase", Form::ThirdPerson),
+        "purchases"
+    );
     assert_eq!(w.inflect(Pos::Verb, "run", Form::Ing), "running");
     assert_eq!(w.inflect(Pos::Adj, "good", Form::Comparative), "better");
     assert_eq!(w.form_of(Pos::Verb, "bought", "buy"), Form::Past);
@@ -76,7 +91,10 @@ fn lemmas_and_parts_of_speech() {
     let w = wn();
     assert!(w.same_lemma("apples", "apple"));
     assert!(w.same_lemma("bought", "buy"));
-    assert!(w.same_lemma("eggs", "egg"), "double letters before a suffix");
+    assert!(
+        w.same_lemma("eggs", "egg"),
+        "double letters before a suffix"
+    );
     assert!(!w.same_lemma("bought", "purchased"));
     let p = w.pos_set("quickly");
     assert!(p.contains(Pos::Adv) && !p.contains(Pos::Noun));
@@ -85,8 +103,15 @@ fn lemmas_and_parts_of_speech() {
 
 #[test]
 fn adjective_markers_and_multiword_lemmas() {
-    let all: Vec<String> = wn().synonyms("big", true).into_iter().map(|s| s.text).collect();
-    assert!(all.iter().all(|t| !t.contains('(') && !t.contains('_')), "{all:?}");
+    let all: Vec<String> = wn()
+        .synonyms("big", true)
+        .into_iter()
+        .map(|s| s.text)
+        .collect();
+    assert!(
+        all.iter().all(|t| !t.contains('(') && !t.contains('_')),
+        "{all:?}"
+    );
     assert!(all.iter().any(|t| t.contains(' ')), "multiword on: {all:?}");
     let single = texts("big");
     assert!(single.iter().all(|t| !t.contains(' ')), "{single:?}");
@@ -95,6 +120,11 @@ fn adjective_markers_and_multiword_lemmas() {
 
 #[test]
 fn missing_dictionary_is_a_readable_error() {
-    let e = WordNet::load("/nonexistent/wordnet").unwrap_err().to_string();
-    assert!(e.contains("/nonexistent/wordnet") && e.contains("mscr setup"), "{e}");
+    let e = WordNet::load("/nonexistent/wordnet")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("/nonexistent/wordnet") && e.contains("mscr setup"),
+        "{e}"
+    );
 }

@@ -22,7 +22,12 @@ fn questions(file: &str, field: &str, n: usize) -> Vec<String> {
 fn gsm8k_first_question() {
     let q = &questions("gsm8k_test.jsonl", "question", 1)[0];
     let words = split_words(q, &Stopwords::default_english());
-    let get = |t: &str| words.iter().find(|w| w.text == t).unwrap_or_else(|| panic!("{t} not found"));
+    let get = |t: &str| {
+        words
+            .iter()
+            .find(|w| w.text == t)
+            .unwrap_or_else(|| panic!("{t} not found"))
+    };
     assert_eq!(get("16").protected, Some(Protection::Number));
     assert_eq!(get("three").protected, Some(Protection::NumberWord));
     assert_eq!(get("four").protected, Some(Protection::NumberWord));
@@ -33,8 +38,14 @@ fn gsm8k_first_question() {
     // Offsets are character offsets: `Janet’s` holds a 3-byte apostrophe.
     let ducks = get("ducks");
     let chars: Vec<char> = q.chars().collect();
-    assert_eq!(chars[ducks.start..ducks.end].iter().collect::<String>(), "ducks");
-    assert!(ducks.byte_start > ducks.start, "byte and char offsets differ after ’");
+    assert_eq!(
+        chars[ducks.start..ducks.end].iter().collect::<String>(),
+        "ducks"
+    );
+    assert!(
+        ducks.byte_start > ducks.start,
+        "byte and char offsets differ after ’"
+    );
 }
 
 #[test]
@@ -44,15 +55,26 @@ fn gsm8k_numbers_never_attackable_and_offsets_round_trip() {
         let words = split_words(&q, &sw);
         let chars: Vec<char> = q.chars().collect();
         for w in &words {
-            assert_eq!(chars[w.start..w.end].iter().collect::<String>(), w.text, "in {q}");
+            assert_eq!(
+                chars[w.start..w.end].iter().collect::<String>(),
+                w.text,
+                "in {q}"
+            );
             assert_eq!(&q[w.byte_start..w.byte_end], w.text);
             if w.text.chars().any(|c| c.is_ascii_digit()) {
                 assert!(!w.attackable(), "{} attackable in {q}", w.text);
             }
         }
-        assert!(words.iter().any(|w| w.attackable()), "nothing attackable in {q}");
+        assert!(
+            words.iter().any(|w| w.attackable()),
+            "nothing attackable in {q}"
+        );
         // Replacing every attackable word by itself rebuilds the question exactly.
-        let same: Vec<(usize, &str)> = words.iter().filter(|w| w.attackable()).map(|w| (w.index, w.text.as_str())).collect();
+        let same: Vec<(usize, &str)> = words
+            .iter()
+            .filter(|w| w.attackable())
+            .map(|w| (w.index, w.text.as_str()))
+            .collect();
         assert_eq!(apply_replacements(&q, &words, &same), q);
     }
 }
@@ -67,17 +89,32 @@ fn math500_latex_is_protected() {
     assert_eq!(theta.protected, Some(Protection::Math));
     let pi = words.iter().find(|w| w.text == "pi").expect("pi");
     assert_eq!(pi.protected, Some(Protection::Math));
-    assert!(words.iter().find(|w| w.text == "rectangular").unwrap().attackable());
+    assert!(
+        words
+            .iter()
+            .find(|w| w.text == "rectangular")
+            .unwrap()
+            .attackable()
+    );
     for q in &qs {
         for w in split_words(q, &sw) {
             let before = &q[..w.byte_start];
             // Inside an open `$...$` (odd number of unescaped dollars before it): protected.
             let dollars = before.matches('$').count() - before.matches("\\$").count();
             if dollars % 2 == 1 {
-                assert!(!w.attackable(), "`{}` inside math is attackable in {q}", w.text);
+                assert!(
+                    !w.attackable(),
+                    "`{}` inside math is attackable in {q}",
+                    w.text
+                );
             }
             if before.ends_with('\\') {
-                assert_eq!(w.protected, Some(Protection::Math), "LaTeX command {} in {q}", w.text);
+                assert_eq!(
+                    w.protected,
+                    Some(Protection::Math),
+                    "LaTeX command {} in {q}",
+                    w.text
+                );
             }
         }
     }
@@ -133,7 +170,10 @@ fn stopwords_are_configurable() {
 
 #[test]
 fn numbers_and_deletion() {
-    assert_eq!(numbers_in("She has 3 cats and two dogs, 2,125 in total."), vec!["3", "two", "2,125"]);
+    assert_eq!(
+        numbers_in("She has 3 cats and two dogs, 2,125 in total."),
+        vec!["3", "two", "2,125"]
+    );
     let q = "She sold apples today.";
     let words = split_words(q, &Stopwords::default());
     assert_eq!(delete_word(q, &words[2]), "She sold today.");

@@ -70,7 +70,13 @@ impl Attacker {
 
     /// Words, attackable targets and their judged candidates for a question.
     pub fn prepare(&self, question: &str, all_verdicts: bool) -> Result<Prepared> {
-        prepare(&self.sources, &self.filters, &self.stopwords, question, all_verdicts)
+        prepare(
+            &self.sources,
+            &self.filters,
+            &self.stopwords,
+            question,
+            all_verdicts,
+        )
     }
 
     /// Runs clean generation (one query), then the search; returns the record.
@@ -124,7 +130,12 @@ impl Attacker {
         Ok(())
     }
 
-    fn generate_one(&self, prompts: &[crate::runtime::Prompt], decoding: &Decoding, id: &str) -> Result<Generation> {
+    fn generate_one(
+        &self,
+        prompts: &[crate::runtime::Prompt],
+        decoding: &Decoding,
+        id: &str,
+    ) -> Result<Generation> {
         self.model
             .generate(prompts, decoding)?
             .into_iter()
@@ -255,7 +266,9 @@ impl Attacker {
             record.attacked_answer = e.answer;
             record.attacked_tokens = Some(e.tokens);
         }
-        if let (true, Some(judge), Some(cfg)) = (result.success, &self.resources.judge, &self.config.judge) {
+        if let (true, Some(judge), Some(cfg)) =
+            (result.success, &self.resources.judge, &self.config.judge)
+        {
             record.judge = Some(goal::judge(
                 judge.as_ref(),
                 cfg.max_new_tokens,
@@ -269,11 +282,11 @@ impl Attacker {
     }
 }
 
+/// Built sources, filters and stopwords.
+pub(crate) type Parts = (Vec<Box<dyn CandidateSource>>, Filters, Stopwords);
+
 /// Builds the configured sources, filters and stopwords.
-pub(crate) fn build_parts(
-    config: &AttackConfig,
-    resources: &Resources,
-) -> Result<(Vec<Box<dyn CandidateSource>>, Filters, Stopwords)> {
+pub(crate) fn build_parts(config: &AttackConfig, resources: &Resources) -> Result<Parts> {
     let sources = config
         .sources
         .iter()
@@ -292,7 +305,11 @@ pub(crate) fn prepare(
     all_verdicts: bool,
 ) -> Result<Prepared> {
     let words = split_words(question, stopwords);
-    let targets: Vec<usize> = words.iter().filter(|w| w.attackable()).map(|w| w.index).collect();
+    let targets: Vec<usize> = words
+        .iter()
+        .filter(|w| w.attackable())
+        .map(|w| w.index)
+        .collect();
     let slots = gather(sources, question, &words, &targets)?;
     let judged = filters.judge(question, &words, &targets, slots, all_verdicts)?;
     Ok(Prepared {

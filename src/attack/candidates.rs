@@ -1,11 +1,11 @@
 //! `mscr candidates`: every word of a text, whether it is protected and why,
 //! its candidates with sources, and each filter's verdict.
 
+use super::Resources;
 use super::attacker::{build_parts, prepare};
 use super::config::AttackConfig;
 use super::filters::Judged;
 use super::words::Word;
-use super::Resources;
 use crate::error::Result;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -29,7 +29,11 @@ pub struct CandidateReport {
 
 /// Builds the report for `text` with the configured sources and filters
 /// (every filter judged on every candidate).
-pub fn candidates_report(text: &str, resources: &Resources, config: &AttackConfig) -> Result<CandidateReport> {
+pub fn candidates_report(
+    text: &str,
+    resources: &Resources,
+    config: &AttackConfig,
+) -> Result<CandidateReport> {
     let (sources, filters, stopwords) = build_parts(config, resources)?;
     let p = prepare(&sources, &filters, &stopwords, text, true)?;
     let mut judged = p.judged.into_iter();
@@ -37,7 +41,11 @@ pub fn candidates_report(text: &str, resources: &Resources, config: &AttackConfi
         .words
         .into_iter()
         .map(|w| {
-            let candidates = if w.attackable() { judged.next().unwrap_or_default() } else { Vec::new() };
+            let candidates = if w.attackable() {
+                judged.next().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             WordReport {
                 reason: w.protected.map(|r| r.as_str().to_string()),
                 word: w,
@@ -47,8 +55,16 @@ pub fn candidates_report(text: &str, resources: &Resources, config: &AttackConfi
         .collect();
     Ok(CandidateReport {
         text: text.to_string(),
-        sources: config.sources.iter().map(|s| s.name().to_string()).collect(),
-        filters: config.filters.iter().map(|f| f.name().to_string()).collect(),
+        sources: config
+            .sources
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect(),
+        filters: config
+            .filters
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect(),
         words,
     })
 }
@@ -57,7 +73,12 @@ impl CandidateReport {
     /// A plain-text rendering for terminals.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "sources: {}   filters: {}", self.sources.join(", "), self.filters.join(", "));
+        let _ = writeln!(
+            s,
+            "sources: {}   filters: {}",
+            self.sources.join(", "),
+            self.filters.join(", ")
+        );
         for w in &self.words {
             match &w.reason {
                 Some(r) => {
@@ -81,7 +102,9 @@ impl CandidateReport {
                                 let mark = if v.passed { "ok" } else { "FAIL" };
                                 match (v.value, &v.note) {
                                     (Some(x), _) => format!("{}={mark}({x:.3})", v.filter),
-                                    (None, Some(n)) if !v.passed => format!("{}={mark}({n})", v.filter),
+                                    (None, Some(n)) if !v.passed => {
+                                        format!("{}={mark}({n})", v.filter)
+                                    }
                                     _ => format!("{}={mark}", v.filter),
                                 }
                             })

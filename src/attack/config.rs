@@ -104,9 +104,8 @@ fn judge_tokens() -> usize {
 
 impl AttackConfig {
     pub fn from_toml_str(s: &str, origin: &str) -> Result<Self> {
-        let c: AttackConfig = toml::from_str(s).map_err(|e| {
-            Error::Config(format!("{origin}: {}", e.to_string().trim_end()))
-        })?;
+        let c: AttackConfig = toml::from_str(s)
+            .map_err(|e| Error::Config(format!("{origin}: {}", e.to_string().trim_end())))?;
         c.validate(origin)?;
         Ok(c)
     }
@@ -139,7 +138,9 @@ impl AttackConfig {
             )));
         }
         if self.budget.batch == 0 {
-            return Err(Error::Config(format!("{origin}: budget.batch must be at least 1")));
+            return Err(Error::Config(format!(
+                "{origin}: budget.batch must be at least 1"
+            )));
         }
         if self.sources.is_empty() {
             return Err(Error::Config(format!(

@@ -107,14 +107,21 @@ impl EmbeddingIndex {
     /// The `k` nearest whole words to `word` by cosine, best first, at least
     /// `min_cosine`, excluding the word itself (any case).
     pub fn neighbours(&self, word: &str, k: usize, min_cosine: f32) -> Vec<(String, f32)> {
-        self.neighbours_many(&[word], k, min_cosine).pop().unwrap_or_default()
+        self.neighbours_many(&[word], k, min_cosine)
+            .pop()
+            .unwrap_or_default()
     }
 
     /// [`EmbeddingIndex::neighbours`] for several words at once: one matrix
     /// product (faer, multi-threaded) of the query rows against the whole
     /// vocabulary, then a partial selection per word. Words without an entry
     /// get no neighbours.
-    pub fn neighbours_many(&self, words: &[&str], k: usize, min_cosine: f32) -> Vec<Vec<(String, f32)>> {
+    pub fn neighbours_many(
+        &self,
+        words: &[&str],
+        k: usize,
+        min_cosine: f32,
+    ) -> Vec<Vec<(String, f32)>> {
         let ids: Vec<Option<usize>> = words.iter().map(|w| self.id(w)).collect();
         let known: Vec<usize> = ids.iter().flatten().copied().collect();
         if known.is_empty() || k == 0 || self.dim == 0 {
@@ -146,7 +153,8 @@ impl EmbeddingIndex {
                     .map(|v| (v, col[v]))
                     .filter(|&(v, c)| c >= min_cosine && v != id)
                     .collect();
-                let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+                let by_score =
+                    |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
                 // A few spare places for case variants of the word itself.
                 let keep = k + 4;
                 if hits.len() > keep {
@@ -163,7 +171,13 @@ impl EmbeddingIndex {
             .collect();
         let mut it = per_query.into_iter();
         ids.iter()
-            .map(|id| if id.is_some() { it.next().unwrap_or_default() } else { Vec::new() })
+            .map(|id| {
+                if id.is_some() {
+                    it.next().unwrap_or_default()
+                } else {
+                    Vec::new()
+                }
+            })
             .collect()
     }
 }

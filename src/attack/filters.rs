@@ -51,15 +51,23 @@ impl FilterConfig {
     }
 
     pub fn validate(&self, origin: &str) -> Result<()> {
-        let bad = |what: &str| Err(Error::Config(format!("{origin}: filter `{}`: {what}", self.name())));
+        let bad = |what: &str| {
+            Err(Error::Config(format!(
+                "{origin}: filter `{}`: {what}",
+                self.name()
+            )))
+        };
         match self {
-            FilterConfig::WordSimilarity { min_cosine } | FilterConfig::SentenceSimilarity { min_cosine }
+            FilterConfig::WordSimilarity { min_cosine }
+            | FilterConfig::SentenceSimilarity { min_cosine }
                 if !(-1.0..=1.0).contains(min_cosine) =>
             {
                 bad("min_cosine must lie in [-1, 1]")
             }
             FilterConfig::MaxWords { max: 0 } => bad("max must be at least 1"),
-            FilterConfig::MaxRate { max } if !(*max > 0.0 && *max <= 1.0) => bad("max must lie in (0, 1]"),
+            FilterConfig::MaxRate { max } if !(*max > 0.0 && *max <= 1.0) => {
+                bad("max must lie in (0, 1]")
+            }
             _ => Ok(()),
         }
     }
@@ -108,7 +116,11 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
     let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb) }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
 }
 
 impl Filters {
@@ -117,7 +129,8 @@ impl Filters {
             match c {
                 FilterConfig::SamePos if resources.wordnet.is_none() => {
                     return Err(Error::Config(
-                        "filter `same-pos` needs WordNet, which was not loaded; run `mscr setup`".into(),
+                        "filter `same-pos` needs WordNet, which was not loaded; run `mscr setup`"
+                            .into(),
                     ));
                 }
                 FilterConfig::WordSimilarity { .. } if resources.embeddings.is_none() => {
@@ -206,7 +219,12 @@ impl Filters {
             FilterConfig::Differs => {
                 if cand.to_lowercase() == original.to_lowercase() {
                     FilterVerdict::new(name, false, None, Some("same word".into()))
-                } else if self.resources.wordnet.as_ref().is_some_and(|wn| wn.same_lemma(original, cand)) {
+                } else if self
+                    .resources
+                    .wordnet
+                    .as_ref()
+                    .is_some_and(|wn| wn.same_lemma(original, cand))
+                {
                     FilterVerdict::new(name, false, None, Some("same lemma".into()))
                 } else {
                     FilterVerdict::new(name, true, None, None)
@@ -226,11 +244,21 @@ impl Filters {
             }
             FilterConfig::Numbers => {
                 let ok = numbers_in(&j.perturbed) == original_numbers;
-                FilterVerdict::new(name, ok, None, (!ok).then(|| "a number was added or removed".into()))
+                FilterVerdict::new(
+                    name,
+                    ok,
+                    None,
+                    (!ok).then(|| "a number was added or removed".into()),
+                )
             }
             FilterConfig::WordSimilarity { min_cosine } => match j.word_similarity {
                 Some(c) => FilterVerdict::new(name, c >= *min_cosine, Some(c), None),
-                None => FilterVerdict::new(name, true, None, Some("no embedding entry: not judged".into())),
+                None => FilterVerdict::new(
+                    name,
+                    true,
+                    None,
+                    Some("no embedding entry: not judged".into()),
+                ),
             },
             FilterConfig::MaxWords { max } => FilterVerdict::new(name, 1 <= *max, Some(1.0), None),
             FilterConfig::MaxRate { max } => {
@@ -277,15 +305,25 @@ impl Filters {
             let j = &mut out[s][c];
             j.sentence_similarity = Some(sim);
             j.passed &= sim >= min;
-            j.verdicts
-                .push(FilterVerdict::new("sentence-similarity", sim >= min, Some(sim), None));
+            j.verdicts.push(FilterVerdict::new(
+                "sentence-similarity",
+                sim >= min,
+                Some(sim),
+                None,
+            ));
         }
         Ok(())
     }
 
     /// Checks a multi-word perturbation against `max-words`, `max-rate` and
     /// `numbers` (for greedy search).
-    pub fn allows_changes(&self, question: &str, perturbed: &str, changed: usize, attackable: usize) -> bool {
+    pub fn allows_changes(
+        &self,
+        question: &str,
+        perturbed: &str,
+        changed: usize,
+        attackable: usize,
+    ) -> bool {
         self.configs.iter().all(|f| match f {
             FilterConfig::MaxWords { max } => changed <= *max,
             FilterConfig::MaxRate { max } => changed as f32 / attackable.max(1) as f32 <= *max,
@@ -295,7 +333,11 @@ impl Filters {
     }
 
     /// Sentence cosine of original and perturbed questions (batched).
-    pub fn sentence_similarities(&self, question: &str, perturbed: &[String]) -> Result<Option<Vec<f32>>> {
+    pub fn sentence_similarities(
+        &self,
+        question: &str,
+        perturbed: &[String],
+    ) -> Result<Option<Vec<f32>>> {
         let Some(embedder) = &self.resources.embedder else {
             return Ok(None);
         };
@@ -306,7 +348,9 @@ impl Filters {
         texts.extend(perturbed.iter().cloned());
         let v = embedder.embed(&texts)?;
         if v.len() != texts.len() {
-            return Err(Error::Runtime("sentence encoder returned the wrong number of vectors".into()));
+            return Err(Error::Runtime(
+                "sentence encoder returned the wrong number of vectors".into(),
+            ));
         }
         Ok(Some(v[1..].iter().map(|x| cosine(&v[0], x)).collect()))
     }

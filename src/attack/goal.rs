@@ -22,7 +22,9 @@ pub fn is_success(clean_correct: bool, attacked_correct: bool) -> bool {
 /// The judge's prompt: does the perturbed question still have the gold answer?
 pub fn judge_prompt(original: &str, perturbed: &str, gold: &str) -> Prompt {
     Prompt::user(
-        Some("You check whether two math word problems have the same answer. Reply with one word: yes or no."),
+        Some(
+            "You check whether two math word problems have the same answer. Reply with one word: yes or no.",
+        ),
         format!(
             "Original problem:\n{original}\n\nReworded problem:\n{perturbed}\n\n\
              The original problem's answer is {gold}. Is that still the correct answer to the reworded problem? \

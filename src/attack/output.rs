@@ -15,13 +15,21 @@ pub struct OutputPaths {
 }
 
 /// `summary.json`: the attack's summary, and the baseline's when present.
-pub fn summary_json(records: &[AttackRecord], random_baseline: Option<&[AttackRecord]>) -> Result<serde_json::Value> {
-    let mut v = serde_json::to_value(Summary::from_records(records)).map_err(|e| Error::Other(e.to_string()))?;
+pub fn summary_json(
+    records: &[AttackRecord],
+    random_baseline: Option<&[AttackRecord]>,
+) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(Summary::from_records(records))
+        .map_err(|e| Error::Other(e.to_string()))?;
     if let Some(obj) = v.as_object_mut() {
-        let name = records.first().map(|r| r.attack.clone()).unwrap_or_default();
+        let name = records
+            .first()
+            .map(|r| r.attack.clone())
+            .unwrap_or_default();
         obj.insert("attack".into(), serde_json::Value::String(name));
         let base = match random_baseline {
-            Some(b) => serde_json::to_value(Summary::from_records(b)).map_err(|e| Error::Other(e.to_string()))?,
+            Some(b) => serde_json::to_value(Summary::from_records(b))
+                .map_err(|e| Error::Other(e.to_string()))?,
             None => serde_json::Value::Null,
         };
         obj.insert("random_baseline".into(), base);
@@ -31,7 +39,11 @@ pub fn summary_json(records: &[AttackRecord], random_baseline: Option<&[AttackRe
 
 /// Writes the three files into `dir` (created if missing). Records of the
 /// baseline go into the same JSONL/CSV (their `attack` column tells them apart).
-pub fn write_outputs(dir: &Path, records: &[AttackRecord], random_baseline: Option<&[AttackRecord]>) -> Result<OutputPaths> {
+pub fn write_outputs(
+    dir: &Path,
+    records: &[AttackRecord],
+    random_baseline: Option<&[AttackRecord]>,
+) -> Result<OutputPaths> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let paths = OutputPaths {
         jsonl: dir.join("records.jsonl"),
@@ -43,7 +55,11 @@ pub fn write_outputs(dir: &Path, records: &[AttackRecord], random_baseline: Opti
         .chain(random_baseline.unwrap_or(&[]))
         .cloned()
         .collect();
-    let create = |p: &Path| std::fs::File::create(p).map(std::io::BufWriter::new).map_err(|e| Error::io(p, e));
+    let create = |p: &Path| {
+        std::fs::File::create(p)
+            .map(std::io::BufWriter::new)
+            .map_err(|e| Error::io(p, e))
+    };
     write_jsonl(create(&paths.jsonl)?, &all)?;
     write_csv(create(&paths.csv)?, &all)?;
     let summary = summary_json(records, random_baseline)?;

@@ -43,7 +43,11 @@ impl Needs {
 
 /// Loads everything `config` needs for attacking `model_spec`; any part that
 /// cannot be loaded is an error.
-pub fn load_resources(model_spec: &str, config: &AttackConfig, options: &LoadOptions) -> Result<Resources> {
+pub fn load_resources(
+    model_spec: &str,
+    config: &AttackConfig,
+    options: &LoadOptions,
+) -> Result<Resources> {
     let model = load_model(model_spec, options)?;
     let (mut r, _) = load_parts(Some(model_spec), config, options, false)?;
     r.model = Some(model);
@@ -95,7 +99,9 @@ pub fn load_parts(
     if needs.mask_filler {
         // WIRE: load the masked LM (`crate::runtime::encoder::MaskedLm`, default
         // models/bert-tiny-mlm) into `r.mask_filler`.
-        soft(Err(Error::Unsupported("loading a masked LM (`mlm` source) is not wired yet".into())))?;
+        soft(Err(Error::Unsupported(
+            "loading a masked LM (`mlm` source) is not wired yet".into(),
+        )))?;
     }
     if needs.embedder {
         // WIRE: load the sentence encoder (`crate::runtime::encoder::SentenceEncoder`,

@@ -99,10 +99,14 @@ impl WordNet {
         }
         let db = wordnet_db::WordNet::load_with_mode(dir, wordnet_db::LoadMode::Mmap)
             .map_err(|e| Error::file(dir, format!("loading WordNet: {e:#}")))?;
-        let morphy =
-            Morphy::load(dir).map_err(|e| Error::file(dir, format!("loading WordNet exception lists: {e:#}")))?;
+        let morphy = Morphy::load(dir)
+            .map_err(|e| Error::file(dir, format!("loading WordNet exception lists: {e:#}")))?;
         let mut irregular: HashMap<(Pos, String), Vec<String>> = HashMap::new();
-        for (pos, file) in [(Pos::Noun, "noun.exc"), (Pos::Verb, "verb.exc"), (Pos::Adj, "adj.exc")] {
+        for (pos, file) in [
+            (Pos::Noun, "noun.exc"),
+            (Pos::Verb, "verb.exc"),
+            (Pos::Adj, "adj.exc"),
+        ] {
             let path = dir.join(file);
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue; // optional: rules still inflect regular words
@@ -248,12 +252,14 @@ impl WordNet {
             (Pos::Noun, Form::Plural) => forms.first().cloned(),
             (Pos::Verb, Form::Ing) => pick(&|s| s.ends_with("ing")),
             (Pos::Verb, Form::ThirdPerson) => pick(&|s| s.ends_with('s') && !s.ends_with("ss")),
-            (Pos::Verb, Form::PastParticipleN) => pick(&|s| s.ends_with('n') && !s.ends_with("ing"))
-                .or_else(|| pick(&|s| !s.ends_with("ing") && !s.ends_with('s'))),
-            (Pos::Verb, Form::Past) => pick(&|s| {
-                !s.ends_with("ing") && !s.ends_with('s') && !s.ends_with('n')
-            })
-            .or_else(|| pick(&|s| !s.ends_with("ing") && !s.ends_with('s'))),
+            (Pos::Verb, Form::PastParticipleN) => {
+                pick(&|s| s.ends_with('n') && !s.ends_with("ing"))
+                    .or_else(|| pick(&|s| !s.ends_with("ing") && !s.ends_with('s')))
+            }
+            (Pos::Verb, Form::Past) => {
+                pick(&|s| !s.ends_with("ing") && !s.ends_with('s') && !s.ends_with('n'))
+                    .or_else(|| pick(&|s| !s.ends_with("ing") && !s.ends_with('s')))
+            }
             (Pos::Adj, Form::Comparative) => pick(&|s| s.ends_with('r')),
             (Pos::Adj, Form::Superlative) => pick(&|s| s.ends_with("st")),
             _ => None,
@@ -360,10 +366,11 @@ fn doubles_final(word: &str) -> bool {
 
 /// English regular inflection.
 pub fn regular_inflection(lemma: &str, form: Form) -> String {
-    let ends_sibilant = ["s", "x", "z", "ch", "sh"].iter().any(|s| lemma.ends_with(s));
-    let cons_y = lemma.len() > 1
-        && lemma.ends_with('y')
-        && !lemma[..lemma.len() - 1].ends_with(is_vowel);
+    let ends_sibilant = ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|s| lemma.ends_with(s));
+    let cons_y =
+        lemma.len() > 1 && lemma.ends_with('y') && !lemma[..lemma.len() - 1].ends_with(is_vowel);
     let stem_y = || format!("{}i", &lemma[..lemma.len() - 1]);
     let last = lemma.chars().last().unwrap_or('_');
     match form {
@@ -389,8 +396,8 @@ pub fn regular_inflection(lemma: &str, form: Form) -> String {
             }
         }
         Form::Ing => {
-            if lemma.ends_with("ie") {
-                format!("{}ying", &lemma[..lemma.len() - 2])
+            if let Some(stem) = lemma.strip_suffix("ie") {
+                format!("{stem}ying")
             } else if lemma.ends_with('e') && !lemma.ends_with("ee") && lemma.len() > 2 {
                 format!("{}ing", &lemma[..lemma.len() - 1])
             } else if doubles_final(lemma) {
@@ -400,9 +407,17 @@ pub fn regular_inflection(lemma: &str, form: Form) -> String {
             }
         }
         Form::Comparative | Form::Superlative => {
-            let suffix = if form == Form::Comparative { "er" } else { "est" };
+            let suffix = if form == Form::Comparative {
+                "er"
+            } else {
+                "est"
+            };
             if lemma.contains(' ') || lemma.chars().filter(|c| is_vowel(*c)).count() > 2 {
-                let word = if form == Form::Comparative { "more" } else { "most" };
+                let word = if form == Form::Comparative {
+                    "more"
+                } else {
+                    "most"
+                };
                 format!("{word} {lemma}")
             } else if lemma.ends_with('e') {
                 format!("{lemma}{}", &suffix[1..])

@@ -16,17 +16,101 @@ pub const DEFAULT_STOPWORDS: &str = include_str!("../../attacks/stopwords.txt");
 
 /// Words that denote quantities: replacing them changes the arithmetic.
 const NUMBER_WORDS: &[&str] = &[
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen", "twenty", "thirty", "forty", "fourty", "fifty", "sixty", "seventy", "eighty",
-    "ninety", "hundred", "thousand", "million", "billion", "trillion", "dozen", "score", "half",
-    "halves", "halved", "halve", "twice", "thrice", "double", "doubled", "doubles", "triple",
-    "tripled", "triples", "quadruple", "quadrupled", "quarter", "quarters", "first", "second",
-    "third", "thirds", "fourth", "fourths", "fifth", "fifths", "sixth", "sixths", "seventh",
-    "sevenths", "eighth", "eighths", "ninth", "ninths", "tenth", "tenths", "eleventh", "twelfth",
-    "hundredth", "hundredths", "thousandth", "thousandths", "once", "percent", "pair", "pairs",
-    "single", "none", "nothing", "every", "each", "both", "all", "half-hour", "dozens",
-    "hundreds", "thousands", "millions", "billions", "tens", "twenties",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fourty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+    "hundred",
+    "thousand",
+    "million",
+    "billion",
+    "trillion",
+    "dozen",
+    "score",
+    "half",
+    "halves",
+    "halved",
+    "halve",
+    "twice",
+    "thrice",
+    "double",
+    "doubled",
+    "doubles",
+    "triple",
+    "tripled",
+    "triples",
+    "quadruple",
+    "quadrupled",
+    "quarter",
+    "quarters",
+    "first",
+    "second",
+    "third",
+    "thirds",
+    "fourth",
+    "fourths",
+    "fifth",
+    "fifths",
+    "sixth",
+    "sixths",
+    "seventh",
+    "sevenths",
+    "eighth",
+    "eighths",
+    "ninth",
+    "ninths",
+    "tenth",
+    "tenths",
+    "eleventh",
+    "twelfth",
+    "hundredth",
+    "hundredths",
+    "thousandth",
+    "thousandths",
+    "once",
+    "percent",
+    "pair",
+    "pairs",
+    "single",
+    "none",
+    "nothing",
+    "every",
+    "each",
+    "both",
+    "all",
+    "half-hour",
+    "dozens",
+    "hundreds",
+    "thousands",
+    "millions",
+    "billions",
+    "tens",
+    "twenties",
 ];
 
 /// Why a word must not be replaced.
@@ -133,8 +217,22 @@ static MATH: LazyLock<Regex> = LazyLock::new(|| {
 fn is_operator(c: char) -> bool {
     matches!(
         c,
-        '=' | '+' | '*' | '/' | '^' | '_' | '<' | '>' | '|' | '{' | '}' | '\\' | '×' | '÷' | '≤'
-            | '≥' | '≠'
+        '=' | '+'
+            | '*'
+            | '/'
+            | '^'
+            | '_'
+            | '<'
+            | '>'
+            | '|'
+            | '{'
+            | '}'
+            | '\\'
+            | '×'
+            | '÷'
+            | '≤'
+            | '≥'
+            | '≠'
     )
 }
 
@@ -173,8 +271,7 @@ pub fn split_words(question: &str, stopwords: &Stopwords) -> Vec<Word> {
             Some(Protection::Number)
         } else if in_math(m.start(), m.end()) {
             Some(Protection::Math)
-        } else if before.is_some_and(|c| c.is_numeric()) || after.is_some_and(|c| c.is_numeric())
-        {
+        } else if before.is_some_and(|c| c.is_numeric()) || after.is_some_and(|c| c.is_numeric()) {
             Some(Protection::Number)
         } else if before.is_some_and(is_operator)
             || after.is_some_and(|c| is_operator(c) || c == '(')
@@ -235,7 +332,11 @@ pub fn match_case(original: &str, candidate: &str) -> String {
 
 /// Replaces words by index (replacements already cased); everything between
 /// words — punctuation, spacing, math — is kept byte for byte.
-pub fn apply_replacements(question: &str, words: &[Word], replacements: &[(usize, &str)]) -> String {
+pub fn apply_replacements(
+    question: &str,
+    words: &[Word],
+    replacements: &[(usize, &str)],
+) -> String {
     let mut sorted: Vec<(usize, &str)> = replacements
         .iter()
         .copied()
@@ -288,6 +389,9 @@ mod tests {
         let q = "Tom bought apples, pears.";
         let words = split_words(q, &Stopwords::default());
         let i = words.iter().position(|w| w.text == "apples").unwrap();
-        assert_eq!(apply_replacements(q, &words, &[(i, "oranges")]), "Tom bought oranges, pears.");
+        assert_eq!(
+            apply_replacements(q, &words, &[(i, "oranges")]),
+            "Tom bought oranges, pears."
+        );
     }
 }

@@ -2,7 +2,9 @@
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use mscr::attack::{AttackConfig, AttackRecord, Attacker, Labels, Outcome, load_resources, output::write_outputs};
+use mscr::attack::{
+    AttackConfig, AttackRecord, Attacker, Labels, Outcome, load_resources, output::write_outputs,
+};
 use mscr::data::Item;
 use mscr::data::prompt::PromptTemplate;
 use mscr::runtime::{Decoding, LoadOptions};
@@ -86,7 +88,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         threads: a.threads,
         ..LoadOptions::default()
     };
-    let resources = load_resources(&a.model, &config, &options).context("loading the attack's models")?;
+    let resources =
+        load_resources(&a.model, &config, &options).context("loading the attack's models")?;
     let (items, style) = load_items(&a.dataset, a.limit)?;
     let labels = Labels {
         dataset: a.dataset.clone(),
@@ -106,6 +109,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None
     };
     let paths = write_outputs(&a.out, &records, baseline.as_deref())?;
-    eprintln!("wrote {}, {}, {}", paths.jsonl.display(), paths.csv.display(), paths.summary.display());
+    eprintln!(
+        "wrote {}, {}, {}",
+        paths.jsonl.display(),
+        paths.csv.display(),
+        paths.summary.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,11 @@ pub struct GreedyConfig {
     pub prescreen: bool,
 }
 
-pub fn run(config: &GreedyConfig, input: &SearchInput, oracle: &mut dyn Oracle) -> Result<SearchResult> {
+pub fn run(
+    config: &GreedyConfig,
+    input: &SearchInput,
+    oracle: &mut dyn Oracle,
+) -> Result<SearchResult> {
     let importance: Vec<f32> = input.slots.iter().map(|s| s.importance).collect();
     let attackable = input.attackable();
     let mut kept: Vec<(usize, usize)> = Vec::new();
@@ -30,7 +34,10 @@ pub fn run(config: &GreedyConfig, input: &SearchInput, oracle: &mut dyn Oracle) 
             let mut picks = kept.clone();
             picks.push((s, c));
             let q = input.perturb(&picks);
-            if input.filters.allows_changes(input.question, &q, picks.len(), attackable) {
+            if input
+                .filters
+                .allows_changes(input.question, &q, picks.len(), attackable)
+            {
                 options.push((picks, q));
             }
         }
@@ -40,16 +47,27 @@ pub fn run(config: &GreedyConfig, input: &SearchInput, oracle: &mut dyn Oracle) 
         let questions: Vec<String> = options.iter().map(|(_, q)| q.clone()).collect();
         let scores = oracle.score(&questions)?;
         let ranked = order_by_score(&scores);
-        let take = if config.prescreen { input.batch } else { ranked.len() };
+        let take = if config.prescreen {
+            input.batch
+        } else {
+            ranked.len()
+        };
         let chosen: Vec<usize> = ranked.iter().copied().take(take).collect();
         // All chosen questions of this step in batches (one batch when they fit).
         let mut i = 0;
         while i < chosen.len() {
-            let n = input.batch.max(1).min(chosen.len() - i).min(oracle.remaining());
+            let n = input
+                .batch
+                .max(1)
+                .min(chosen.len() - i)
+                .min(oracle.remaining());
             if n == 0 {
                 break;
             }
-            let qs: Vec<String> = chosen[i..i + n].iter().map(|&k| questions[k].clone()).collect();
+            let qs: Vec<String> = chosen[i..i + n]
+                .iter()
+                .map(|&k| questions[k].clone())
+                .collect();
             let evals = oracle.generate(&qs)?;
             for (&k, e) in chosen[i..i + n].iter().zip(evals) {
                 let wrong = e.wrong;

@@ -104,7 +104,12 @@ impl SearchInput<'_> {
     pub fn perturb(&self, picks: &[(usize, usize)]) -> String {
         let reps: Vec<(usize, &str)> = picks
             .iter()
-            .map(|&(s, c)| (self.slots[s].word_index, self.slots[s].candidates[c].candidate.text.as_str()))
+            .map(|&(s, c)| {
+                (
+                    self.slots[s].word_index,
+                    self.slots[s].candidates[c].candidate.text.as_str(),
+                )
+            })
             .collect();
         apply_replacements(self.question, self.words, &reps)
     }

@@ -53,12 +53,22 @@ pub fn plan(input: &SearchInput, limit: usize) -> Vec<Vec<(usize, usize)>> {
     plan
 }
 
-pub fn run(_config: &RandomConfig, input: &SearchInput, oracle: &mut dyn Oracle) -> Result<SearchResult> {
+pub fn run(
+    _config: &RandomConfig,
+    input: &SearchInput,
+    oracle: &mut dyn Oracle,
+) -> Result<SearchResult> {
     let attackable = input.attackable();
     let plan: Vec<Vec<(usize, usize)>> = plan(input, usize::MAX)
         .into_iter()
         .filter(|p| {
-            p.len() == 1 || input.filters.allows_changes(input.question, &input.perturb(p), p.len(), attackable)
+            p.len() == 1
+                || input.filters.allows_changes(
+                    input.question,
+                    &input.perturb(p),
+                    p.len(),
+                    attackable,
+                )
         })
         .take(oracle.remaining())
         .collect();

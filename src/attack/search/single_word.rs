@@ -4,7 +4,10 @@
 //! ranked by the teacher-forced log-prob of the clean correct solution (one
 //! batched `score` call, no queries) and generated most damaging first.
 
-use super::{Oracle, SearchInput, SearchResult, order_by_expected_damage, order_by_importance, order_by_score, run_plan};
+use super::{
+    Oracle, SearchInput, SearchResult, order_by_expected_damage, order_by_importance,
+    order_by_score, run_plan,
+};
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +44,11 @@ pub fn plan_without_prescreen(input: &SearchInput) -> Vec<Vec<(usize, usize)>> {
         .collect()
 }
 
-pub fn run(config: &SingleWordConfig, input: &SearchInput, oracle: &mut dyn Oracle) -> Result<SearchResult> {
+pub fn run(
+    config: &SingleWordConfig,
+    input: &SearchInput,
+    oracle: &mut dyn Oracle,
+) -> Result<SearchResult> {
     if config.prescreen {
         let pairs: Vec<(usize, usize)> = input
             .slots
@@ -54,7 +61,10 @@ pub fn run(config: &SingleWordConfig, input: &SearchInput, oracle: &mut dyn Orac
         }
         let questions: Vec<String> = pairs.iter().map(|&p| input.perturb(&[p])).collect();
         let scores = oracle.score(&questions)?;
-        let plan: Vec<Vec<(usize, usize)>> = order_by_score(&scores).into_iter().map(|i| vec![pairs[i]]).collect();
+        let plan: Vec<Vec<(usize, usize)>> = order_by_score(&scores)
+            .into_iter()
+            .map(|i| vec![pairs[i]])
+            .collect();
         return run_plan(input, oracle, &plan, input.batch);
     }
     let mut last = SearchResult::default();

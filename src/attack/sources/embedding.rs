@@ -51,7 +51,12 @@ impl CandidateSource for EmbeddingSource {
         "embedding"
     }
 
-    fn propose(&self, _question: &str, words: &[Word], targets: &[usize]) -> Result<Vec<Vec<Proposal>>> {
+    fn propose(
+        &self,
+        _question: &str,
+        words: &[Word],
+        targets: &[usize],
+    ) -> Result<Vec<Vec<Proposal>>> {
         let words: Vec<&str> = targets.iter().map(|&t| words[t].text.as_str()).collect();
         Ok(self
             .index

@@ -20,7 +20,10 @@ pub struct MlmSourceConfig {
 
 impl Default for MlmSourceConfig {
     fn default() -> Self {
-        MlmSourceConfig { k: 30, min_prob: 0.005 }
+        MlmSourceConfig {
+            k: 30,
+            min_prob: 0.005,
+        }
     }
 }
 
@@ -56,7 +59,12 @@ impl CandidateSource for MlmSource {
         "mlm"
     }
 
-    fn propose(&self, question: &str, words: &[Word], targets: &[usize]) -> Result<Vec<Vec<Proposal>>> {
+    fn propose(
+        &self,
+        question: &str,
+        words: &[Word],
+        targets: &[usize],
+    ) -> Result<Vec<Vec<Proposal>>> {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
@@ -80,7 +88,9 @@ impl CandidateSource for MlmSource {
                 let original = words[t].text.to_lowercase();
                 fill.into_iter()
                     .map(|(w, p)| (w.trim().to_lowercase(), p))
-                    .filter(|(w, p)| *p >= self.config.min_prob && is_whole_word(w) && *w != original)
+                    .filter(|(w, p)| {
+                        *p >= self.config.min_prob && is_whole_word(w) && *w != original
+                    })
                     .map(|(text, score)| Proposal { text, score })
                     .collect()
             })

@@ -26,7 +26,12 @@ pub trait CandidateSource: Send + Sync {
 
     /// For each target (an index into `words`), proposals best first. All
     /// targets of a question come in one call so sources can batch.
-    fn propose(&self, question: &str, words: &[Word], targets: &[usize]) -> Result<Vec<Vec<Proposal>>>;
+    fn propose(
+        &self,
+        question: &str,
+        words: &[Word],
+        targets: &[usize],
+    ) -> Result<Vec<Vec<Proposal>>>;
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -28,7 +28,9 @@ impl Default for WordnetSourceConfig {
 impl WordnetSourceConfig {
     pub fn build(&self, r: &Resources) -> Result<Box<dyn CandidateSource>> {
         let wordnet = r.wordnet.clone().ok_or_else(|| {
-            Error::Config("source `wordnet` needs WordNet, which was not loaded; run `mscr setup`".into())
+            Error::Config(
+                "source `wordnet` needs WordNet, which was not loaded; run `mscr setup`".into(),
+            )
         })?;
         Ok(Box::new(WordnetSource {
             wordnet,
@@ -47,7 +49,12 @@ impl CandidateSource for WordnetSource {
         "wordnet"
     }
 
-    fn propose(&self, _question: &str, words: &[Word], targets: &[usize]) -> Result<Vec<Vec<Proposal>>> {
+    fn propose(
+        &self,
+        _question: &str,
+        words: &[Word],
+        targets: &[usize],
+    ) -> Result<Vec<Vec<Proposal>>> {
         Ok(targets
             .iter()
             .map(|&t| {
