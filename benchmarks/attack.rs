@@ -7,13 +7,20 @@
 //! the cost of the top-k does not depend on the values). The MLM source and a
 //! real embedding matrix are measured once their loaders are wired.
 
+use mscr::attack::config::AttackConfig;
 use mscr::attack::embedding::EmbeddingIndex;
 use mscr::attack::filters::{FilterConfig, Filters};
+use mscr::attack::search::SearchConfig;
+use mscr::attack::search::single_word::SingleWordConfig;
 use mscr::attack::sources::SourceConfig;
 use mscr::attack::sources::gather;
 use mscr::attack::words::{Stopwords, split_words};
-use mscr::attack::{Resources, WordNet};
+use mscr::attack::{Attacker, Labels, Outcome, Resources, Summary, WordNet, load_resources};
+use mscr::data::Item;
+use mscr::data::prompt::PromptTemplate;
 use mscr::model::Matrix;
+use mscr::runtime::{Decoding, LoadOptions};
+use mscr::score::AnswerStyle;
 use rand::{RngExt, SeedableRng};
 use std::io::BufRead;
 use std::sync::Arc;
@@ -177,4 +184,109 @@ fn main() {
         dt,
         judged as f64 / dt
     );
+
+    model_figures();
+}
+
+/// ASDiv-A items (the default model answers ~10% of them).
+fn asdiv(n: usize) -> Vec<Item> {
+    let Some(dir) = mscr::paths::shared_data_dir() else {
+        return Vec::new();
+    };
+    let Ok(f) = std::fs::File::open(dir.join("asdiv_a.jsonl")) else {
+        return Vec::new();
+    };
+    std::io::BufReader::new(f)
+        .lines()
+        .take(n)
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l.ok()?).ok()?;
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            Some(Item {
+                id: s("ID"),
+                question: format!("{} {}", s("Body"), s("Question")),
+                gold: s("Answer").split_whitespace().next()?.to_string(),
+                meta: Default::default(),
+            })
+        })
+        .collect()
+}
+
+/// Generations per successful attack with and without the pre-screen, and
+/// wall time per attacked question, for the default model on CPU.
+/// `MSCR_BENCH_ITEMS` sets the number of ASDiv-A items (default 40).
+fn model_figures() {
+    let model = "smollm2-135m-instruct";
+    let n: usize = std::env::var("MSCR_BENCH_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let items = asdiv(n);
+    let decoding = Decoding {
+        max_new_tokens: 256,
+        ..Decoding::default()
+    };
+    let labels = Labels {
+        dataset: "asdiv".into(),
+        model: model.into(),
+        transform: "identity".into(),
+    };
+    for prescreen in [false, true] {
+        let mut config = AttackConfig::default_mscr();
+        config.search = SearchConfig::SingleWord(SingleWordConfig {
+            importance: true,
+            prescreen,
+        });
+        let resources = match load_resources(model, &config, &LoadOptions::default()) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("model figures skipped: {e}");
+                return;
+            }
+        };
+        let attacker = match Attacker::new(config, resources) {
+            Ok(a) => a,
+            Err(e) => {
+                println!("model figures skipped: {e}");
+                return;
+            }
+        };
+        let mut records = Vec::new();
+        let t = Instant::now();
+        let run = attacker.attack_many(
+            &items,
+            AnswerStyle::Numeric,
+            &PromptTemplate::zero_shot_cot(),
+            &decoding,
+            &labels,
+            &mut |r| {
+                records.push(r);
+                Ok(())
+            },
+        );
+        if let Err(e) = run {
+            println!("model figures failed: {e}");
+            return;
+        }
+        let wall = t.elapsed().as_secs_f64();
+        let s = Summary::from_records(&records);
+        let attacked: Vec<f64> = records
+            .iter()
+            .filter(|r| r.result != Outcome::Skipped)
+            .map(|r| r.seconds)
+            .collect();
+        println!(
+            "model {model}, prescreen {prescreen}: {} items, clean accuracy {:.3}, {} attacked, success rate {:.3}, \
+             generations per success {:.1}, mean generations per attacked question {:.1}, \
+             {:.1} s per attacked question, {:.0} s in all",
+            records.len(),
+            s.clean_accuracy,
+            attacked.len(),
+            s.success_rate,
+            s.queries_per_success,
+            s.mean_queries,
+            attacked.iter().sum::<f64>() / attacked.len().max(1) as f64,
+            wall
+        );
+    }
 }

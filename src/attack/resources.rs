@@ -84,7 +84,12 @@ pub fn load_parts(
         r.wordnet = Some(Arc::new(WordNet::load_default()?));
     }
     if needs.embeddings {
-        soft(match model_spec {
+        // The `embedding` source may name its own model (for HTTP-served targets).
+        let own = config.sources.iter().find_map(|s| match s {
+            SourceConfig::Embedding(c) => c.model.clone(),
+            _ => None,
+        });
+        soft(match own.as_deref().or(model_spec) {
             None => Err(Error::Config(
                 "the `embedding` source needs --model (its embedding matrix is the candidate space)".into(),
             )),

@@ -14,6 +14,10 @@ pub struct EmbeddingSourceConfig {
     pub k: usize,
     /// Lowest cosine kept (TextAttack's WordSwapEmbedding uses 0.5 on counter-fitted vectors).
     pub min_cosine: f32,
+    /// Model whose input embeddings give the candidates; default: the
+    /// attacked model. Set it for HTTP-served models (no local matrix), e.g.
+    /// a local GGUF of the same family.
+    pub model: Option<String>,
 }
 
 impl Default for EmbeddingSourceConfig {
@@ -21,6 +25,7 @@ impl Default for EmbeddingSourceConfig {
         EmbeddingSourceConfig {
             k: 30,
             min_cosine: 0.3,
+            model: None,
         }
     }
 }
