@@ -185,7 +185,7 @@ fn missing_resources_are_named() {
     let e = c.build(&Resources::default()).err().unwrap().to_string();
     assert!(e.contains("mlm") && e.contains("masked LM"), "{e}");
     let e = Filters::new(
-        vec![FilterConfig::SentenceSimilarity { min_cosine: 0.8 }],
+        vec![FilterConfig::SentenceSimilarity { min_cosine: 0.8, window: None }],
         &Resources::default(),
     )
     .err()
@@ -229,7 +229,7 @@ fn filters_give_a_verdict_per_candidate() {
             FilterConfig::SamePos,
             FilterConfig::Numbers,
             FilterConfig::WordSimilarity { min_cosine: 0.5 },
-            FilterConfig::SentenceSimilarity { min_cosine: 0.5 },
+            FilterConfig::SentenceSimilarity { min_cosine: 0.5, window: None },
             FilterConfig::MaxRate { max: 0.4 },
         ],
         &r,
@@ -335,4 +335,40 @@ fn restrict_sources_rejects_unknown_names() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("thesaurus") && e.contains("wordnet"), "{e}");
+}
+
+#[test]
+fn sentence_similarity_window_compares_the_words_around_the_change() {
+    let embedder = Arc::new(TrigramEmbedder(AtomicUsize::new(0)));
+    let r = Resources {
+        embedder: Some(embedder.clone()),
+        ..Resources::default()
+    };
+    let filters = Filters::new(
+        vec![FilterConfig::SentenceSimilarity {
+            min_cosine: 0.0,
+            window: Some(1),
+        }],
+        &r,
+    )
+    .unwrap();
+    let q = "Long ago the farmer bought seven fat sheep near town.";
+    let words = split_words(q, &Stopwords::default());
+    let t = words.iter().position(|w| w.text == "bought").unwrap();
+    let cand = mscr::attack::sources::Candidate {
+        text: "purchased".into(),
+        sources: vec!["test".into()],
+        scores: Default::default(),
+    };
+    let judged = filters.judge(q, &words, &[t], vec![vec![cand]], true).unwrap();
+    let got = judged[0][0].sentence_similarity.unwrap();
+    let v = embedder
+        .embed(&["farmer bought seven".into(), "farmer purchased seven".into()])
+        .unwrap();
+    let norm = |x: &[f32]| x.iter().map(|a| a * a).sum::<f32>().sqrt();
+    let want = v[0].iter().zip(&v[1]).map(|(a, b)| a * b).sum::<f32>() / (norm(&v[0]) * norm(&v[1]));
+    assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    // The whole-question cosine is higher: the window makes the filter sharper.
+    let whole = filters.sentence_similarities(q, &[judged[0][0].perturbed.clone()]).unwrap().unwrap()[0];
+    assert!(whole > got, "{whole} vs {got}");
 }

@@ -32,7 +32,13 @@ pub enum FilterConfig {
     SamePos,
     Numbers,
     WordSimilarity { min_cosine: f32 },
-    SentenceSimilarity { min_cosine: f32 },
+    SentenceSimilarity {
+        min_cosine: f32,
+        /// Compare only this many words either side of the change (TextFooler
+        /// compares a 15-word window); absent = the whole question.
+        #[serde(default)]
+        window: Option<usize>,
+    },
     MaxWords { max: usize },
     MaxRate { max: f32 },
 }
@@ -59,7 +65,7 @@ impl FilterConfig {
         };
         match self {
             FilterConfig::WordSimilarity { min_cosine }
-            | FilterConfig::SentenceSimilarity { min_cosine }
+            | FilterConfig::SentenceSimilarity { min_cosine, .. }
                 if !(-1.0..=1.0).contains(min_cosine) =>
             {
                 bad("min_cosine must lie in [-1, 1]")
@@ -201,7 +207,7 @@ impl Filters {
             }
             out.push(judged);
         }
-        self.sentence_verdicts(question, &mut out, all_verdicts)?;
+        self.sentence_verdicts(question, words, targets, &mut out, all_verdicts)?;
         Ok(out)
     }
 
@@ -269,9 +275,16 @@ impl Filters {
         }
     }
 
-    fn sentence_verdicts(&self, question: &str, out: &mut [Vec<Judged>], all: bool) -> Result<()> {
-        let Some(min) = self.configs.iter().find_map(|f| match f {
-            FilterConfig::SentenceSimilarity { min_cosine } => Some(*min_cosine),
+    fn sentence_verdicts(
+        &self,
+        question: &str,
+        words: &[Word],
+        targets: &[usize],
+        out: &mut [Vec<Judged>],
+        all: bool,
+    ) -> Result<()> {
+        let Some((min, window)) = self.configs.iter().find_map(|f| match f {
+            FilterConfig::SentenceSimilarity { min_cosine, window } => Some((*min_cosine, *window)),
             _ => None,
         }) else {
             return Ok(());
@@ -279,19 +292,42 @@ impl Filters {
         let Some(embedder) = &self.resources.embedder else {
             return Ok(());
         };
-        let mut texts = vec![question.to_string()];
-        let mut who = Vec::new();
+        // texts[0..] = one original text per slot (the whole question once
+        // without a window), then one perturbed text per judged candidate.
+        let mut texts: Vec<String> = Vec::new();
+        let mut who = Vec::new(); // (slot, candidate, index of its original text)
+        let mut perturbed = Vec::new();
         for (s, slot) in out.iter().enumerate() {
+            let t = targets[s];
+            let (a, b) = match window {
+                Some(w) => (
+                    words[t.saturating_sub(w)].byte_start,
+                    words[(t + w).min(words.len() - 1)].byte_end,
+                ),
+                None => (0, question.len()),
+            };
+            let mut orig_index = None;
             for (c, j) in slot.iter().enumerate() {
-                if all || j.passed {
-                    texts.push(j.perturbed.clone());
-                    who.push((s, c));
+                if !(all || j.passed) {
+                    continue;
                 }
+                let oi = *orig_index.get_or_insert_with(|| {
+                    texts.push(question[a..b].to_string());
+                    texts.len() - 1
+                });
+                // Everything before the word is unchanged, so the window's
+                // start is the same byte; its end moves by the length change.
+                let delta = j.perturbed.len() as isize - question.len() as isize;
+                let end = (b as isize + delta) as usize;
+                perturbed.push(j.perturbed.get(a..end).unwrap_or(&j.perturbed).to_string());
+                who.push((s, c, oi));
             }
         }
         if who.is_empty() {
             return Ok(());
         }
+        let n_orig = texts.len();
+        texts.extend(perturbed);
         let vectors = embedder.embed(&texts)?;
         if vectors.len() != texts.len() {
             return Err(Error::Runtime(format!(
@@ -300,8 +336,8 @@ impl Filters {
                 texts.len()
             )));
         }
-        for (k, (s, c)) in who.into_iter().enumerate() {
-            let sim = cosine(&vectors[0], &vectors[k + 1]);
+        for (k, (s, c, oi)) in who.into_iter().enumerate() {
+            let sim = cosine(&vectors[oi], &vectors[n_orig + k]);
             let j = &mut out[s][c];
             j.sentence_similarity = Some(sim);
             j.passed &= sim >= min;
@@ -357,7 +393,7 @@ impl Filters {
 
     pub fn sentence_threshold(&self) -> Option<f32> {
         self.configs.iter().find_map(|f| match f {
-            FilterConfig::SentenceSimilarity { min_cosine } => Some(*min_cosine),
+            FilterConfig::SentenceSimilarity { min_cosine, .. } => Some(*min_cosine),
             _ => None,
         })
     }
