@@ -10,6 +10,8 @@ mod models;
 mod campaign;
 mod gate;
 mod report;
+mod attack;
+mod candidates;
 mod setup;
 
 #[derive(Parser)]
@@ -41,6 +43,10 @@ enum Command {
     Report(report::Args),
     /// Compare two summary.json files and fail on a robustness regression (CI).
     Gate(gate::Args),
+    /// Attack a model on a dataset (MSCR) and write records and a summary.
+    Attack(attack::Args),
+    /// Show a text's words, their candidates and each filter's verdict.
+    Candidates(candidates::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -54,6 +60,8 @@ pub fn main() -> ExitCode {
         Command::Campaign(a) => campaign::run(a),
         Command::Report(a) => report::run(a),
         Command::Gate(a) => gate::run(a),
+        Command::Attack(a) => attack::run(a),
+        Command::Candidates(a) => candidates::run(a),
     };
     match result {
         Ok(code) => code,
