@@ -365,7 +365,7 @@ impl GgufFile {
                     )
                 })?;
             if let Some((block, bytes)) = t.ty.block() {
-                if t.dims[0] % block as u64 != 0 {
+                if !t.dims[0].is_multiple_of(block as u64) {
                     return Err(Error::file(
                         path,
                         format!(
@@ -547,7 +547,7 @@ impl GgufFile {
         let n_kv_heads = self
             .get_u64(&format!("{a}.attention.head_count_kv"))
             .unwrap_or(n_heads as u64) as usize;
-        if n_heads == 0 || n_kv_heads == 0 || n_heads % n_kv_heads != 0 {
+        if n_heads == 0 || n_kv_heads == 0 || !n_heads.is_multiple_of(n_kv_heads) {
             return Err(Error::file(
                 &self.path,
                 format!("invalid head counts: {n_heads} query heads, {n_kv_heads} key/value heads"),
