@@ -383,3 +383,43 @@ fn unsupported_type_and_architecture_are_named() {
         "{err}"
     );
 }
+
+/// The pre-tokenizers named by `tokenizer.ggml.pre` split text as their
+/// reference regexes do: smollm and qwen2 one digit per token, llama-bpe
+/// (Llama 3) up to three digits; qwen2 and llama-bpe keep a leading space
+/// with the word; unknown names are refused.
+#[test]
+fn pre_tokenizers_split_like_their_references() {
+    use mscr::model::gguf_write::{add_model, set_tiny_tokenizer};
+    use mscr::model::tokenizer::Tokenizer;
+    let model = random_model(Arch::Llama, &TinyConfig::default(), 1);
+    let tok_for = |pre: &str| {
+        let p = tmp(&format!("pre-{pre}.gguf"));
+        let mut w = GgufWriter::new();
+        add_model(&mut w, &model, GgmlType::F32, GgmlType::F32).unwrap();
+        set_tiny_tokenizer(&mut w, Arch::Llama);
+        w.set("tokenizer.ggml.pre", Value::String(pre.into()));
+        w.write(&p).unwrap();
+        Tokenizer::from_gguf(&GgufFile::open(&p).unwrap())
+    };
+    let pieces = |t: &Tokenizer, s: &str| -> Vec<String> {
+        t.encode(s, false)
+            .unwrap()
+            .iter()
+            .map(|&i| t.decode(&[i], false).unwrap())
+            .collect()
+    };
+    for pre in ["smollm", "qwen2"] {
+        let t = tok_for(pre).unwrap();
+        assert_eq!(pieces(&t, "12345"), ["1", "2", "3", "4", "5"], "{pre}");
+    }
+    // The tiny vocabulary merges 1+2, 12+3 and 4+5: digit groups show in the ids.
+    for pre in ["llama-bpe", "gpt2"] {
+        let t = tok_for(pre).unwrap();
+        assert_eq!(pieces(&t, "12345"), ["123", "45"], "{pre}");
+    }
+    let t = tok_for("qwen2").unwrap();
+    assert_eq!(pieces(&t, " the"), [" the"]);
+    let err = tok_for("no-such-pre").unwrap_err().to_string();
+    assert!(err.contains("no-such-pre"), "{err}");
+}

@@ -202,7 +202,7 @@ impl Default for TinyConfig {
 pub const TINY_SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 
 /// Merges of the tiny tokenizer (GPT-2 byte-level symbols; `Ġ` is a space).
-const TINY_MERGES: [(&str, &str); 24] = [
+const TINY_MERGES: [(&str, &str); 27] = [
     ("Ġ", "t"),
     ("h", "e"),
     ("Ġt", "he"),
@@ -227,6 +227,10 @@ const TINY_MERGES: [(&str, &str); 24] = [
     ("Ġ", "h"),
     ("in", "g"),
     ("Ġ", "i"),
+    // Digit merges, so pre-tokenizers that split digits differently give different ids.
+    ("1", "2"),
+    ("12", "3"),
+    ("4", "5"),
 ];
 
 /// GPT-2's byte → printable character map used by byte-level BPE vocabularies.
