@@ -21,7 +21,12 @@ fn smollm2() -> Option<PathBuf> {
 #[test]
 fn smollm2_imports_with_its_shape() {
     let Some(path) = smollm2() else { return };
+    let t0 = std::time::Instant::now();
     let (model, tok, chat) = load_gguf(&path).unwrap();
+    eprintln!(
+        "load_gguf(SmolLM2 Q4_1): {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
     let c = &model.config;
     assert_eq!(c.arch, mscr::model::Arch::Llama);
     assert_eq!(c.n_layers, 30);
@@ -49,6 +54,10 @@ fn smollm2_imports_with_its_shape() {
     // Embeddings alone equal the model's.
     let e = load_embeddings(&path).unwrap();
     assert_eq!(e, model.embed);
+    let r = mscr::model::spec::ResolvedModel::Gguf { path: path.clone() };
+    let (e2, tok2) = mscr::model::spec::load_embeddings(&r).unwrap();
+    assert_eq!(e2, model.embed);
+    assert_eq!(tok2.vocab_size(), e2.rows);
 }
 
 #[test]
