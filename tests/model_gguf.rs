@@ -423,3 +423,59 @@ fn pre_tokenizers_split_like_their_references() {
     let err = tok_for("no-such-pre").unwrap_err().to_string();
     assert!(err.contains("no-such-pre"), "{err}");
 }
+
+/// Llama 3 rope scaling travels as llama.cpp's `rope_freqs.weight` factors
+/// and comes back as the same config; factors that no Llama 3 scaling
+/// produces are refused.
+#[test]
+fn llama3_rope_scaling_round_trips() {
+    use mscr::model::RopeScaling;
+    use mscr::model::gguf_write::{add_model, set_tiny_tokenizer};
+    let cfg = TinyConfig {
+        head_dim: 64,
+        n_heads: 2,
+        n_kv_heads: 1,
+        hidden: 128,
+        rope_theta: 500000.0,
+        ..TinyConfig::default()
+    };
+    let mut model = random_model(Arch::Llama, &cfg, 2);
+    let rs = RopeScaling {
+        factor: 32.0,
+        low_freq_factor: 1.0,
+        high_freq_factor: 4.0,
+        original_max_position: 8192,
+    };
+    model.config.rope_scaling = Some(rs.clone());
+    let f = mscr::model::gguf::llama3_rope_factors(&rs, 64, 500000.0);
+    assert_eq!(f[0], 1.0);
+    assert_eq!(f[31], 32.0);
+    assert!(f.iter().any(|&x| x > 1.0 && x < 32.0), "{f:?}");
+    let write = |m: &mscr::model::Model, name: &str| {
+        let p = tmp(name);
+        let mut w = GgufWriter::new();
+        add_model(&mut w, m, GgmlType::F32, GgmlType::F32).unwrap();
+        set_tiny_tokenizer(&mut w, Arch::Llama);
+        w.write(&p).unwrap();
+        p
+    };
+    let p = write(&model, "rope3.gguf");
+    let (back, _, _) = load_gguf(&p).unwrap();
+    assert_eq!(back.config.rope_scaling, Some(rs));
+    // A high-frequency factor of 2 is no Llama 3 scaling.
+    let mut g = GgufWriter::new();
+    let mut plain = model.clone();
+    plain.config.rope_scaling = None;
+    add_model(&mut g, &plain, GgmlType::F32, GgmlType::F32).unwrap();
+    set_tiny_tokenizer(&mut g, Arch::Llama);
+    let mut bad = f.clone();
+    bad[0] = 2.0;
+    g.add_vector("rope_freqs.weight", &bad).unwrap();
+    let p = tmp("rope-bad.gguf");
+    g.write(&p).unwrap();
+    let err = load_gguf(&p).unwrap_err().to_string();
+    assert!(
+        err.contains("rope-bad.gguf") && err.contains("rope_freqs"),
+        "{err}"
+    );
+}

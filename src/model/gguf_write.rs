@@ -420,6 +420,15 @@ pub fn add_model(
         Value::F32(c.rms_eps),
     );
     w.set(&format!("{a}.vocab_size"), Value::U32(c.vocab_size as u32));
+    if let Some(rs) = &c.rope_scaling {
+        // llama.cpp stores Llama 3 rope scaling as per-frequency divisors.
+        let f = crate::model::gguf::llama3_rope_factors(rs, c.head_dim, c.rope_theta);
+        w.add_vector("rope_freqs.weight", &f)?;
+        w.set(
+            &format!("{a}.rope.scaling.original_context_length"),
+            Value::U32(rs.original_max_position as u32),
+        );
+    }
     w.add_matrix("token_embd.weight", &model.embed, embed_type)?;
     for (i, l) in model.layers.iter().enumerate() {
         if l.n_heads != c.n_heads || l.n_kv_heads != c.n_kv_heads {
