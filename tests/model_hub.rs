@@ -9,10 +9,12 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+/// A served file: bytes, sha256 to report, cut the first response after this many bytes.
+type File = (Vec<u8>, Option<String>, Option<usize>);
+
 #[derive(Clone, Default)]
 struct Served {
-    /// path → (bytes, sha256 to report, cut the first response after this many bytes)
-    files: HashMap<String, (Vec<u8>, Option<String>, Option<usize>)>,
+    files: HashMap<String, File>,
 }
 
 /// Requests seen: (path, Range header).

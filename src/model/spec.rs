@@ -378,3 +378,21 @@ fn safetensors_stats(dir: &Path) -> Result<(u64, BTreeMap<String, usize>, u64)> 
     }
     Ok((params, types, bytes))
 }
+
+/// The token embedding matrix `[vocab, hidden]` and the tokenizer of a decoder,
+/// without loading the other weights (the attack's embedding-neighbour source).
+pub fn load_embeddings(resolved: &ResolvedModel) -> Result<(crate::model::Matrix, Tokenizer)> {
+    match resolved {
+        ResolvedModel::Gguf { path } => {
+            let g = GgufFile::open(path)?;
+            Ok((g.matrix("token_embd.weight")?, Tokenizer::from_gguf(&g)?))
+        }
+        ResolvedModel::HfFolder { dir } => {
+            Ok((hf::load_embeddings(dir)?, hf::load_tokenizer(dir)?))
+        }
+        other => Err(Error::Unsupported(format!(
+            "token embeddings come from GGUF files and Hugging Face folders, not {} specs",
+            other.kind()
+        ))),
+    }
+}
