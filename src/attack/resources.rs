@@ -67,7 +67,6 @@ pub fn load_parts(
     options: &LoadOptions,
     lenient: bool,
 ) -> Result<(Resources, Vec<String>)> {
-    let _ = options;
     let needs = Needs::of(config);
     let mut r = Resources::default();
     let mut notes = Vec::new();
@@ -93,27 +92,30 @@ pub fn load_parts(
             None => Err(Error::Config(
                 "the `embedding` source needs --model (its embedding matrix is the candidate space)".into(),
             )),
-            // WIRE: import the model's tokenizer vocabulary (decoded surface forms,
-            // `Tokenizer::vocab()`) and input-embedding matrix (`gguf::load_embeddings`)
-            // and set `r.embeddings = Some(Arc::new(EmbeddingIndex::new(vocab, matrix)?))`.
-            Some(spec) => Err(Error::Unsupported(format!(
-                "model {spec}: loading embedding matrices is not wired yet"
-            ))),
+            Some(spec) => load_embedding_index(spec).map(|e| r.embeddings = Some(Arc::new(e))),
         })?;
     }
     if needs.mask_filler {
-        // WIRE: load the masked LM (`crate::runtime::encoder::MaskedLm`, default
-        // models/bert-tiny-mlm) into `r.mask_filler`.
-        soft(Err(Error::Unsupported(
-            "loading a masked LM (`mlm` source) is not wired yet".into(),
-        )))?;
+        let name = config
+            .sources
+            .iter()
+            .find_map(|s| match s {
+                SourceConfig::Mlm(c) => Some(c.model.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "bert-tiny-mlm".into());
+        soft(encoder_path(&name).and_then(|p| {
+            let m = crate::runtime::encoder::MaskedLm::load(&p, options)?;
+            r.mask_filler = Some(Arc::new(m));
+            Ok(())
+        }))?;
     }
     if needs.embedder {
-        // WIRE: load the sentence encoder (`crate::runtime::encoder::SentenceEncoder`,
-        // default models/all-minilm-l6-v2) into `r.embedder`.
-        soft(Err(Error::Unsupported(
-            "loading the sentence encoder (`sentence-similarity` filter) is not wired yet".into(),
-        )))?;
+        soft(encoder_path("all-minilm-l6-v2").and_then(|p| {
+            let m = crate::runtime::encoder::SentenceEncoder::load(&p, options)?;
+            r.embedder = Some(Arc::new(m));
+            Ok(())
+        }))?;
     }
     Ok((r, notes))
 }
@@ -146,4 +148,25 @@ pub fn drop_unavailable(config: &mut AttackConfig, resources: &Resources) -> Vec
         ok
     });
     dropped
+}
+
+/// The attacked model's own input embeddings over its whole-word vocabulary.
+fn load_embedding_index(spec: &str) -> Result<super::EmbeddingIndex> {
+    let target = spec.split('?').next().unwrap_or(spec);
+    let resolved = crate::model::spec::resolve(target)?;
+    let (matrix, tokenizer) = crate::model::spec::load_embeddings(&resolved)?;
+    super::EmbeddingIndex::new(tokenizer.vocab(), matrix)
+}
+
+/// Local folder (or `.onnx` file) of an encoder named by alias or path.
+fn encoder_path(name: &str) -> Result<std::path::PathBuf> {
+    use crate::model::spec::ResolvedModel;
+    match crate::model::spec::resolve(name)? {
+        ResolvedModel::HfFolder { dir } => Ok(dir),
+        ResolvedModel::Onnx { path } => Ok(path),
+        other => Err(Error::Config(format!(
+            "encoder {name}: expected a BERT-family folder or .onnx file, got a {} model",
+            other.kind()
+        ))),
+    }
 }

@@ -36,11 +36,12 @@ pub fn load_dataset(name: &str, base_dir: &Path) -> Result<DatasetData> {
             "dataset file not found (paths in a campaign spec are relative to the spec file)",
         ));
     }
-    // WIRE: let ds = crate::data::load(&resolved, &crate::data::LoadOptions::default())?;
-    // WIRE: Ok(DatasetData { name: ds.name, style: ds.style, items: ds.items })
-    Err(Error::Unsupported(format!(
-        "dataset `{resolved}`: dataset loading is not wired into campaigns yet"
-    )))
+    let ds = crate::data::load(&resolved, &crate::data::LoadOptions::default())?;
+    Ok(DatasetData {
+        name: ds.name,
+        style: ds.style,
+        items: ds.items,
+    })
 }
 
 fn looks_like_path(s: &str) -> bool {
@@ -49,14 +50,7 @@ fn looks_like_path(s: &str) -> bool {
 
 /// A prompt template by name.
 pub fn named_prompt(name: &str) -> Result<PromptTemplate> {
-    // WIRE: crate::data::prompt::PromptTemplate::named(name) (knows cot, boxed, plain,
-    // gsm8k-8shot and the -chat/-plain forms); only `cot` exists in this branch.
-    match name {
-        "cot" => Ok(PromptTemplate::zero_shot_cot()),
-        other => Err(Error::Config(format!(
-            "`{other}` is not a built-in template (cot) nor a template file next to the spec"
-        ))),
-    }
+    PromptTemplate::named(name)
 }
 
 /// Checks that a model spec can be found, without loading it, so a campaign
@@ -80,8 +74,18 @@ pub fn check_model(spec: &str, base_dir: &Path) -> Result<()> {
         }
         return Ok(());
     }
-    // WIRE: crate::model::spec::resolve(spec)? — aliases: check the alias is known and its
-    // files are in the cache (`mscr setup` fetches the default ones).
+    // Aliases: known, and set-up models present (hub aliases download at load time).
+    let target = spec.split('?').next().unwrap_or(spec);
+    crate::model::spec::parse(target)?;
+    if let Some(a) = crate::model::spec::find_alias(target)
+        && matches!(a.source, crate::model::spec::Source::Setup { .. })
+        && !a.is_present()
+    {
+        return Err(Error::file(
+            a.local_path(),
+            format!("model {target} is missing: run `mscr setup`"),
+        ));
+    }
     Ok(())
 }
 
@@ -132,11 +136,11 @@ pub fn check_attack(attack: &AttackSpec) -> Result<()> {
                     ),
                 ));
             }
-            // WIRE: crate::attack::AttackConfig::from_file(path)?;
+            crate::attack::AttackConfig::from_file(path)?;
             Ok(())
         }
-        AttackSource::Inline(_text) => {
-            // WIRE: crate::attack::AttackConfig::from_toml_str(_text, &attack.name)?;
+        AttackSource::Inline(text) => {
+            crate::attack::AttackConfig::from_toml_str(text, &attack.name)?;
             Ok(())
         }
     }
@@ -159,47 +163,63 @@ pub struct CellContext<'a> {
 
 /// Builds the runner for one cell.
 pub fn cell_runner<'a>(ctx: CellContext<'a>) -> Result<Box<dyn QuestionRunner + 'a>> {
-    // WIRE: the attack module's API (branch `attack`), expected to compile as written:
-    // WIRE: let config = match &ctx.attack.source {
-    // WIRE:     AttackSource::File(p) => crate::attack::AttackConfig::from_file(p)?,
-    // WIRE:     AttackSource::Inline(t) => crate::attack::AttackConfig::from_toml_str(t, &ctx.attack.name)?,
-    // WIRE: };
-    // WIRE: let options = LoadOptions { threads: ctx.threads, ..LoadOptions::default() };
-    // WIRE: // Not `load_resources`: that loads its own model; ours must be the cached one.
-    // WIRE: let (mut resources, _) =
-    // WIRE:     crate::attack::resources::load_parts(Some(ctx.model_spec), &config, &options, false)?;
-    // WIRE: resources.model = Some(ctx.model.clone());
-    // WIRE: if let Some(j) = &config.judge {
-    // WIRE:     resources.judge = Some(crate::runtime::load_model(&j.model, &options)?);
-    // WIRE: }
-    // WIRE: let attacker = crate::attack::Attacker::new(config, resources)?;
-    // WIRE: let labels = crate::attack::Labels {
-    // WIRE:     dataset: ctx.dataset.into(), model: ctx.model_spec.into(), transform: ctx.transform.into(),
-    // WIRE: };
-    // WIRE: then keep `attacker` and `labels` in AttackRunner (fields below).
-    Ok(Box::new(AttackRunner { ctx }))
+    let config = match &ctx.attack.source {
+        AttackSource::File(p) => crate::attack::AttackConfig::from_file(p)?,
+        AttackSource::Inline(t) => crate::attack::AttackConfig::from_toml_str(t, &ctx.attack.name)?,
+    };
+    let options = LoadOptions {
+        threads: ctx.threads,
+        ..LoadOptions::default()
+    };
+    // Not `load_resources`: that loads its own model; ours is the cached one.
+    let (mut resources, _) =
+        crate::attack::resources::load_parts(Some(ctx.model_spec), &config, &options, false)?;
+    resources.model = Some(ctx.model.clone());
+    if let Some(j) = &config.judge {
+        resources.judge = Some(crate::runtime::load_model(&j.model, &options)?);
+    }
+    let attacker = crate::attack::Attacker::new(config, resources)?;
+    let labels = crate::attack::Labels {
+        dataset: ctx.dataset.into(),
+        model: ctx.model_spec.into(),
+        transform: ctx.transform.into(),
+    };
+    Ok(Box::new(AttackRunner {
+        ctx,
+        attacker,
+        labels,
+    }))
 }
 
 struct AttackRunner<'a> {
     ctx: CellContext<'a>,
-    // WIRE: attacker: crate::attack::Attacker,
-    // WIRE: labels: crate::attack::Labels,
+    attacker: crate::attack::Attacker,
+    labels: crate::attack::Labels,
 }
 
 impl QuestionRunner for AttackRunner<'_> {
     fn run(&self, item: &Item) -> Result<AttackRecord> {
-        let _ = (
-            &self.ctx.model,
+        self.attacker.attack(
+            item,
             self.ctx.style,
             self.ctx.prompt,
             self.ctx.decoding,
-            self.ctx.threads,
-        );
-        // WIRE: self.attacker.attack(item, self.ctx.style, self.ctx.prompt, self.ctx.decoding, &self.labels)
-        Err(Error::Unsupported(format!(
-            "attack `{}` on item `{}`: the attack is not wired into campaigns yet",
-            self.ctx.attack.name, item.id
-        )))
+            &self.labels,
+        )
+    }
+
+    fn prepare(&self, items: &[&Item]) -> Result<()> {
+        // One batched pass fills the generation cache; each attack's clean
+        // generation then reads it back.
+        // Chunks keep what is done cached if the run stops part-way.
+        for chunk in items.chunks(64) {
+            let prompts: Vec<_> = chunk
+                .iter()
+                .map(|i| self.ctx.prompt.render(&i.question))
+                .collect();
+            self.ctx.model.generate(&prompts, self.ctx.decoding)?;
+        }
+        Ok(())
     }
 }
 

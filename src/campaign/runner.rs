@@ -83,6 +83,12 @@ pub fn select_items(
 /// Answers one question of one cell: the attack on one item.
 pub trait QuestionRunner {
     fn run(&self, item: &Item) -> Result<AttackRecord>;
+
+    /// Called with a cell's pending items before they run one by one, so work
+    /// that batches well (clean generations) can go to the model together.
+    fn prepare(&self, _items: &[&Item]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// One cell and the items it runs.
@@ -199,6 +205,11 @@ pub fn run_cells<'r>(
         bar.set_style(bar_style("{msg} {wide_bar} {pos}/{len} ETA {eta}"));
         bar.set_message(key.id());
         let runner = make_runner(&cell.info)?;
+        bar.set_message(format!("{} (clean answers)", key.id()));
+        runner
+            .prepare(todo)
+            .map_err(|e| Error::Other(format!("cell `{}`: {e}", key.id())))?;
+        bar.set_message(key.id());
         for item in todo {
             if STOP.load(Ordering::SeqCst) {
                 stats.interrupted = true;

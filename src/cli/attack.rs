@@ -41,10 +41,12 @@ pub struct Args {
 }
 
 fn load_items(dataset: &str, limit: Option<usize>) -> anyhow::Result<(Vec<Item>, AnswerStyle)> {
-    // WIRE: `let items = mscr::data::load(dataset, &Default::default())?;` and the
-    // dataset's answer style (MATH500 → Latex, others → Numeric) from crate::data.
-    let _ = limit;
-    anyhow::bail!("dataset {dataset}: dataset loading is not wired into `mscr attack` yet")
+    let ds = mscr::data::load(dataset, &Default::default())?;
+    let mut items = ds.items;
+    if let Some(n) = limit {
+        items.truncate(n);
+    }
+    Ok((items, ds.style))
 }
 
 fn run_one(

@@ -16,6 +16,9 @@ pub struct MlmSourceConfig {
     pub k: usize,
     /// Lowest probability kept.
     pub min_prob: f32,
+    /// The masked LM: an alias or a BERT-family folder. The default is the tiny
+    /// model the setup installs; for real campaigns use `bert-base-uncased`.
+    pub model: String,
 }
 
 impl Default for MlmSourceConfig {
@@ -23,6 +26,7 @@ impl Default for MlmSourceConfig {
         MlmSourceConfig {
             k: 30,
             min_prob: 0.005,
+            model: "bert-tiny-mlm".into(),
         }
     }
 }
