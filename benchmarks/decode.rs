@@ -33,7 +33,7 @@ fn child(mode: &str) {
     let spec = arg("--model", "smollm2-135m-instruct");
     let threads: usize = arg("--threads", "2").parse().unwrap();
     let tokens: usize = arg("--tokens", "128").parse().unwrap();
-    let m = mscr::runtime::ort_model::load_ort(&spec, &LoadOptions { threads, ..Default::default() })
+    let m = mscr::runtime::load::load_ort(&spec, &LoadOptions { threads, ..Default::default() })
         .expect("load model");
     let tok = m.tokenizer();
     let text = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?";

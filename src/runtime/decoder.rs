@@ -19,14 +19,19 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the emitted graph changes, so cached graphs are rebuilt.
-pub const BUILDER_VERSION: u32 = 1;
+pub const BUILDER_VERSION: u32 = 3;
 
 /// How projection weights are stored in the graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum WeightFormat {
-    /// 4-bit blocks (MatMulNBits, accuracy level 4: int8 activations). Fast default.
+    /// 8-bit blocks (MatMulNBits, accuracy level 4). The default: a 4-bit GGUF
+    /// (Q4_1, Q4_K) passes through it almost losslessly, where re-quantising to
+    /// ORT's 4-bit grid would round every weight a second time.
     #[default]
+    Int8,
+    /// 4-bit blocks (MatMulNBits, accuracy level 4: int8 activations): about
+    /// half the memory traffic of int8, at the cost of a second rounding.
     Int4,
     /// 4-bit blocks computed in f32 (accuracy level 0): slower, closer to the float model.
     Int4Exact,
@@ -37,6 +42,7 @@ pub enum WeightFormat {
 impl WeightFormat {
     pub fn name(&self) -> &'static str {
         match self {
+            WeightFormat::Int8 => "int8",
             WeightFormat::Int4 => "int4",
             WeightFormat::Int4Exact => "int4-exact",
             WeightFormat::F32 => "f32",
@@ -48,11 +54,12 @@ impl std::str::FromStr for WeightFormat {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
+            "int8" => Ok(WeightFormat::Int8),
             "int4" => Ok(WeightFormat::Int4),
             "int4-exact" => Ok(WeightFormat::Int4Exact),
             "f32" => Ok(WeightFormat::F32),
             _ => Err(Error::Config(format!(
-                "unknown weight format {s:?}: use int4, int4-exact or f32"
+                "unknown weight format {s:?}: use int8, int4, int4-exact or f32"
             ))),
         }
     }
@@ -68,7 +75,7 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
-            format: WeightFormat::Int4,
+            format: WeightFormat::Int8,
             max_positions: 4096,
         }
     }
@@ -161,26 +168,19 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
         &["n_logits".into(), Dim::Fixed(c.vocab_size as i64)],
     );
 
-    // Embedding (tied lm_head reuses the quantised blob in int4 formats).
+    // Embedding at 8 bits (tied lm_head reuses the same blob): logits are
+    // sensitive to it, and GGUF files keep it at 8 bits too.
     let embed_q = match fmt {
         WeightFormat::F32 => None,
-        _ => Some(quant::quantize(
-            &model.embed.data,
-            model.embed.rows,
-            model.embed.cols,
-        )),
+        _ => Some(quant::quantize8(&model.embed.data, model.embed.rows, model.embed.cols)),
     };
     let mut x = match &embed_q {
         None => {
-            let w = g.init_f32(
-                "embed.weight",
-                &[c.vocab_size as i64, c.hidden as i64],
-                &model.embed.data,
-            );
+            let w = g.init_f32("embed.weight", &[c.vocab_size as i64, c.hidden as i64], &model.embed.data);
             g.op("Gather", &[&w, "input_ids"], &[("axis", Attr::Int(0))])
         }
         Some(q) => {
-            let (blob, scales, zp) = q4_inits(&mut g, "embed", q, true);
+            let (blob, scales, zp) = q8_inits(&mut g, "embed", q);
             let out = g.fresh("embed_out");
             g.node(
                 "GatherBlockQuantized",
@@ -188,7 +188,7 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
                 &[&blob, "input_ids", &scales, &zp],
                 &[&out],
                 &[
-                    ("bits", Attr::Int(4)),
+                    ("bits", Attr::Int(8)),
                     ("block_size", Attr::Int(quant::BLOCK as i64)),
                     ("gather_axis", Attr::Int(0)),
                     ("quantize_axis", Attr::Int(1)),
@@ -324,19 +324,19 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
         &[("axis", Attr::Int(0))],
     );
     let head = model.lm_head();
-    match (&model.lm_head, &embed_q, fmt) {
-        // Tied: reuse the embedding's quantised blob.
-        (None, Some(q), _) => {
-            let blob = "embed.q4.blob".to_string();
-            let scales = "embed.q4.scales".to_string();
-            let zp = "embed.q4.zp".to_string();
-            let blob3 = g.const_i64(&[
-                q.n as i64,
-                q.blocks_per_row() as i64,
-                (quant::BLOCK / 2) as i64,
-            ]);
+    match (&model.lm_head, &embed_q) {
+        // Tied: reuse the embedding's 8-bit blob.
+        (None, Some(q)) => {
+            let blob3 = g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
+            let blob_r = g.op("Reshape", &["embed.q8.blob", &blob3], &[]);
+            matmul_nbits8(&mut g, &picked, &blob_r, "embed.q8.scales", "embed.q8.zp", q, fmt, "logits");
+        }
+        (Some(h), Some(_)) => {
+            let q = quant::quantize8(&h.data, h.rows, h.cols);
+            let (blob, scales, zp) = q8_inits(&mut g, "lm_head", &q);
+            let blob3 = g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
             let blob_r = g.op("Reshape", &[&blob, &blob3], &[]);
-            matmul_nbits(&mut g, &picked, &blob_r, &scales, &zp, q, fmt, "logits");
+            matmul_nbits8(&mut g, &picked, &blob_r, &scales, &zp, &q, fmt, "logits");
         }
         _ => {
             let lin = Linear::dense(head.clone());
@@ -464,8 +464,16 @@ fn matmul(g: &mut GraphBuilder, name: &str, x: &str, w: &Matrix, fmt: WeightForm
             g.op("MatMul", &[x, &wn], &[])
         }
         _ => {
+            if fmt == WeightFormat::Int8 {
+                let q = quant::quantize8(&w.data, w.rows, w.cols);
+                let (blob, scales, zp) = q8_inits(g, name, &q);
+                let blob3 = g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
+                let blob_r = g.op("Reshape", &[&blob, &blob3], &[]);
+                let out = g.fresh(&format!("{name}_out"));
+                return matmul_nbits8(g, x, &blob_r, &scales, &zp, &q, fmt, &out);
+            }
             let q = quant::quantize(&w.data, w.rows, w.cols);
-            let (blob, scales, zp) = q4_inits(g, name, &q, false);
+            let (blob, scales, zp) = q4_inits(g, name, &q);
             let out = g.fresh(&format!("{name}_out"));
             matmul_nbits(g, x, &blob, &scales, &zp, &q, fmt, &out)
         }
@@ -483,7 +491,7 @@ fn matmul_nbits(
     fmt: WeightFormat,
     out: &str,
 ) -> String {
-    let level = if fmt == WeightFormat::Int4 { 4 } else { 0 };
+    let level = if matches!(fmt, WeightFormat::Int4 | WeightFormat::Int8) { 4 } else { 0 };
     g.node(
         "MatMulNBits",
         MS_DOMAIN,
@@ -502,19 +510,10 @@ fn matmul_nbits(
 /// Adds a quantised matrix's initializers. `gather` lays the blob out as
 /// `[N, K/2]` (GatherBlockQuantized) instead of `[N, K/32, 16]` (MatMulNBits);
 /// the bytes are the same.
-fn q4_inits(
-    g: &mut GraphBuilder,
-    name: &str,
-    q: &quant::Q4,
-    gather: bool,
-) -> (String, String, String) {
+fn q4_inits(g: &mut GraphBuilder, name: &str, q: &quant::Q4) -> (String, String, String) {
     let kb = q.blocks_per_row() as i64;
     let n = q.n as i64;
-    let blob_dims: Vec<i64> = if gather {
-        vec![n, kb * (quant::BLOCK as i64 / 2)]
-    } else {
-        vec![n, kb, quant::BLOCK as i64 / 2]
-    };
+    let blob_dims: Vec<i64> = vec![n, kb, quant::BLOCK as i64 / 2];
     let blob = g.init_raw(
         &format!("{name}.q4.blob"),
         DType::U8,
@@ -568,4 +567,42 @@ fn rotary_caches(model: &Model, max_pos: usize) -> (Vec<f32>, Vec<f32>) {
         }
     }
     (cos, sin)
+}
+
+/// An 8-bit matrix's initializers: blob `[N, K]` (GatherBlockQuantized's layout;
+/// reshaped to `[N, K/32, 32]` for MatMulNBits), scales and zero points `[N, K/32]`.
+fn q8_inits(g: &mut GraphBuilder, name: &str, q: &quant::Q8) -> (String, String, String) {
+    let kb = q.blocks_per_row() as i64;
+    let n = q.n as i64;
+    let blob = g.init_raw(&format!("{name}.q8.blob"), DType::U8, &[n, kb * quant::BLOCK as i64], q.blob.clone());
+    let scales = g.init_f32(&format!("{name}.q8.scales"), &[n, kb], &q.scales);
+    let zp = g.init_raw(&format!("{name}.q8.zp"), DType::U8, &[n, kb], q.zero_points.clone());
+    (blob, scales, zp)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_nbits8(
+    g: &mut GraphBuilder,
+    x: &str,
+    blob: &str,
+    scales: &str,
+    zp: &str,
+    q: &quant::Q8,
+    fmt: WeightFormat,
+    out: &str,
+) -> String {
+    let level = if matches!(fmt, WeightFormat::Int4 | WeightFormat::Int8) { 4 } else { 0 };
+    g.node(
+        "MatMulNBits",
+        MS_DOMAIN,
+        &[x, blob, scales, zp],
+        &[out],
+        &[
+            ("K", Attr::Int(q.k as i64)),
+            ("N", Attr::Int(q.n as i64)),
+            ("bits", Attr::Int(8)),
+            ("block_size", Attr::Int(quant::BLOCK as i64)),
+            ("accuracy_level", Attr::Int(level)),
+        ],
+    )
 }

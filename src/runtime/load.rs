@@ -85,6 +85,7 @@ pub fn load_gguf(
             decoder::build_cached(&model, build)?
         }
     };
+    let info = with_tokenizer_eos(info, &tokenizer);
     let session = DecoderSession::open(&dir, info, &session_options(options))?;
     Ok(OrtModel::new(
         session,
@@ -107,6 +108,7 @@ pub fn load_hf(
     let key = model.cache_key();
     let (dir, info) = decoder::build_cached(&model, build)?;
     drop(model);
+    let info = with_tokenizer_eos(info, &tokenizer);
     let session = DecoderSession::open(&dir, info, &session_options(options))?;
     Ok(OrtModel::new(
         session,
@@ -157,4 +159,15 @@ pub fn load_ort(spec: &str, options: &LoadOptions) -> Result<OrtModel> {
 /// See [`super::load_model`].
 pub fn load_model(spec: &str, options: &LoadOptions) -> Result<Arc<dyn LanguageModel>> {
     Ok(Arc::new(load_ort(spec, options)?))
+}
+
+/// Generation stops on the tokenizer's end tokens too (end-of-turn markers such
+/// as `<|endoftext|>` that the weights' metadata may not list).
+fn with_tokenizer_eos(mut info: decoder::GraphInfo, tokenizer: &Tokenizer) -> decoder::GraphInfo {
+    for id in tokenizer.eos_ids() {
+        if !info.eos_token_ids.contains(id) {
+            info.eos_token_ids.push(*id);
+        }
+    }
+    info
 }

@@ -35,7 +35,7 @@ impl Q4 {
             for b in 0..kb {
                 let scale = self.scales[r * kb + b];
                 let zb = self.zero_points[r * zpb + b / 2];
-                let zp = if b % 2 == 0 { zb & 0x0f } else { zb >> 4 } as f32;
+                let zp = (if b % 2 == 0 { zb & 0x0f } else { zb >> 4 }) as f32;
                 for i in 0..BLOCK {
                     let c = b * BLOCK + i;
                     if c >= self.k {
@@ -131,5 +131,74 @@ mod tests {
         let data = vec![0.0f32; 64];
         let q = quantize(&data, 1, 64);
         assert!(q.dequantize().iter().all(|v| *v == 0.0));
+    }
+}
+
+/// An `[N, K]` matrix in 8-bit blocks of 32 (one byte per value), with one
+/// scale and one 8-bit zero point per block: for the embedding and lm_head,
+/// which GGUF files keep at 8 bits (Q8_0) because logits are sensitive to them.
+pub struct Q8 {
+    pub n: usize,
+    pub k: usize,
+    /// `[N, K/32 · 32]` bytes (K padded to whole blocks).
+    pub blob: Vec<u8>,
+    pub scales: Vec<f32>,
+    /// `[N, K/32]`.
+    pub zero_points: Vec<u8>,
+}
+
+impl Q8 {
+    pub fn blocks_per_row(&self) -> usize {
+        self.k.div_ceil(BLOCK)
+    }
+
+    pub fn dequantize(&self) -> Vec<f32> {
+        let kb = self.blocks_per_row();
+        let mut out = vec![0.0; self.n * self.k];
+        for r in 0..self.n {
+            for c in 0..self.k {
+                let b = c / BLOCK;
+                let q = self.blob[r * kb * BLOCK + c] as f32;
+                let zp = self.zero_points[r * kb + b] as f32;
+                out[r * self.k + c] = (q - zp) * self.scales[r * kb + b];
+            }
+        }
+        out
+    }
+}
+
+pub fn quantize8(data: &[f32], n: usize, k: usize) -> Q8 {
+    assert_eq!(data.len(), n * k);
+    let kb = k.div_ceil(BLOCK);
+    let mut blob = vec![0u8; n * kb * BLOCK];
+    let mut scales = vec![0f32; n * kb];
+    let mut zero_points = vec![0u8; n * kb];
+    for r in 0..n {
+        let row = &data[r * k..(r + 1) * k];
+        for b in 0..kb {
+            let vals = &row[b * BLOCK..((b + 1) * BLOCK).min(k)];
+            let mn = vals.iter().cloned().fold(0.0f32, f32::min);
+            let mx = vals.iter().cloned().fold(0.0f32, f32::max);
+            let mut scale = (mx - mn) / 255.0;
+            if scale <= 0.0 || !scale.is_finite() {
+                scale = 1.0;
+            }
+            let zp = (-mn / scale).round().clamp(0.0, 255.0);
+            scales[r * kb + b] = scale;
+            zero_points[r * kb + b] = zp as u8;
+            for i in 0..BLOCK {
+                blob[(r * kb + b) * BLOCK + i] = match vals.get(i) {
+                    Some(v) => (v / scale + zp).round().clamp(0.0, 255.0) as u8,
+                    None => zp as u8,
+                };
+            }
+        }
+    }
+    Q8 {
+        n,
+        k,
+        blob,
+        scales,
+        zero_points,
     }
 }

@@ -241,8 +241,8 @@ pub fn quantized_copy(m: &Model) -> Model {
         },
     };
     let mut out = m.clone();
-    out.embed = q(&m.embed);
-    out.lm_head = m.lm_head.as_ref().map(q);
+    out.embed = q8(&m.embed);
+    out.lm_head = m.lm_head.as_ref().map(q8);
     for l in &mut out.layers {
         for p in [
             &mut l.q,
@@ -402,7 +402,7 @@ pub fn write_optimum_style(m: &Model, path: &std::path::Path) {
         g.input(&pk, DType::F32, &kv);
         g.input(&pv, DType::F32, &kv);
         let hn = rms(&mut g, &x, &l.attn_norm, &format!("an{i}"));
-        let mut proj = |g: &mut GraphBuilder, lin: &Linear, name: &str| {
+        let proj = |g: &mut GraphBuilder, lin: &Linear, name: &str| {
             let w = tr(g, name, &lin.to_dense());
             let y = g.op("MatMul", &[&hn, &w], &[]);
             match lin.bias() {
