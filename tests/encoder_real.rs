@@ -77,7 +77,9 @@ fn tiny_mlm_returns_sorted_whole_words() {
         for (word, p) in cands {
             assert!(*p > 0.0 && *p <= 1.0);
             assert!(
-                !word.starts_with("##") && !word.starts_with('[') && word.chars().all(char::is_alphabetic),
+                !word.starts_with("##")
+                    && !word.starts_with('[')
+                    && word.chars().all(char::is_alphabetic),
                 "not a whole word: {word:?}"
             );
         }
