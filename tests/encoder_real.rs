@@ -85,3 +85,15 @@ fn tiny_mlm_returns_sorted_whole_words() {
         }
     }
 }
+
+#[test]
+fn sentence_model_is_not_a_masked_lm() {
+    let e = match MaskedLm::load(&model("all-minilm-l6-v2"), &opts()) {
+        Ok(_) => panic!("all-MiniLM-L6-v2 has no MLM head"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("model.safetensors") && e.contains("masked-LM head"),
+        "{e}"
+    );
+}

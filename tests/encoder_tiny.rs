@@ -567,6 +567,46 @@ fn optimum_style_onnx_files_load() {
     assert!(e.to_string().contains("logits"), "{e}");
 }
 
+#[test]
+fn built_graphs_are_cached_by_weights() {
+    let a = write_tiny("cache-a", 21, false);
+    let b = write_tiny("cache-b", 22, false);
+    let first = MaskedLm::load(&a.dir, &opts()).unwrap();
+    let path = first.model_path().to_path_buf();
+    assert!(
+        path.starts_with(mscr::paths::graphs_dir()),
+        "{}",
+        path.display()
+    );
+    let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+    // Same weights (even in another folder): the cached graph is reused, not rebuilt.
+    let a2 = copy_dir(&a.dir, "again");
+    let second = MaskedLm::load(&a2, &opts()).unwrap();
+    assert_eq!(second.model_path(), path);
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), stamp);
+    // Different weights, or a different head, get their own graph.
+    let other = MaskedLm::load(&b.dir, &opts()).unwrap();
+    assert_ne!(other.model_path(), path);
+    let pooled = SentenceEncoder::load(&a.dir, &opts()).unwrap();
+    assert_ne!(pooled.model_path(), path);
+    // No half-built temporaries are left beside the cache entries.
+    let parent = path.parent().unwrap().parent().unwrap();
+    let key = path
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    for e in std::fs::read_dir(parent).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        assert!(
+            !(name.contains(&key) && name.contains(".tmp-")),
+            "left over: {name}"
+        );
+    }
+}
+
 fn err_of<T>(r: mscr::Result<T>) -> String {
     match r {
         Ok(_) => panic!("expected an error"),

@@ -199,6 +199,11 @@ impl MaskedLm {
         })
     }
 
+    /// The ONNX graph the session runs (the cached build, or the given file).
+    pub fn model_path(&self) -> &Path {
+        &self.runner.model_path
+    }
+
     /// Vocabulary size (length of each row of [`MaskedLm::mask_logits`]).
     pub fn vocab_size(&self) -> usize {
         self.vocab.len()
@@ -352,6 +357,13 @@ impl SentenceEncoder {
             max_len,
             pooled_in_graph,
         })
+    }
+}
+
+impl SentenceEncoder {
+    /// The ONNX graph the session runs (the cached build, or the given file).
+    pub fn model_path(&self) -> &Path {
+        &self.runner.model_path
     }
 }
 
