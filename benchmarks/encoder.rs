@@ -67,9 +67,19 @@ fn main() {
         ..Default::default()
     };
     let qs = questions(n);
-    let toks: usize = qs.iter().map(|q| q.split_whitespace().count()).sum();
+    let tok_path = std::path::Path::new(&emb_path).join("tokenizer.json");
+    let toks: usize = tokenizers::Tokenizer::from_file(&tok_path)
+        .map(|mut t| {
+            // This tokenizer.json pads to a fixed 128; count real tokens.
+            t.with_padding(None);
+            let _ = t.with_truncation(None);
+            qs.iter()
+                .map(|q| t.encode(q.as_str(), true).map_or(0, |e| e.len()))
+                .sum()
+        })
+        .unwrap_or(0);
     println!(
-        "{} GSM8K questions (mean {:.1} words), batch {batch}, {threads} threads",
+        "{} GSM8K questions (mean {:.1} tokens), batch {batch}, {threads} threads",
         qs.len(),
         toks as f64 / qs.len() as f64
     );
