@@ -189,6 +189,8 @@ fn random_weights(v: usize, seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 }
 
 struct Tiny {
+    /// Removed when the test ends; holds the model folder and any copies.
+    _root: tempfile::TempDir,
     dir: PathBuf,
     vocab: Vec<String>,
     w: HashMap<String, Vec<f32>>,
@@ -197,8 +199,11 @@ struct Tiny {
 /// Writes the tiny model to a fresh folder. `f16` stores the weights as F16
 /// (the reference then uses the rounded values).
 fn write_tiny(name: &str, seed: u64, f16: bool) -> Tiny {
-    let dir = std::env::temp_dir().join(format!("mscr-encoder-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let root = tempfile::Builder::new()
+        .prefix(&format!("mscr-encoder-{name}-"))
+        .tempdir()
+        .unwrap();
+    let dir = root.path().join("model");
     std::fs::create_dir_all(&dir).unwrap();
     let vocab = vocab();
     std::fs::write(
@@ -243,7 +248,12 @@ fn write_tiny(name: &str, seed: u64, f16: bool) -> Tiny {
             (n, d)
         })
         .collect();
-    Tiny { dir, vocab, w }
+    Tiny {
+        _root: root,
+        dir,
+        vocab,
+        w,
+    }
 }
 
 // ---- the reference forward pass, in f64 ----
@@ -672,10 +682,7 @@ fn bad_inputs_give_clear_errors() {
 }
 
 fn copy_dir(src: &Path, name: &str) -> PathBuf {
-    let dst = src.with_file_name(format!(
-        "{}-{name}",
-        src.file_name().unwrap().to_string_lossy()
-    ));
+    let dst = src.with_file_name(name);
     let _ = std::fs::remove_dir_all(&dst);
     std::fs::create_dir_all(&dst).unwrap();
     for e in std::fs::read_dir(src).unwrap() {
