@@ -10,6 +10,7 @@ use super::{LanguageModel, LoadOptions};
 use crate::error::{Error, Result};
 use crate::model::chat::ChatTemplate;
 use crate::model::gguf::GgufFile;
+use crate::model::spec::ResolvedModel;
 use crate::model::tokenizer::Tokenizer;
 use std::path::Path;
 use std::sync::Arc;
@@ -37,7 +38,9 @@ pub fn parse_options(spec: &str) -> Result<SpecOptions> {
             "weights" => build.format = v.parse()?,
             "max_positions" => {
                 build.max_positions = v.parse().map_err(|_| {
-                    Error::Config(format!("model spec {spec}: max_positions={v} is not a number"))
+                    Error::Config(format!(
+                        "model spec {spec}: max_positions={v} is not a number"
+                    ))
                 })?
             }
             _ => {
@@ -62,7 +65,12 @@ fn session_options(o: &LoadOptions) -> SessionOptions {
 
 /// Loads an in-process decoder from a GGUF file. A graph already in the cache
 /// opens without dequantising the weights.
-pub fn load_gguf(path: &Path, name: &str, build: &BuildOptions, options: &LoadOptions) -> Result<OrtModel> {
+pub fn load_gguf(
+    path: &Path,
+    name: &str,
+    build: &BuildOptions,
+    options: &LoadOptions,
+) -> Result<OrtModel> {
     let g = GgufFile::open(path)?;
     let config = g.config()?;
     let key = crate::model::weights::cache_key(&g.digest(), &[]);
@@ -78,17 +86,70 @@ pub fn load_gguf(path: &Path, name: &str, build: &BuildOptions, options: &LoadOp
         }
     };
     let session = DecoderSession::open(&dir, info, &session_options(options))?;
-    Ok(OrtModel::new(session, tokenizer, chat, format!("{name}@{key}-{}", build.format.name())))
+    Ok(OrtModel::new(
+        session,
+        tokenizer,
+        chat,
+        format!("{name}@{key}-{}", build.format.name()),
+    ))
+}
+
+/// Loads a decoder from a Hugging Face folder (config.json + safetensors).
+pub fn load_hf(
+    dir: &Path,
+    name: &str,
+    build: &BuildOptions,
+    options: &LoadOptions,
+) -> Result<OrtModel> {
+    let tokenizer = crate::model::hf::load_tokenizer(dir)?;
+    let chat = crate::model::hf::load_chat_template(dir, &tokenizer)?;
+    let model = crate::model::hf::load_model(dir)?;
+    let key = model.cache_key();
+    let (dir, info) = decoder::build_cached(&model, build)?;
+    drop(model);
+    let session = DecoderSession::open(&dir, info, &session_options(options))?;
+    Ok(OrtModel::new(
+        session,
+        tokenizer,
+        chat,
+        format!("{name}@{key}-{}", build.format.name()),
+    ))
+}
+
+/// Loads an ONNX decoder exported by Hugging Face Optimum; its tokenizer files
+/// (tokenizer.json, tokenizer_config.json, config.json) sit beside it.
+pub fn load_optimum(path: &Path, name: &str, options: &LoadOptions) -> Result<OrtModel> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tokenizer = crate::model::hf::load_tokenizer(dir)?;
+    let chat = crate::model::hf::load_chat_template(dir, &tokenizer)?;
+    let pad = tokenizer
+        .pad_id()
+        .or(tokenizer.eos_ids().first().copied())
+        .unwrap_or(0);
+    let session = super::optimum::OptimumSession::open(
+        path,
+        tokenizer.eos_ids().to_vec(),
+        pad,
+        &session_options(options),
+    )?;
+    let digest = crate::setup::sha256_file(path)?;
+    Ok(OrtModel::with_backend(
+        super::ort_model::Backend::Optimum(session),
+        tokenizer,
+        chat,
+        format!("{name}@{}", &digest[..16]),
+    ))
 }
 
 /// Loads the in-process ORT model a spec names (not HTTP models).
 pub fn load_ort(spec: &str, options: &LoadOptions) -> Result<OrtModel> {
     let so = parse_options(spec)?;
-    let resolved = crate::model::spec::resolve(&so.target)?;
-    match resolved.gguf_path() {
-        Some(p) => load_gguf(&p, &so.target, &so.build, options),
-        None => Err(Error::Unsupported(format!(
-            "model {spec}: only GGUF models run in-process so far"
+    match crate::model::spec::resolve(&so.target)? {
+        ResolvedModel::Gguf { path } => load_gguf(&path, &so.target, &so.build, options),
+        ResolvedModel::HfFolder { dir } => load_hf(&dir, &so.target, &so.build, options),
+        ResolvedModel::Onnx { path } => load_optimum(&path, &so.target, options),
+        ResolvedModel::OpenAi { .. } => Err(Error::Unsupported(format!(
+            "model {spec}: a served model is reached over HTTP, not run in-process"
         ))),
     }
 }
@@ -97,4 +158,3 @@ pub fn load_ort(spec: &str, options: &LoadOptions) -> Result<OrtModel> {
 pub fn load_model(spec: &str, options: &LoadOptions) -> Result<Arc<dyn LanguageModel>> {
     Ok(Arc::new(load_ort(spec, options)?))
 }
-
