@@ -189,6 +189,8 @@ fn random_weights(v: usize, seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 }
 
 struct Tiny {
+    /// Removed when the test ends; holds the model folder and any copies.
+    _root: tempfile::TempDir,
     dir: PathBuf,
     vocab: Vec<String>,
     w: HashMap<String, Vec<f32>>,
@@ -197,8 +199,11 @@ struct Tiny {
 /// Writes the tiny model to a fresh folder. `f16` stores the weights as F16
 /// (the reference then uses the rounded values).
 fn write_tiny(name: &str, seed: u64, f16: bool) -> Tiny {
-    let dir = std::env::temp_dir().join(format!("mscr-encoder-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let root = tempfile::Builder::new()
+        .prefix(&format!("mscr-encoder-{name}-"))
+        .tempdir()
+        .unwrap();
+    let dir = root.path().join("model");
     std::fs::create_dir_all(&dir).unwrap();
     let vocab = vocab();
     std::fs::write(
@@ -243,7 +248,12 @@ fn write_tiny(name: &str, seed: u64, f16: bool) -> Tiny {
             (n, d)
         })
         .collect();
-    Tiny { dir, vocab, w }
+    Tiny {
+        _root: root,
+        dir,
+        vocab,
+        w,
+    }
 }
 
 // ---- the reference forward pass, in f64 ----
@@ -567,6 +577,46 @@ fn optimum_style_onnx_files_load() {
     assert!(e.to_string().contains("logits"), "{e}");
 }
 
+#[test]
+fn built_graphs_are_cached_by_weights() {
+    let a = write_tiny("cache-a", 21, false);
+    let b = write_tiny("cache-b", 22, false);
+    let first = MaskedLm::load(&a.dir, &opts()).unwrap();
+    let path = first.model_path().to_path_buf();
+    assert!(
+        path.starts_with(mscr::paths::graphs_dir()),
+        "{}",
+        path.display()
+    );
+    let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+    // Same weights (even in another folder): the cached graph is reused, not rebuilt.
+    let a2 = copy_dir(&a.dir, "again");
+    let second = MaskedLm::load(&a2, &opts()).unwrap();
+    assert_eq!(second.model_path(), path);
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), stamp);
+    // Different weights, or a different head, get their own graph.
+    let other = MaskedLm::load(&b.dir, &opts()).unwrap();
+    assert_ne!(other.model_path(), path);
+    let pooled = SentenceEncoder::load(&a.dir, &opts()).unwrap();
+    assert_ne!(pooled.model_path(), path);
+    // No half-built temporaries are left beside the cache entries.
+    let parent = path.parent().unwrap().parent().unwrap();
+    let key = path
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    for e in std::fs::read_dir(parent).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        assert!(
+            !(name.contains(&key) && name.contains(".tmp-")),
+            "left over: {name}"
+        );
+    }
+}
+
 fn err_of<T>(r: mscr::Result<T>) -> String {
     match r {
         Ok(_) => panic!("expected an error"),
@@ -632,10 +682,7 @@ fn bad_inputs_give_clear_errors() {
 }
 
 fn copy_dir(src: &Path, name: &str) -> PathBuf {
-    let dst = src.with_file_name(format!(
-        "{}-{name}",
-        src.file_name().unwrap().to_string_lossy()
-    ));
+    let dst = src.with_file_name(name);
     let _ = std::fs::remove_dir_all(&dst);
     std::fs::create_dir_all(&dst).unwrap();
     for e in std::fs::read_dir(src).unwrap() {

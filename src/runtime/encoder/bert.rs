@@ -2,14 +2,14 @@
 //! turned into ONNX graphs with standard operators, cached on disk.
 
 use crate::error::{Error, Result};
-use crate::runtime::onnx::{Attr, DType, Dim, GraphBuilder};
+use crate::runtime::onnx::{Attr, DType, Dim, GraphBuilder, MS_DOMAIN};
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the graph layout changes, so stale cached graphs are rebuilt.
-pub const BUILDER_VERSION: u32 = 1;
+pub const BUILDER_VERSION: u32 = 2;
 
 /// The parts of a BERT `config.json` the graph needs. Unknown keys are allowed:
 /// Hugging Face configs carry many training-only fields.
@@ -283,7 +283,7 @@ pub fn cached_graph_in(dir: &Path, head: Head, root: &Path) -> Result<PathBuf> {
             )
         })?;
         let w = Weights { path: &wpath, st };
-        build_graph(&cfg, &w, head, &tmp.join("model.onnx"))
+        build_graph(&cfg, &w, head, true, &tmp.join("model.onnx"))
     })();
     if let Err(e) = built {
         let _ = std::fs::remove_dir_all(&tmp);
@@ -310,7 +310,7 @@ pub fn export(dir: &Path, head: Head, out: &Path) -> Result<()> {
     let bytes = std::fs::read(&wpath).map_err(|e| Error::io(&wpath, e))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::file(&wpath, format!("not a valid safetensors file ({e})")))?;
-    build_graph(&cfg, &Weights { path: &wpath, st }, head, out)
+    build_graph(&cfg, &Weights { path: &wpath, st }, head, false, out)
 }
 
 /// Graph-building helpers over [`GraphBuilder`].
@@ -383,7 +383,9 @@ impl G {
     }
 }
 
-fn build_graph(cfg: &BertConfig, w: &Weights, head: Head, out: &Path) -> Result<()> {
+/// `fused` uses ORT's contrib kernels (Attention, SkipLayerNormalization,
+/// BiasGelu) for the encoder layers; otherwise standard ONNX ops only.
+fn build_graph(cfg: &BertConfig, w: &Weights, head: Head, fused: bool, out: &Path) -> Result<()> {
     let h = cfg.hidden_size;
     let nh = cfg.num_attention_heads;
     let hd = h / nh;
@@ -430,25 +432,45 @@ fn build_graph(cfg: &BertConfig, w: &Weights, head: Head, out: &Path) -> Result<
     let x = g.op("Add", &[&x, &pos]);
     let mut x = g.layer_norm(w, &x, "embeddings.LayerNorm", h, eps)?;
 
-    // Additive attention bias [batch, 1, 1, seq]: 0 for tokens, -1e4 for padding
-    // (BERT's own constant; exp underflows to exactly 0 either way).
     let mf = g.opa(
         "Cast",
         &["attention_mask"],
         &[("to", Attr::Int(DType::F32 as i64))],
     );
-    let one = g.scalar(1.0);
-    let inv = g.op("Sub", &[&one, &mf]);
-    let big = g.scalar(-10000.0);
-    let bias = g.op("Mul", &[&inv, &big]);
-    let axes12 = g.ints(&[1, 2]);
-    let bias = g.op("Unsqueeze", &[&bias, &axes12]);
-    let scale = g.scalar(1.0 / (hd as f32).sqrt());
-    let split_shape = g.ints(&[0, 0, nh as i64, hd as i64]);
-    let merge_shape = g.ints(&[0, 0, h as i64]);
-
+    // Standard path only: additive attention bias [batch, 1, 1, seq], 0 for
+    // tokens and -1e4 for padding (BERT's constant, as the fused Attention
+    // uses; exp underflows to exactly 0), and the head split shapes.
+    let (bias, scale, split_shape, merge_shape) = if fused {
+        Default::default()
+    } else {
+        let one = g.scalar(1.0);
+        let inv = g.op("Sub", &[&one, &mf]);
+        let big = g.scalar(-10000.0);
+        let bias = g.op("Mul", &[&inv, &big]);
+        let axes12 = g.ints(&[1, 2]);
+        (
+            g.op("Unsqueeze", &[&bias, &axes12]),
+            g.scalar(1.0 / (hd as f32).sqrt()),
+            g.ints(&[0, 0, nh as i64, hd as i64]),
+            g.ints(&[0, 0, h as i64]),
+        )
+    };
+    // The fused path needs the raw mask as int32 (Attention's 2-D mask_index).
+    let mask_i32 = if fused {
+        g.opa(
+            "Cast",
+            &["attention_mask"],
+            &[("to", Attr::Int(DType::I32 as i64))],
+        )
+    } else {
+        String::new()
+    };
     for l in 0..cfg.num_hidden_layers {
         let p = format!("encoder.layer.{l}");
+        if fused {
+            x = g.fused_layer(w, cfg, &x, &p, &mask_i32)?;
+            continue;
+        }
         let q = g.linear(w, &x, &format!("{p}.attention.self.query"), h, h)?;
         let k = g.linear(w, &x, &format!("{p}.attention.self.key"), h, h)?;
         let vv = g.linear(w, &x, &format!("{p}.attention.self.value"), h, h)?;
@@ -593,10 +615,112 @@ fn build_graph(cfg: &BertConfig, w: &Weights, head: Head, out: &Path) -> Result<
             }
         }
     }
-    g.b.save(out, &[("", 17)])
+    g.b.save(out, &[("", 17), (MS_DOMAIN, 1)])
 }
 
 impl G {
+    /// One encoder layer with ORT's fused CPU/CUDA kernels: packed-QKV
+    /// Attention, SkipLayerNormalization (residual + bias + LayerNorm) and BiasGelu.
+    fn fused_layer(
+        &mut self,
+        w: &Weights,
+        cfg: &BertConfig,
+        x: &str,
+        p: &str,
+        mask: &str,
+    ) -> Result<String> {
+        let h = cfg.hidden_size;
+        let ff = cfg.intermediate_size;
+        let eps = cfg.layer_norm_eps;
+        let mut qkv_t = Vec::with_capacity(3);
+        let mut qkv_b = Vec::with_capacity(3 * h);
+        for n in ["query", "key", "value"] {
+            let name = format!("{p}.attention.self.{n}");
+            qkv_t.push(transpose(&w.get(&format!("{name}.weight"), &[h, h])?, h, h));
+            qkv_b.extend(w.get(&format!("{name}.bias"), &[h])?);
+        }
+        // [hidden, 3 * hidden]: each input row holds its q, k and v columns.
+        let mut packed = Vec::with_capacity(3 * h * h);
+        for r in 0..h {
+            for t in &qkv_t {
+                packed.extend_from_slice(&t[r * h..(r + 1) * h]);
+            }
+        }
+        let wn = self.weight(&format!("{p}.attention.qkv.weight"), &[h, 3 * h], &packed);
+        let bn = self.weight(&format!("{p}.attention.qkv.bias"), &[3 * h], &qkv_b);
+        let out = self.b.fresh("attention");
+        self.b.node(
+            "Attention",
+            MS_DOMAIN,
+            &[x, &wn, &bn, mask],
+            &[&out],
+            &[("num_heads", Attr::Int(cfg.num_attention_heads as i64))],
+        );
+        let a = self.matmul_t(w, &out, &format!("{p}.attention.output.dense"), h, h)?;
+        let x = self.skip_ln(w, &a, x, p, "attention.output", h, eps)?;
+        let f = self.matmul_t(w, &x, &format!("{p}.intermediate.dense"), ff, h)?;
+        let fb = self.weight(
+            &format!("{p}.intermediate.dense.bias"),
+            &[ff],
+            &w.get(&format!("{p}.intermediate.dense.bias"), &[ff])?,
+        );
+        let gout = self.b.fresh("biasgelu");
+        self.b
+            .node("BiasGelu", MS_DOMAIN, &[&f, &fb], &[&gout], &[]);
+        let o = self.matmul_t(w, &gout, &format!("{p}.output.dense"), h, ff)?;
+        self.skip_ln(w, &o, &x, p, "output", h, eps)
+    }
+
+    /// `x @ W^T` without the bias (folded into the next fused op).
+    fn matmul_t(
+        &mut self,
+        w: &Weights,
+        x: &str,
+        name: &str,
+        out: usize,
+        inp: usize,
+    ) -> Result<String> {
+        let wt = transpose(&w.get(&format!("{name}.weight"), &[out, inp])?, out, inp);
+        let wn = self.weight(&format!("{name}.weight_t"), &[inp, out], &wt);
+        Ok(self.op("MatMul", &[x, &wn]))
+    }
+
+    /// `LayerNorm(y + bias + skip)` where `bias` is `{p}.{block}.dense.bias`.
+    #[allow(clippy::too_many_arguments)]
+    fn skip_ln(
+        &mut self,
+        w: &Weights,
+        y: &str,
+        skip: &str,
+        p: &str,
+        block: &str,
+        h: usize,
+        eps: f32,
+    ) -> Result<String> {
+        let ln = format!("{p}.{block}.LayerNorm");
+        let gamma = self.weight(
+            &format!("{ln}.weight"),
+            &[h],
+            &w.get(&format!("{ln}.weight"), &[h])?,
+        );
+        let beta = self.weight(
+            &format!("{ln}.bias"),
+            &[h],
+            &w.get(&format!("{ln}.bias"), &[h])?,
+        );
+        let bias_name = format!("{p}.{block}.dense.bias");
+        let bias = self.weight(&bias_name, &[h], &w.get(&bias_name, &[h])?);
+        let out = self.b.fresh("skiplayernorm");
+        self.b.node(
+            "SkipLayerNormalization",
+            MS_DOMAIN,
+            &[y, skip, &gamma, &beta, &bias],
+            &[&out],
+            &[("epsilon", Attr::Float(eps))],
+        );
+        Ok(out)
+    }
+
     fn op_named(&mut self, op: &str, inputs: &[&str], out: &str) -> String {
         self.b.node(op, "", inputs, &[out], &[])
     }

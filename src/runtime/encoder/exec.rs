@@ -16,6 +16,9 @@ use tokenizers::Tokenizer;
 pub fn open_session(model: &Path, options: &LoadOptions) -> Result<Session> {
     let env = crate::runtime::env::environment(options.device)?;
     let mut b = Session::builder(env)?.with_optimization_level(GraphOptimizationLevel::All)?;
+    // Encoder calls alternate with the language model's: idle threads spinning
+    // after each run would steal its cores.
+    b = b.with_intra_op_spinning(false)?;
     if options.threads > 0 {
         b = b.with_intra_threads(options.threads)?;
     }
@@ -72,19 +75,26 @@ impl Batch {
     }
 }
 
-/// Tokenizes `texts` (with special tokens) and pads them on the right with `pad_id`.
-/// Rows longer than `max_len` are cut to `max_len` when `truncate`, else an error.
-pub fn encode_batch(
+/// One tokenized text: ids and token type ids.
+pub struct Row {
+    pub ids: Vec<i64>,
+    pub types: Vec<i64>,
+}
+
+/// Tokenizes `texts` with special tokens. Rows longer than `max_len` are cut
+/// to `max_len` when `truncate`, else an error naming the text.
+pub fn tokenize(
     tok: &Tokenizer,
-    texts: &[&str],
-    pad_id: i64,
+    texts: &[String],
     max_len: usize,
     truncate: bool,
-) -> Result<Batch> {
+) -> Result<Vec<Row>> {
     let mut rows = Vec::with_capacity(texts.len());
-    for (i, t) in texts.iter().enumerate() {
+    // One at a time: the tokenizer's parallel batch mode would compete with
+    // ORT's threads for the same cores, for little gain on short texts.
+    for (i, text) in texts.iter().enumerate() {
         let enc = tok
-            .encode(*t, true)
+            .encode(text.as_str(), true)
             .map_err(|e| Error::Other(format!("text {i}: the tokenizer failed: {e}")))?;
         let mut ids: Vec<i64> = enc.get_ids().iter().map(|&x| x as i64).collect();
         let mut types: Vec<i64> = enc.get_type_ids().iter().map(|&x| x as i64).collect();
@@ -103,28 +113,41 @@ pub fn encode_batch(
                 *l = last;
             }
         }
-        rows.push((ids, types));
+        rows.push(Row { ids, types });
     }
-    let seq = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(1);
+    Ok(rows)
+}
+
+/// Pads `rows` on the right with `pad_id` into one batch.
+pub fn pad(rows: &[&Row], pad_id: i64) -> Batch {
+    let seq = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0).max(1);
     let n = rows.len();
     let mut ids = Array2::from_elem((n, seq), pad_id);
     let mut mask = Array2::zeros((n, seq));
     let mut types = Array2::zeros((n, seq));
     let mut lens = Vec::with_capacity(n);
-    for (r, (i, t)) in rows.iter().enumerate() {
-        for (c, (&a, &b)) in i.iter().zip(t).enumerate() {
+    for (r, row) in rows.iter().enumerate() {
+        for (c, (&a, &b)) in row.ids.iter().zip(&row.types).enumerate() {
             ids[[r, c]] = a;
             mask[[r, c]] = 1;
             types[[r, c]] = b;
         }
-        lens.push(i.len());
+        lens.push(row.ids.len());
     }
-    Ok(Batch {
+    Batch {
         ids,
         mask,
         types,
         lens,
-    })
+    }
+}
+
+/// Chunks of at most `chunk` text indices, grouped by token length so each
+/// padded batch wastes little compute on padding.
+pub fn length_groups(rows: &[Row], chunk: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| rows[i].ids.len());
+    order.chunks(chunk.max(1)).map(<[usize]>::to_vec).collect()
 }
 
 /// A session plus what its inputs look like.

@@ -14,7 +14,7 @@ pub use bert::{BUILDER_VERSION, BertConfig, Head as GraphHead};
 
 use crate::error::{Error, Result};
 use crate::runtime::{LoadOptions, MaskFiller, SentenceEmbedder};
-use exec::{Batch, Runner, encode_batch, load_tokenizer};
+use exec::{Batch, Runner, length_groups, load_tokenizer, pad, tokenize};
 use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;
 
@@ -199,35 +199,44 @@ impl MaskedLm {
         })
     }
 
+    /// The ONNX graph the session runs (the cached build, or the given file).
+    pub fn model_path(&self) -> &Path {
+        &self.runner.model_path
+    }
+
     /// Vocabulary size (length of each row of [`MaskedLm::mask_logits`]).
     pub fn vocab_size(&self) -> usize {
         self.vocab.len()
     }
 
     /// Raw MLM logits at the mask of each text (one mask per text), batched
-    /// in chunks of [`CHUNK`].
+    /// in chunks of [`CHUNK`] texts of similar length.
     pub fn mask_logits(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        let mut all = Vec::with_capacity(texts.len());
-        for (ci, chunk) in texts.chunks(CHUNK).enumerate() {
-            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            let batch = encode_batch(&self.tok, &refs, self.pad_id, self.max_len, false)
-                .map_err(|e| renumber(e, ci * CHUNK))?;
-            let positions = self.mask_positions(&batch, ci * CHUNK)?;
+        let rows = tokenize(&self.tok, texts, self.max_len, false)?;
+        let positions = self.mask_positions(&rows)?;
+        let mut all = vec![Vec::new(); texts.len()];
+        for group in length_groups(&rows, CHUNK) {
+            let batch = pad(
+                &group.iter().map(|&i| &rows[i]).collect::<Vec<_>>(),
+                self.pad_id,
+            );
             let seq = batch.seq();
-            let flat: Vec<i64> = positions
+            let flat: Vec<usize> = group
                 .iter()
                 .enumerate()
-                .map(|(r, &p)| (r * seq + p) as i64)
+                .map(|(r, &i)| r * seq + positions[i])
                 .collect();
             if self.in_graph_gather {
-                let (shape, data) = self.runner.run(&batch, Some(flat), "mask_logits")?;
-                let v = shape.get(1).copied().unwrap_or(0);
-                all.extend(data.chunks_exact(v.max(1)).map(<[f32]>::to_vec));
+                let index = flat.iter().map(|&f| f as i64).collect();
+                let (shape, data) = self.runner.run(&batch, Some(index), "mask_logits")?;
+                let v = shape.get(1).copied().unwrap_or(0).max(1);
+                for (&i, row) in group.iter().zip(data.chunks_exact(v)) {
+                    all[i] = row.to_vec();
+                }
             } else {
                 let (shape, data) = self.runner.run(&batch, None, "logits")?;
                 let v = shape.get(2).copied().unwrap_or(0);
-                for &f in &flat {
-                    let f = f as usize;
+                for (&i, &f) in group.iter().zip(&flat) {
                     let row = data.get(f * v..(f + 1) * v).ok_or_else(|| {
                         Error::file(
                             &self.runner.model_path,
@@ -236,23 +245,23 @@ impl MaskedLm {
                             ),
                         )
                     })?;
-                    all.push(row.to_vec());
+                    all[i] = row.to_vec();
                 }
             }
         }
         Ok(all)
     }
 
-    fn mask_positions(&self, batch: &Batch, offset: usize) -> Result<Vec<usize>> {
-        let mut out = Vec::with_capacity(batch.lens.len());
-        for (r, &len) in batch.lens.iter().enumerate() {
-            let hits: Vec<usize> = (0..len)
-                .filter(|&c| batch.ids[[r, c]] == self.mask_id)
+    /// The mask's position in each row; exactly one per text.
+    fn mask_positions(&self, rows: &[exec::Row]) -> Result<Vec<usize>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let hits: Vec<usize> = (0..row.ids.len())
+                .filter(|&c| row.ids[c] == self.mask_id)
                 .collect();
             if hits.len() != 1 {
                 return Err(Error::Other(format!(
-                    "text {}: holds {} {} tokens, the masked LM needs exactly one",
-                    offset + r,
+                    "text {i}: holds {} {} tokens, the masked LM needs exactly one",
                     hits.len(),
                     self.mask_token
                 )));
@@ -260,24 +269,6 @@ impl MaskedLm {
             out.push(hits[0]);
         }
         Ok(out)
-    }
-}
-
-fn renumber(e: Error, offset: usize) -> Error {
-    if offset == 0 {
-        return e;
-    }
-    // encode_batch numbers texts within its chunk; report the caller's index.
-    match e {
-        Error::Other(m) => match m
-            .strip_prefix("text ")
-            .and_then(|r| r.split_once(' '))
-            .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest)))
-        {
-            Some((n, rest)) => Error::Other(format!("text {} {rest}", n + offset)),
-            None => Error::Other(m),
-        },
-        other => other,
     }
 }
 
@@ -369,6 +360,13 @@ impl SentenceEncoder {
     }
 }
 
+impl SentenceEncoder {
+    /// The ONNX graph the session runs (the cached build, or the given file).
+    pub fn model_path(&self) -> &Path {
+        &self.runner.model_path
+    }
+}
+
 fn normalise(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
     v.iter_mut().for_each(|x| *x /= n);
@@ -376,14 +374,19 @@ fn normalise(v: &mut [f32]) {
 
 impl SentenceEmbedder for SentenceEncoder {
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        let mut all = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(CHUNK) {
-            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            let batch = encode_batch(&self.tok, &refs, self.pad_id, self.max_len, true)?;
+        let rows = tokenize(&self.tok, texts, self.max_len, true)?;
+        let mut all = vec![Vec::new(); texts.len()];
+        for group in length_groups(&rows, CHUNK) {
+            let batch: Batch = pad(
+                &group.iter().map(|&i| &rows[i]).collect::<Vec<_>>(),
+                self.pad_id,
+            );
             if self.pooled_in_graph {
                 let (shape, data) = self.runner.run(&batch, None, "embeddings")?;
                 let h = shape.get(1).copied().unwrap_or(1).max(1);
-                all.extend(data.chunks_exact(h).map(<[f32]>::to_vec));
+                for (&i, v) in group.iter().zip(data.chunks_exact(h)) {
+                    all[i] = v.to_vec();
+                }
             } else {
                 let (shape, data) = self.runner.run(&batch, None, "last_hidden_state")?;
                 let (s, h) = (batch.seq(), shape.get(2).copied().unwrap_or(0));
@@ -395,7 +398,7 @@ impl SentenceEmbedder for SentenceEncoder {
                         ),
                     ));
                 }
-                for (r, &len) in batch.lens.iter().enumerate() {
+                for (r, (&i, &len)) in group.iter().zip(&batch.lens).enumerate() {
                     let mut v = vec![0f32; h];
                     for c in 0..len {
                         let row = &data[(r * s + c) * h..(r * s + c + 1) * h];
@@ -403,7 +406,7 @@ impl SentenceEmbedder for SentenceEncoder {
                     }
                     v.iter_mut().for_each(|a| *a /= len.max(1) as f32);
                     normalise(&mut v);
-                    all.push(v);
+                    all[i] = v;
                 }
             }
         }
@@ -433,11 +436,5 @@ mod tests {
         let z: f32 = logits.iter().map(|l: &f32| (l - 4.0).exp()).sum();
         assert!((top[0].1 - (-1.0f32).exp() / z).abs() < 1e-6);
         assert_eq!(top_words(&logits, &whole, 10).len(), 3);
-    }
-
-    #[test]
-    fn renumber_offsets_text_index() {
-        let e = renumber(Error::Other("text 3 is 600 tokens long".into()), 32);
-        assert_eq!(e.to_string(), "text 35 is 600 tokens long");
     }
 }
