@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod serve;
 mod setup;
 
 #[derive(Parser)]
@@ -20,12 +21,15 @@ struct Cli {
 enum Command {
     /// Fetch the ONNX Runtime library, WordNet, the default models and data into the cache.
     Setup(setup::Args),
+    /// Serve a model over an OpenAI-compatible HTTP API.
+    Serve(serve::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Setup(a) => setup::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(code) => code,

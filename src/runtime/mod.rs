@@ -6,6 +6,7 @@
 
 pub mod decoder;
 pub mod env;
+pub mod http;
 pub mod onnx;
 pub mod quant;
 pub mod session;
