@@ -66,9 +66,11 @@ fn collect(model: &dyn LanguageModel, rx: &Receiver<Job>, max_batch: usize, gath
     }
 }
 
+/// Generation jobs that share decoding settings.
+type Group = (Decoding, Vec<(Prompt, Reply<Generation>)>);
+
 fn run_batch(model: &dyn LanguageModel, jobs: Vec<Job>) {
-    let mut groups: BTreeMap<String, (Decoding, Vec<(Prompt, Reply<Generation>)>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut scores: Vec<((Prompt, String), Reply<f32>)> = Vec::new();
     for job in jobs {
         match job {
