@@ -90,6 +90,7 @@ fn batched_generation_equals_one_by_one() {
         temperature: 0.0,
         top_p: 1.0,
         seed: 0,
+        ignore_eos: false,
     };
     let batched = s.generate(&prompts, &sampling, &mut |_, _| false).unwrap();
     for (i, p) in prompts.iter().enumerate() {
@@ -127,6 +128,7 @@ fn sampling_is_reproducible_for_a_seed() {
         temperature: 1.0,
         top_p: 0.9,
         seed: 42,
+        ignore_eos: false,
     };
     let a = s.generate(&prompts, &sampling, &mut |_, _| false).unwrap();
     let b = s.generate(&prompts, &sampling, &mut |_, _| false).unwrap();
@@ -149,6 +151,7 @@ fn prompt_longer_than_context_is_a_clear_error() {
         temperature: 0.0,
         top_p: 1.0,
         seed: 0,
+        ignore_eos: false,
     };
     let err = s
         .generate(&[long], &sampling, &mut |_, _| false)

@@ -5,9 +5,11 @@
 //! client, so the attack, the evaluator and the campaign runner never care which.
 
 pub mod decoder;
+pub mod encoder;
 pub mod env;
 pub mod http;
 pub mod onnx;
+pub mod optimum;
 pub mod quant;
 pub mod session;
 
