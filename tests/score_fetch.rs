@@ -44,7 +44,10 @@ fn pinned_url_download() {
     };
     let base = serve(body, 1);
     let url = format!("{base}/gsm8k_mini.jsonl");
-    let opts = LoadOptions { sha256: Some(sha.clone()), ..Default::default() };
+    let opts = LoadOptions {
+        sha256: Some(sha.clone()),
+        ..Default::default()
+    };
     let d = data::load(&url, &opts).unwrap();
     assert_eq!(d.name, "gsm8k");
     assert_eq!(d.items[0].gold, "4");
@@ -54,15 +57,23 @@ fn pinned_url_download() {
     assert_eq!(d2.items, d.items);
 
     // Same URL shape, different content: a checksum mismatch, nothing cached.
-    let base = serve(b"{\"question\":\"tampered\",\"answer\":\"#### 5\"}\n".to_vec(), 1);
+    let base = serve(
+        b"{\"question\":\"tampered\",\"answer\":\"#### 5\"}\n".to_vec(),
+        1,
+    );
     let url = format!("{base}/gsm8k_other.jsonl");
     let pin = "0".repeat(64);
-    let opts = LoadOptions { sha256: Some(pin.clone()), ..Default::default() };
+    let opts = LoadOptions {
+        sha256: Some(pin.clone()),
+        ..Default::default()
+    };
     let e = data::load(&url, &opts).unwrap_err().to_string();
     assert!(e.contains("checksum mismatch") && e.contains(&pin), "{e}");
     assert!(!data::fetch::cache_path(&url, &pin).exists());
     // No pin at all is refused before any request.
-    let e = data::load(&url, &LoadOptions::default()).unwrap_err().to_string();
+    let e = data::load(&url, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("sha256"), "{e}");
     std::fs::remove_dir_all(&home).ok();
 }

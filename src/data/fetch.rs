@@ -14,7 +14,11 @@ pub fn cache_path(url: &str, sha256: &str) -> PathBuf {
         .split(['?', '#'])
         .next()
         .and_then(|u| u.rsplit('/').next())
-        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+        .filter(|n| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        })
         .unwrap_or("data.jsonl");
     crate::paths::data_dir().join("url").join(sha256).join(name)
 }

@@ -10,7 +10,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("cot", include_str!("../../attacks/prompts/cot.toml")),
     ("boxed", include_str!("../../attacks/prompts/boxed.toml")),
     ("plain", include_str!("../../attacks/prompts/plain.toml")),
-    ("gsm8k-8shot", include_str!("../../attacks/prompts/gsm8k-8shot.toml")),
+    (
+        "gsm8k-8shot",
+        include_str!("../../attacks/prompts/gsm8k-8shot.toml"),
+    ),
 ];
 
 /// A prompt template. `user` holds `{question}` where the question goes.
@@ -81,9 +84,13 @@ impl PromptTemplate {
     }
 
     fn from_toml(text: &str, path: &Path) -> Result<PromptTemplate> {
-        let t: PromptTemplate = toml::from_str(text).map_err(|e| Error::file(path, format!("invalid prompt template: {e}")))?;
+        let t: PromptTemplate = toml::from_str(text)
+            .map_err(|e| Error::file(path, format!("invalid prompt template: {e}")))?;
         if !t.user.contains("{question}") {
-            return Err(Error::file(path, "the `user` text has no `{question}` placeholder"));
+            return Err(Error::file(
+                path,
+                "the `user` text has no `{question}` placeholder",
+            ));
         }
         Ok(t)
     }
@@ -94,7 +101,10 @@ impl PromptTemplate {
         if self.chat {
             return Vec::new();
         }
-        ["\n\nQ:", "\nQ:", "\n\nQuestion:"].iter().map(|s| s.to_string()).collect()
+        ["\n\nQ:", "\nQ:", "\n\nQuestion:"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     pub fn render(&self, question: &str) -> Prompt {
@@ -138,13 +148,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mscr-prompt-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("mine.toml");
-        std::fs::write(&good, "name = \"mine\"\nsystem = \"Be brief.\"\nuser = \"Q: {question}\"\n").unwrap();
+        std::fs::write(
+            &good,
+            "name = \"mine\"\nsystem = \"Be brief.\"\nuser = \"Q: {question}\"\n",
+        )
+        .unwrap();
         let t = PromptTemplate::named(good.to_str().unwrap()).unwrap();
         assert_eq!(t.system.as_deref(), Some("Be brief."));
         assert!(t.chat);
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "name = \"x\"\nuser = \"no placeholder\"\n").unwrap();
-        let e = PromptTemplate::named(bad.to_str().unwrap()).unwrap_err().to_string();
+        let e = PromptTemplate::named(bad.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.toml") && e.contains("{question}"), "{e}");
         let typo = dir.join("typo.toml");
         std::fs::write(&typo, "name = \"x\"\nuser = \"{question}\"\nchta = true\n").unwrap();

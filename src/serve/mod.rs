@@ -646,3 +646,61 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_validates_and_defaults_like_openai() {
+        let d = decoding(8, None, None, Some(3), None).unwrap();
+        assert_eq!((d.temperature, d.top_p, d.seed), (1.0, 1.0, 3));
+        let d = decoding(
+            8,
+            Some(0.0),
+            None,
+            None,
+            Some(api::OneOrMany::One("\n".into())),
+        )
+        .unwrap();
+        assert_eq!((d.seed, d.stop.clone()), (0, vec!["\n".to_string()]));
+        for (t, p) in [
+            (Some(2.5), None),
+            (Some(-0.1), None),
+            (None, Some(0.0)),
+            (None, Some(1.5)),
+        ] {
+            let e = decoding(8, t, p, None, None).unwrap_err();
+            assert_eq!((e.status, e.code), (400, "invalid_value"));
+        }
+        let e = decoding(
+            8,
+            None,
+            None,
+            None,
+            Some(api::OneOrMany::Many(vec![String::new()])),
+        );
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn key_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn default_binds_loopback() {
+        let addr: SocketAddr = ServeOptions::default().addr.parse().unwrap();
+        assert!(addr.ip().is_loopback());
+    }
+
+    #[test]
+    fn error_body_is_openai_shaped() {
+        let b = ApiError::bad_request("invalid_json", "nope").body();
+        assert_eq!(b["error"]["message"], "nope");
+        assert_eq!(b["error"]["type"], "invalid_request_error");
+        assert_eq!(b["error"]["code"], "invalid_json");
+    }
+}
