@@ -359,7 +359,9 @@ fn chat_prompts_use_chat_endpoint_and_read_logprobs() {
             "usage": {"prompt_tokens": 9, "completion_tokens": 2}}),
         )
     });
-    let model = HttpModel::from_spec(&server.spec("")).unwrap();
+    // Through the generic loader, as every command loads models.
+    let model = mscr::runtime::load_model(&server.spec(""), &Default::default()).unwrap();
+    assert_eq!(model.id(), format!("openai:http://{}/v1#fake", server.addr));
     let out = model
         .generate(&[Prompt::user(Some("Be brief."), "2+2?")], &greedy(8))
         .unwrap();

@@ -157,6 +157,9 @@ pub struct LoadOptions {
 /// Loads the model a spec names: an alias, a `.gguf` path, a Hugging Face
 /// folder, an `.onnx` path, or `openai:http://HOST:PORT/v1#MODEL`.
 pub fn load_model(spec: &str, options: &LoadOptions) -> Result<std::sync::Arc<dyn LanguageModel>> {
+    if spec.trim_start().starts_with("openai:") {
+        return Ok(std::sync::Arc::new(http::HttpModel::from_spec(spec)?));
+    }
     let _ = options;
     Err(crate::error::Error::Unsupported(format!(
         "model {spec}: no backend is wired in yet"
