@@ -245,6 +245,28 @@ fn csv_through_a_mapping() {
     assert_eq!(d.items[0].question, "Tom has 3 pens. How many pens?");
     assert_eq!(d.items[0].gold, "3");
     assert_eq!(d.items[1].gold, "1200");
+    // The same mapping from a file; a typo in it names the file.
+    let mf = dir.join("mapping.toml");
+    std::fs::write(
+        &mf,
+        "question = [\"context\", \"ask\"]\nanswer = \"sol\"\nanswer_format = \"leading_number\"\n",
+    )
+    .unwrap();
+    let opts = LoadOptions {
+        mapping: Some(FieldMapping::from_file(&mf).unwrap()),
+        ..Default::default()
+    };
+    assert_eq!(
+        data::load(f.to_str().unwrap(), &opts).unwrap().items[1].gold,
+        "1200"
+    );
+    std::fs::write(
+        &mf,
+        "question = [\"q\"]\nanswer = \"a\"\nstyle = \"roman\"\n",
+    )
+    .unwrap();
+    let e = FieldMapping::from_file(&mf).unwrap_err().to_string();
+    assert!(e.contains("mapping.toml"), "{e}");
     // Unknown mapping keys are refused.
     assert!(
         toml::from_str::<FieldMapping>(

@@ -3,6 +3,9 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod generate;
+mod answers;
+mod eval;
 mod serve;
 mod setup;
 
@@ -21,6 +24,12 @@ struct Cli {
 enum Command {
     /// Fetch the ONNX Runtime library, WordNet, the default models and data into the cache.
     Setup(setup::Args),
+    /// Complete a prompt (or a JSONL file of prompts) with a model.
+    Generate(generate::Args),
+    /// Judge model answers against gold answers (the answer checker).
+    Answers(answers::Args),
+    /// Evaluate a model's accuracy on a benchmark.
+    Eval(eval::Args),
     /// Serve a model over an OpenAI-compatible HTTP API.
     Serve(serve::Args),
 }
@@ -29,6 +38,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Setup(a) => setup::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Answers(a) => answers::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Serve(a) => serve::run(a),
     };
     match result {

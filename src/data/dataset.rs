@@ -31,6 +31,17 @@ pub enum AnswerFormat {
 
 /// Which fields of a record make an [`Item`]. A field name may list
 /// alternatives separated by `|` (`"Body|body"`): the first present is used.
+///
+/// As TOML (`mscr eval --mapping FILE`):
+///
+/// ```toml
+/// question = ["Body", "Question"]   # joined with a space
+/// answer = "Answer"
+/// answer_format = "leading_number"  # plain | after_hashes | leading_number | boxed
+/// id = "ID"                         # optional; default <dataset>-<index>
+/// meta = ["Grade"]                  # optional
+/// style = "numeric"                 # numeric | latex
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldMapping {
@@ -48,6 +59,14 @@ pub struct FieldMapping {
     pub meta: Vec<String>,
     #[serde(default = "numeric")]
     pub style: AnswerStyle,
+}
+
+impl FieldMapping {
+    /// Reads a mapping from a TOML file.
+    pub fn from_file(path: &Path) -> Result<FieldMapping> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::file(path, format!("invalid field mapping: {e}")))
+    }
 }
 
 fn numeric() -> AnswerStyle {
@@ -394,8 +413,7 @@ fn read_items(
                 items.push(it);
                 Ok(())
             }
-            Err(message) if opts.skip_invalid => {
-                let _ = message;
+            Err(_) if opts.skip_invalid => {
                 skipped += 1;
                 Ok(())
             }

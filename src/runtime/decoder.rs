@@ -58,7 +58,7 @@ impl std::str::FromStr for WeightFormat {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BuildOptions {
     pub format: WeightFormat,
     /// Longest sequence the rotary caches cover (capped by the model's context).

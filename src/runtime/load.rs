@@ -10,6 +10,7 @@ use super::{LanguageModel, LoadOptions};
 use crate::error::{Error, Result};
 use crate::model::chat::ChatTemplate;
 use crate::model::gguf::GgufFile;
+use crate::model::spec::Resolved;
 use crate::model::tokenizer::Tokenizer;
 use std::path::Path;
 use std::sync::Arc;
@@ -37,7 +38,9 @@ pub fn parse_options(spec: &str) -> Result<SpecOptions> {
             "weights" => build.format = v.parse()?,
             "max_positions" => {
                 build.max_positions = v.parse().map_err(|_| {
-                    Error::Config(format!("model spec {spec}: max_positions={v} is not a number"))
+                    Error::Config(format!(
+                        "model spec {spec}: max_positions={v} is not a number"
+                    ))
                 })?
             }
             _ => {
@@ -62,7 +65,12 @@ fn session_options(o: &LoadOptions) -> SessionOptions {
 
 /// Loads an in-process decoder from a GGUF file. A graph already in the cache
 /// opens without dequantising the weights.
-pub fn load_gguf(path: &Path, name: &str, build: &BuildOptions, options: &LoadOptions) -> Result<OrtModel> {
+pub fn load_gguf(
+    path: &Path,
+    name: &str,
+    build: &BuildOptions,
+    options: &LoadOptions,
+) -> Result<OrtModel> {
     let g = GgufFile::open(path)?;
     let config = g.config()?;
     let key = crate::model::weights::cache_key(&g.digest(), &[]);
@@ -78,17 +86,44 @@ pub fn load_gguf(path: &Path, name: &str, build: &BuildOptions, options: &LoadOp
         }
     };
     let session = DecoderSession::open(&dir, info, &session_options(options))?;
-    Ok(OrtModel::new(session, tokenizer, chat, format!("{name}@{key}-{}", build.format.name())))
+    Ok(OrtModel::new(
+        session,
+        tokenizer,
+        chat,
+        format!("{name}@{key}-{}", build.format.name()),
+    ))
+}
+
+/// Loads a decoder from a Hugging Face folder (config.json + safetensors).
+pub fn load_hf(
+    dir: &Path,
+    name: &str,
+    build: &BuildOptions,
+    options: &LoadOptions,
+) -> Result<OrtModel> {
+    let tokenizer = crate::model::hf::load_tokenizer(dir)?;
+    let chat = crate::model::hf::load_chat_template(dir, &tokenizer)?;
+    let model = crate::model::hf::load_model(dir)?;
+    let key = model.cache_key();
+    let (dir, info) = decoder::build_cached(&model, build)?;
+    drop(model);
+    let session = DecoderSession::open(&dir, info, &session_options(options))?;
+    Ok(OrtModel::new(
+        session,
+        tokenizer,
+        chat,
+        format!("{name}@{key}-{}", build.format.name()),
+    ))
 }
 
 /// Loads the in-process ORT model a spec names (not HTTP models).
 pub fn load_ort(spec: &str, options: &LoadOptions) -> Result<OrtModel> {
     let so = parse_options(spec)?;
-    let resolved = crate::model::spec::resolve(&so.target)?;
-    match resolved.gguf_path() {
-        Some(p) => load_gguf(&p, &so.target, &so.build, options),
-        None => Err(Error::Unsupported(format!(
-            "model {spec}: only GGUF models run in-process so far"
+    match crate::model::spec::resolve(&so.target)? {
+        Resolved::Gguf(p) => load_gguf(&p, &so.target, &so.build, options),
+        Resolved::HfFolder(d) => load_hf(&d, &so.target, &so.build, options),
+        other => Err(Error::Unsupported(format!(
+            "model {spec}: {other:?} is not an in-process decoder"
         ))),
     }
 }
@@ -97,4 +132,3 @@ pub fn load_ort(spec: &str, options: &LoadOptions) -> Result<OrtModel> {
 pub fn load_model(spec: &str, options: &LoadOptions) -> Result<Arc<dyn LanguageModel>> {
     Ok(Arc::new(load_ort(spec, options)?))
 }
-

@@ -8,8 +8,10 @@ pub mod decoder;
 pub mod encoder;
 pub mod env;
 pub mod http;
+pub mod load;
 pub mod onnx;
 pub mod optimum;
+pub mod ort_model;
 pub mod quant;
 pub mod session;
 
@@ -160,8 +162,5 @@ pub fn load_model(spec: &str, options: &LoadOptions) -> Result<std::sync::Arc<dy
     if spec.trim_start().starts_with("openai:") {
         return Ok(std::sync::Arc::new(http::HttpModel::from_spec(spec)?));
     }
-    let _ = options;
-    Err(crate::error::Error::Unsupported(format!(
-        "model {spec}: no backend is wired in yet"
-    )))
+    load::load_model(spec, options)
 }

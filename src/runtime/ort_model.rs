@@ -17,7 +17,12 @@ pub struct OrtModel {
 }
 
 impl OrtModel {
-    pub fn new(session: DecoderSession, tokenizer: Tokenizer, chat: ChatTemplate, id: String) -> Self {
+    pub fn new(
+        session: DecoderSession,
+        tokenizer: Tokenizer,
+        chat: ChatTemplate,
+        id: String,
+    ) -> Self {
         OrtModel {
             session,
             tokenizer,
@@ -126,7 +131,12 @@ impl LanguageModel for OrtModel {
         }
         let mut out = Vec::with_capacity(seqs.len());
         for chunk in seqs.chunks(self.max_batch.max(1)) {
-            out.extend(self.session.score(chunk)?.into_iter().map(|v| v.iter().sum::<f32>()));
+            out.extend(
+                self.session
+                    .score(chunk)?
+                    .into_iter()
+                    .map(|v| v.iter().sum::<f32>()),
+            );
         }
         Ok(out)
     }

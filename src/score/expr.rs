@@ -307,7 +307,40 @@ impl Parser<'_> {
         }
         let t = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| ())?;
         let v: f64 = t.parse().map_err(|_| ())?;
+        // A mixed number `2\frac{1}{2}` (MATH's convention) is 2 + 1/2, not 2 * 1/2.
+        if !t.contains('.')
+            && let Some(f) = self.proper_fraction()
+        {
+            return Ok(Expr::Num(C::new(v + f, 0.0)));
+        }
         Ok(Expr::Num(C::new(v, 0.0)))
+    }
+
+    /// Consumes `\frac{p}{q}` with integer literals p < q, if that comes next.
+    fn proper_fraction(&mut self) -> Option<f64> {
+        let save = self.i;
+        self.ws();
+        let rest = std::str::from_utf8(&self.s[self.i..]).ok()?;
+        let parse = || -> Option<(f64, f64, usize)> {
+            let r = rest.strip_prefix("\\frac{")?;
+            let close = r.find('}')?;
+            let p: u64 = r[..close].trim().parse().ok()?;
+            let r2 = r[close + 1..].strip_prefix('{')?;
+            let close2 = r2.find('}')?;
+            let q: u64 = r2[..close2].trim().parse().ok()?;
+            let used = "\\frac{".len() + close + 2 + close2 + 1;
+            (q > 0 && p < q).then_some((p as f64, q as f64, used))
+        };
+        match parse() {
+            Some((p, q, used)) => {
+                self.i += used;
+                Some(p / q)
+            }
+            None => {
+                self.i = save;
+                None
+            }
+        }
     }
 
     fn var(&mut self, name: String) -> Expr {
@@ -514,7 +547,7 @@ fn close(a: C, b: C, tol: f64) -> bool {
 /// Deterministic sample points (so verdicts are reproducible): mostly positive
 /// reals away from 0 and 1, where answers' usual domains (roots, logs) hold.
 const POINTS: [f64; 7] = [
-    0.6180339, 1.4142136, 2.7182818, 0.3819660, 1.7320508, 3.1622776, 0.8660254,
+    0.6180339, 1.4150, 2.7310, 0.3819660, 1.7320508, 3.1622776, 0.8660254,
 ];
 
 /// Whether two parsed expressions are equal as functions: equal at every sample
@@ -590,6 +623,9 @@ mod tests {
             ("\\sqrt[3]{27}", 3.0),
             ("2\\sqrt{2}", 2.0 * std::f64::consts::SQRT_2),
             ("\\sqrt2", std::f64::consts::SQRT_2),
+            ("2\\frac{1}{2}", 2.5),
+            ("-3\\frac{3}{4}", -3.75),
+            ("2\\frac{3}{2}", 3.0),
             ("3\\pi", 3.0 * std::f64::consts::PI),
             ("\\frac{\\pi}{2}", std::f64::consts::FRAC_PI_2),
             ("5!", 120.0),

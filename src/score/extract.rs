@@ -57,16 +57,28 @@ pub fn last_boxed(text: &str) -> Option<&str> {
 /// The text after the last "final answer is" / "the answer is" / "answer:"
 /// (case-insensitive), up to the end of that line.
 pub fn answer_phrase(text: &str) -> Option<&str> {
-    // Lower-casing ASCII keeps byte offsets identical.
-    let lower = text.to_ascii_lowercase();
-    let (pos, len) = ["answer is", "answer:", "answer would be", "answer will be"]
-        .iter()
-        .filter_map(|k| lower.rfind(k).map(|p| (p, k.len())))
-        .max_by_key(|(p, _)| *p)?;
-    let rest = &text[pos + len..];
+    // One backwards pass for "answer" in any case, then the phrase's tail: this
+    // runs on every output, so no lower-cased copy of the text.
+    let b = text.as_bytes();
+    let mut i = b.len().checked_sub(6)?;
+    let start = loop {
+        if b[i..i + 6].eq_ignore_ascii_case(b"answer") {
+            let rest = &b[i + 6..];
+            let tail = [&b" is"[..], b":", b" would be", b" will be"]
+                .into_iter()
+                .find(|t| rest.len() >= t.len() && rest[..t.len()].eq_ignore_ascii_case(t));
+            if let Some(t) = tail {
+                break i + 6 + t.len();
+            }
+        }
+        if i == 0 {
+            return None;
+        }
+        i -= 1;
+    };
+    let rest = &text[start..];
     let rest = rest.trim_start_matches([' ', ':', '*']);
-    let end = rest.find('\n').unwrap_or(rest.len()).min(MAX_SPAN);
-    let mut end = end;
+    let mut end = rest.find('\n').unwrap_or(rest.len()).min(MAX_SPAN);
     while !rest.is_char_boundary(end) {
         end -= 1;
     }
@@ -106,12 +118,48 @@ pub fn numeric(text: &str) -> Option<String> {
             None => b.to_string(),
         });
     }
-    if let Some(span) = answer_phrase(text)
-        && let Some(n) = number::first_number(span)
-    {
-        return Some(n.canonical());
+    if let Some(span) = answer_phrase(text) {
+        // `The answer is $\frac{3}{4}$`: LaTeX, returned as written.
+        let math = unwrap_math(span);
+        if let Some(f) = leading_frac(math) {
+            return Some(f.to_string());
+        }
+        if let Some(n) = number::first_number(span) {
+            return Some(n.canonical());
+        }
     }
     gsm8k_flexible(text).map(|n| n.canonical())
+}
+
+/// A leading `\frac{a}{b}` (or `\dfrac`, `\tfrac`, signed) of `s`, braces matched.
+fn leading_frac(s: &str) -> Option<&str> {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let cmd = ["\\frac", "\\dfrac", "\\tfrac"]
+        .into_iter()
+        .find(|c| body.starts_with(c))?;
+    let b = s.as_bytes();
+    let mut i = s.len() - body.len() + cmd.len();
+    for _ in 0..2 {
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        let mut depth = 0usize;
+        loop {
+            match b.get(i)? {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        i += 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    s.get(..i)
 }
 
 /// Strips a `$...$`, `\(...\)` or `\[...\]` wrapper and a trailing period.
@@ -146,12 +194,12 @@ pub fn latex(text: &str) -> Option<String> {
         return Some(unwrap_math(t).to_string());
     }
     // The last inline math span, else the last number.
-    if let Some(end) = t.rfind('$') {
-        if let Some(start) = t[..end].rfind('$') {
-            let inner = t[start + 1..end].trim();
-            if !inner.is_empty() && inner.len() <= MAX_SPAN {
-                return Some(inner.to_string());
-            }
+    if let Some(end) = t.rfind('$')
+        && let Some(start) = t[..end].rfind('$')
+    {
+        let inner = t[start + 1..end].trim();
+        if !inner.is_empty() && inner.len() <= MAX_SPAN {
+            return Some(inner.to_string());
         }
     }
     number::last_number(t).map(|n| {
@@ -215,6 +263,7 @@ mod tests {
             ("Thus \\boxed{15\\%}", Some("15%")),
             ("3 apples plus 4 apples is 7 apples.", Some("7")),
             ("She gets 2 1/2 pies", Some("2.5")),
+            ("The answer is $\\frac{3}{4}$.", Some("\\frac{3}{4}")),
             ("Speed of light 3e8", Some("300000000")),
             ("nothing numeric", None),
         ];

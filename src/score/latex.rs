@@ -7,11 +7,14 @@
 //! (see [`super::expr`]).
 
 use super::expr;
+use std::cell::Cell;
 
 /// Inputs longer than this are compared as plain strings only.
 const MAX_INPUT: usize = 4000;
 /// Most elements compared in a set, tuple or matrix.
 const MAX_ELEMS: usize = 64;
+/// Most part-by-part comparisons in one judgement.
+const MAX_COMPARISONS: usize = 5_000;
 
 /// Units and words dropped after a number (`5 \text{ cm}`, `12 inches`).
 const UNITS: &[&str] = &[
@@ -267,8 +270,10 @@ pub fn normalize(input: &str) -> String {
     let mut t = s.trim().trim_end_matches(['.', ',']).trim();
     t = strip_trailing_units(t);
     // `x = 3`, `k \in [1, 2]`: keep the value when the left side is a name.
-    for op in ["=", "\\in "] {
-        if let Some(p) = top_level_find(t, op) {
+    for op in ["=", "\\in"] {
+        if let Some(p) = top_level_find(t, op)
+            && !(op == "\\in" && t[p + op.len()..].starts_with(|c: char| c.is_ascii_alphabetic()))
+        {
             let lhs = t[..p].trim();
             let simple = !lhs.is_empty()
                 && lhs.len() <= 12
@@ -289,10 +294,13 @@ pub fn normalize(input: &str) -> String {
         }
     }
     let t = t.trim();
-    // A whole answer `10,000` is a number with separators, not a list.
-    let b = t.as_bytes();
-    let sep_number = b.len() >= 5
-        && t.split(',').enumerate().all(|(k, g)| {
+    // A whole answer `10,000` (or `11, 111, 100` once `\!` is gone) is a number
+    // with separators, not a list.
+    let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+    // `1, 234` with a plain space stays a list; `11,\! 111` is one number.
+    let sep_number = compact.len() >= 5
+        && (!t.contains(", ") || input.contains("\\!"))
+        && compact.split(',').enumerate().all(|(k, g)| {
             let g = if k == 0 { g.trim_start_matches('-') } else { g };
             let digits = g.split('.').next().unwrap_or("");
             (if k == 0 {
@@ -301,9 +309,9 @@ pub fn normalize(input: &str) -> String {
                 digits.len() == 3
             }) && g.chars().all(|c| c.is_ascii_digit() || c == '.')
         })
-        && t.contains(',');
+        && compact.contains(',');
     if sep_number {
-        return t.replace(',', "");
+        return compact.replace(',', "");
     }
     t.to_string()
 }
@@ -477,22 +485,22 @@ fn scalar_equal(a: &str, b: &str) -> bool {
     expr::equal(&pa, &pb, tol).unwrap_or(false)
 }
 
-fn all_pairs<A: AsRef<str>>(a: &[A], b: &[A], depth: usize) -> bool {
+fn all_pairs<A: AsRef<str>>(a: &[A], b: &[A], depth: usize, budget: &Cell<usize>) -> bool {
     a.len() == b.len()
         && a.iter()
             .zip(b)
-            .all(|(x, y)| equal_normalized(x.as_ref(), y.as_ref(), depth + 1))
+            .all(|(x, y)| equal_normalized(x.as_ref(), y.as_ref(), depth + 1, budget))
 }
 
 /// Order-free matching; greedy is exact here because equality is transitive.
-fn unordered<A: AsRef<str>>(a: &[A], b: &[A], depth: usize) -> bool {
+fn unordered<A: AsRef<str>>(a: &[A], b: &[A], depth: usize, budget: &Cell<usize>) -> bool {
     if a.len() != b.len() || a.len() > MAX_ELEMS {
         return false;
     }
     let mut used = vec![false; b.len()];
     a.iter().all(|x| {
         let hit = (0..b.len())
-            .find(|&j| !used[j] && equal_normalized(x.as_ref(), b[j].as_ref(), depth + 1));
+            .find(|&j| !used[j] && equal_normalized(x.as_ref(), b[j].as_ref(), depth + 1, budget));
         if let Some(j) = hit {
             used[j] = true;
         }
@@ -500,10 +508,14 @@ fn unordered<A: AsRef<str>>(a: &[A], b: &[A], depth: usize) -> bool {
     })
 }
 
-fn equal_normalized(a: &str, b: &str, depth: usize) -> bool {
-    if depth > 4 {
+fn equal_normalized(a: &str, b: &str, depth: usize, budget: &Cell<usize>) -> bool {
+    // A work budget across the whole comparison: sets of sets of sets could
+    // otherwise multiply into millions of element comparisons.
+    let left = budget.get();
+    if depth > 4 || left == 0 {
         return squash(a) == squash(b);
     }
+    budget.set(left - 1);
     let (a, b) = (normalize(a), normalize(b));
     if squash(&a) == squash(&b) {
         return true;
@@ -511,16 +523,21 @@ fn equal_normalized(a: &str, b: &str, depth: usize) -> bool {
     match (shape(&a), shape(&b)) {
         (Shape::Scalar(x), Shape::Scalar(y)) => scalar_equal(x, y),
         (Shape::Tuple(o1, c1, x), Shape::Tuple(o2, c2, y)) => {
-            o1 == o2 && c1 == c2 && all_pairs(&x, &y, depth)
+            o1 == o2 && c1 == c2 && all_pairs(&x, &y, depth, budget)
         }
-        (Shape::Set(x), Shape::Set(y)) => unordered(&x, &y, depth),
-        (Shape::Union(x), Shape::Union(y)) => unordered(&x, &y, depth),
+        (Shape::Set(x), Shape::Set(y)) => unordered(&x, &y, depth, budget),
+        (Shape::Union(x), Shape::Union(y)) => unordered(&x, &y, depth, budget),
         (Shape::Matrix(x), Shape::Matrix(y)) => {
-            x.len() == y.len() && x.iter().zip(&y).all(|(r, s)| all_pairs(r, s, depth))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(&y)
+                    .all(|(r, s)| all_pairs(r, s, depth, budget))
         }
         (Shape::Equation(l1, r1), Shape::Equation(l2, r2)) => {
-            equal_normalized(l1, l2, depth + 1) && equal_normalized(r1, r2, depth + 1)
-                || equal_normalized(l1, r2, depth + 1) && equal_normalized(r1, l2, depth + 1)
+            equal_normalized(l1, l2, depth + 1, budget)
+                && equal_normalized(r1, r2, depth + 1, budget)
+                || equal_normalized(l1, r2, depth + 1, budget)
+                    && equal_normalized(r1, l2, depth + 1, budget)
         }
         _ => false,
     }
@@ -531,7 +548,18 @@ pub fn equal(pred: &str, gold: &str) -> bool {
     if pred.len() > MAX_INPUT || gold.len() > MAX_INPUT {
         return squash(pred) == squash(gold);
     }
-    equal_normalized(pred, gold, 0)
+    let budget = Cell::new(MAX_COMPARISONS);
+    if equal_normalized(pred, gold, 0, &budget) {
+        return true;
+    }
+    // Percent-aware: `50\%` also equals `0.5`.
+    let pct = |s: &str| s.contains('%');
+    let scaled = |s: &str| format!("\\frac{{{}}}{{100}}", normalize(s));
+    match (pct(pred), pct(gold)) {
+        (true, false) => equal_normalized(&scaled(pred), gold, 0, &budget),
+        (false, true) => equal_normalized(pred, &scaled(gold), 0, &budget),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -555,7 +583,13 @@ mod tests {
             ("y = 2x + 3", "2x + 3"),
             ("10{,}000", "10000"),
             ("10,080", "10080"),
+            ("11,\\! 111,\\! 111,\\! 100", "11111111100"),
+            ("x \\in [-2,7]", "[-2,7]"),
+            ("x\\in(0,1)", "(0,1)"),
+            ("\\infty", "\\infty"),
             ("1,2", "1,2"),
+            ("1, 2", "1, 2"),
+            ("1, 234", "1, 234"),
             ("50\\%", "50"),
             ("\\$32.50", "32.50"),
             ("18.", "18"),
@@ -604,6 +638,9 @@ mod tests {
             ("10,080", "10080"),
             ("3i+2", "2+3i"),
             ("\\$32.50", "32.5"),
+            ("50\\%", "0.5"),
+            ("50\\%", "50"),
+            ("2\\frac{1}{2}", "\\frac{5}{2}"),
         ];
         for (a, b) in yes {
             assert!(equal(a, b), "expected equal: {a} vs {b}");
@@ -628,6 +665,8 @@ mod tests {
             ("x", "y"),
             ("-\\infty", "\\infty"),
             ("10", "10,080"),
+            ("50\\%", "0.05"),
+            ("2\\frac{1}{2}", "1"),
         ];
         for (a, b) in no {
             assert!(!equal(a, b), "expected different: {a} vs {b}");
@@ -648,6 +687,18 @@ mod tests {
         assert!(!equal(&commas, "1"));
         let braces = "{".repeat(10_000);
         assert!(!equal(&braces, "1"));
+        fn nest(d: usize, w: usize, leaf: &str) -> String {
+            if d == 0 {
+                return leaf.to_string();
+            }
+            let inner: Vec<String> = (0..w).map(|_| nest(d - 1, w, leaf)).collect();
+            format!("\\{{{}\\}}", inner.join(","))
+        }
+        let sets = nest(4, 6, "x");
+        assert!(equal(&sets, &sets));
+        let almost = sets.replacen('x', "y", 1);
+        assert!(!equal(&sets, &almost));
+        assert!(equal(&nest(2, 3, "2"), &nest(2, 3, "\\frac{4}{2}")));
         let medium = format!("{}1{}", "(".repeat(900), ")".repeat(900));
         assert!(!equal(&medium, "2"));
         let boxes = "\\text{".repeat(3000) + "a" + &"}".repeat(3000);

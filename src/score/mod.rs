@@ -4,8 +4,10 @@
 //! the final answer in a model output ([`extract`]) and compares it with the
 //! gold answer ([`equivalent`]).
 
+pub mod eval;
 pub mod expr;
 pub mod extract;
+pub mod judge;
 pub mod latex;
 pub mod number;
 

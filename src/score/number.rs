@@ -141,7 +141,7 @@ fn scan_at(s: &[u8], i: usize) -> Option<Number> {
             .unwrap_or("")
             .parse::<f64>()
             && d != 0.0
-            && s.get(k) != Some(&b'.')
+            && !(s.get(k) == Some(&b'.') && is_digit(s.get(k + 1)))
         {
             value /= d;
             end = k;
@@ -238,7 +238,20 @@ pub fn first_number(text: &str) -> Option<Number> {
 
 /// The last number in `text`.
 pub fn last_number(text: &str) -> Option<Number> {
-    numbers(text).pop()
+    let s = text.as_bytes();
+    let mut last = None;
+    let mut i = 0;
+    while i < s.len() {
+        if may_start(s, i)
+            && let Some(n) = scan_at(s, i)
+        {
+            i = n.end.max(i + 1);
+            last = Some(n);
+            continue;
+        }
+        i += 1;
+    }
+    last
 }
 
 /// Parses a whole short answer as one number (`$1,234`, `9 (apples)`, `-3/4`,
