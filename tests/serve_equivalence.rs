@@ -18,7 +18,8 @@ impl Drop for Kill {
 }
 
 fn gsm8k_questions(n: usize) -> Vec<String> {
-    let dir = mscr::paths::shared_data_dir().expect("../shared/data holds the test data");
+    let dir = mscr::paths::shared_data_dir()
+        .expect("../shared/data (or MSCR_SHARED_DATA) holds the test data");
     let text = std::fs::read_to_string(dir.join("gsm8k_test.jsonl")).unwrap();
     text.lines()
         .take(n)
@@ -76,6 +77,10 @@ fn greedy_generation_through_serve_equals_in_process() {
         .generate(&prompts, &d)
         .unwrap();
     for (r, l) in remote.iter().zip(&local) {
+        assert!(
+            l.completion_tokens > 0 && !l.text.trim().is_empty(),
+            "{l:?}"
+        );
         assert_eq!(r.text, l.text);
         assert_eq!(r.completion_tokens, l.completion_tokens);
         assert_eq!(r.prompt_tokens, l.prompt_tokens);

@@ -3,9 +3,9 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-mod generate;
 mod answers;
 mod eval;
+mod generate;
 mod serve;
 mod setup;
 
