@@ -7,7 +7,7 @@
 //! MSCR_BENCH_REQUESTS (per client, default 4), MSCR_BENCH_MAX_TOKENS (16),
 //! MSCR_BENCH_MAX_BATCH (16), MSCR_BENCH_THREADS (ORT intra-op threads, 0).
 
-use mscr::runtime::{LoadOptions, load_model};
+use mscr::runtime::{Decoding, LoadOptions, Prompt, load_model};
 use mscr::serve::{ServeOptions, Server};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -59,6 +59,22 @@ fn main() {
     )
     .expect("loading the default model (run `mscr setup` first)");
     eprintln!("model loaded in {:.1} s", t.elapsed().as_secs_f64());
+    // Baseline under the same machine load: one in-process batch of max_batch prompts.
+    let prompts: Vec<Prompt> = (0..max_batch)
+        .map(|i| Prompt::user(None, PROMPTS[i % PROMPTS.len()]))
+        .collect();
+    let d = Decoding {
+        max_new_tokens: max_tokens,
+        ..Decoding::default()
+    };
+    let t = Instant::now();
+    let direct = model.generate(&prompts, &d).expect("in-process generation");
+    let secs = t.elapsed().as_secs_f64();
+    let toks: usize = direct.iter().map(|g| g.completion_tokens).sum();
+    println!(
+        "in-process baseline: one batch of {max_batch} prompts, {toks} tokens in {secs:.1} s = {:.1} gen tok/s",
+        toks as f64 / secs
+    );
     let server = Server::start(
         model,
         ServeOptions {
