@@ -44,6 +44,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    // Catch a bad address before the (slow) model load.
+    a.addr
+        .parse::<std::net::SocketAddr>()
+        .with_context(|| format!("--addr {:?}: expected IP:PORT, e.g. 127.0.0.1:8080", a.addr))?;
     let options = LoadOptions {
         device: a.device.parse()?,
         threads: a.threads,
