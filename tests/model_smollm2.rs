@@ -21,7 +21,12 @@ fn smollm2() -> Option<PathBuf> {
 #[test]
 fn smollm2_imports_with_its_shape() {
     let Some(path) = smollm2() else { return };
+    let t0 = std::time::Instant::now();
     let (model, tok, chat) = load_gguf(&path).unwrap();
+    eprintln!(
+        "load_gguf(SmolLM2 Q4_1): {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
     let c = &model.config;
     assert_eq!(c.arch, mscr::model::Arch::Llama);
     assert_eq!(c.n_layers, 30);
@@ -49,6 +54,10 @@ fn smollm2_imports_with_its_shape() {
     // Embeddings alone equal the model's.
     let e = load_embeddings(&path).unwrap();
     assert_eq!(e, model.embed);
+    let r = mscr::model::spec::ResolvedModel::Gguf { path: path.clone() };
+    let (e2, tok2) = mscr::model::spec::load_embeddings(&r).unwrap();
+    assert_eq!(e2, model.embed);
+    assert_eq!(tok2.vocab_size(), e2.rows);
 }
 
 #[test]
@@ -135,4 +144,40 @@ fn smollm2_chat_template_adds_default_system_line() {
         s,
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
     );
+}
+
+/// Every GGUF-synthesised encoding of the shared GSM8K and MATH500 questions
+/// decodes back to the exact text, and no token holds more than one digit.
+#[test]
+fn smollm2_tokenizer_round_trips_benchmark_questions() {
+    let Some(path) = smollm2() else { return };
+    let Some(data) = mscr::paths::shared_data_dir() else {
+        return;
+    };
+    let g = GgufFile::open(&path).unwrap();
+    let tok = mscr::model::tokenizer::Tokenizer::from_gguf(&g).unwrap();
+    let mut n = 0;
+    for (file, field) in [
+        ("gsm8k_test.jsonl", "question"),
+        ("math500_test.jsonl", "problem"),
+    ] {
+        let Ok(text) = std::fs::read_to_string(data.join(file)) else {
+            continue;
+        };
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let q = v[field].as_str().unwrap();
+            let ids = tok.encode(q, false).unwrap();
+            assert_eq!(tok.decode(&ids, false).unwrap(), q);
+            for &id in &ids {
+                let piece = tok.decode(&[id], false).unwrap();
+                assert!(
+                    piece.chars().filter(|c| c.is_ascii_digit()).count() <= 1,
+                    "{piece:?}"
+                );
+            }
+            n += 1;
+        }
+    }
+    assert!(n == 0 || n >= 1819, "{n} questions");
 }

@@ -4,8 +4,14 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod answers;
+mod attack;
+mod campaign;
+mod candidates;
 mod eval;
+mod gate;
 mod generate;
+mod models;
+mod report;
 mod serve;
 mod setup;
 
@@ -30,6 +36,18 @@ enum Command {
     Answers(answers::Args),
     /// Evaluate a model's accuracy on a benchmark.
     Eval(eval::Args),
+    /// List model aliases or describe a model.
+    Models(models::Args),
+    /// Run campaigns (models × transforms × datasets × attacks) and merge shards.
+    Campaign(campaign::Args),
+    /// Write the report of a campaign folder.
+    Report(report::Args),
+    /// Compare two summary.json files and fail on a robustness regression (CI).
+    Gate(gate::Args),
+    /// Attack a model on a dataset (MSCR) and write records and a summary.
+    Attack(attack::Args),
+    /// Show a text's words, their candidates and each filter's verdict.
+    Candidates(candidates::Args),
     /// Serve a model over an OpenAI-compatible HTTP API.
     Serve(serve::Args),
 }
@@ -41,6 +59,12 @@ pub fn main() -> ExitCode {
         Command::Generate(a) => generate::run(a),
         Command::Answers(a) => answers::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Models(a) => models::run(a),
+        Command::Campaign(a) => campaign::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Gate(a) => gate::run(a),
+        Command::Attack(a) => attack::run(a),
+        Command::Candidates(a) => candidates::run(a),
         Command::Serve(a) => serve::run(a),
     };
     match result {

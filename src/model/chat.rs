@@ -180,3 +180,70 @@ pub(crate) fn format_time(secs: i64, fmt: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(role: &str, content: &str) -> ChatMessage {
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn strftime_formats_utc_dates() {
+        assert_eq!(format_time(0, "%d %b %Y"), "01 Jan 1970");
+        assert_eq!(
+            format_time(1_700_000_000, "%Y-%m-%d %H:%M:%S"),
+            "2023-11-14 22:13:20"
+        );
+        assert_eq!(
+            format_time(951_782_400, "%e %B %Y %%"),
+            "29 February 2000 %"
+        );
+    }
+
+    /// The constructs Llama 3 / Qwen2.5 templates use: namespace, loop
+    /// variables, string methods, tojson, an undefined `tools`, bos_token,
+    /// strftime_now and raise_exception.
+    #[test]
+    fn hf_template_constructs_render() {
+        let src = r#"{{- bos_token }}
+{%- set ns = namespace(sys="") %}
+{%- if messages[0]['role'] == 'system' %}{% set ns.sys = messages[0]['content'] | trim %}{% set messages = messages[1:] %}{% endif %}
+{%- if tools is defined and tools %}{{ tools | tojson }}{% endif %}
+{{- "<|sys|>" + ns.sys + " date:" + (strftime_now("%Y") | length | string) }}
+{%- for m in messages %}
+    {%- if m.role not in ['user', 'assistant'] %}{{ raise_exception('bad role ' + m.role) }}{% endif %}
+    {{- '<|' + m.role + '|>' + m.content.strip().replace('  ', ' ') }}{% if m.content.startswith('Q') %}?{% endif %}{% if loop.last %}.{% endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}<|assistant|>{% endif %}"#;
+        let t = ChatTemplate::new(src, "<s>", "</s>").unwrap();
+        let out = t
+            .render(
+                &[msg("system", " Be brief. "), msg("user", "Q:  2+2 ")],
+                true,
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            "<s><|sys|>Be brief. date:4<|user|>Q: 2+2?.<|assistant|>"
+        );
+        let err = t
+            .render(&[msg("tool", "x")], false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad role tool"), "{err}");
+        // A template that does not parse is a configuration error.
+        assert!(ChatTemplate::new("{% for %}", "", "").is_err());
+        // ChatML fallback.
+        let c = ChatTemplate::chatml();
+        assert!(c.is_fallback());
+        assert_eq!(
+            c.render(&[msg("user", "hi")], true).unwrap(),
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+}

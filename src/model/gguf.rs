@@ -365,7 +365,7 @@ impl GgufFile {
                     )
                 })?;
             if let Some((block, bytes)) = t.ty.block() {
-                if t.dims[0] % block as u64 != 0 {
+                if !t.dims[0].is_multiple_of(block as u64) {
                     return Err(Error::file(
                         path,
                         format!(
@@ -547,7 +547,7 @@ impl GgufFile {
         let n_kv_heads = self
             .get_u64(&format!("{a}.attention.head_count_kv"))
             .unwrap_or(n_heads as u64) as usize;
-        if n_heads == 0 || n_kv_heads == 0 || n_heads % n_kv_heads != 0 {
+        if n_heads == 0 || n_kv_heads == 0 || !n_heads.is_multiple_of(n_kv_heads) {
             return Err(Error::file(
                 &self.path,
                 format!("invalid head counts: {n_heads} query heads, {n_kv_heads} key/value heads"),
@@ -601,7 +601,7 @@ impl GgufFile {
     /// Llama 3 rope scaling. llama.cpp stores it as per-frequency factors in a
     /// `rope_freqs.weight` tensor; the largest factor is the scaling factor and
     /// the Llama 3 defaults give the rest unless metadata says otherwise.
-    fn rope_scaling(&self, a: &str, head_dim: usize, _theta: f32) -> Result<Option<RopeScaling>> {
+    fn rope_scaling(&self, a: &str, head_dim: usize, theta: f32) -> Result<Option<RopeScaling>> {
         let kind = self.get_str(&format!("{a}.rope.scaling.type"));
         if let Some(k) = kind
             && k != "none"
@@ -633,12 +633,27 @@ impl GgufFile {
         let original = self
             .get_u64(&format!("{a}.rope.scaling.original_context_length"))
             .unwrap_or(8192) as usize;
-        Ok(Some(RopeScaling {
+        let scaling = RopeScaling {
             factor,
             low_freq_factor: 1.0,
             high_freq_factor: 4.0,
             original_max_position: original,
-        }))
+        };
+        // The defaults must reproduce the stored factors, else the graph would
+        // silently use different rope frequencies.
+        let expect = llama3_rope_factors(&scaling, head_dim, theta);
+        if let Some((i, (got, want))) = f
+            .iter()
+            .zip(&expect)
+            .enumerate()
+            .find(|(_, (g, w))| (*g - *w).abs() > 1e-3 * w.abs().max(1.0))
+        {
+            return Err(Error::Unsupported(format!(
+                "{}: rope_freqs.weight[{i}] = {got} does not match Llama 3 rope scaling (expected {want}); this rope scaling is not supported",
+                self.path.display()
+            )));
+        }
+        Ok(Some(scaling))
     }
 
     fn linear(&self, name: &str, expect: (usize, usize)) -> Result<Matrix> {
@@ -740,6 +755,30 @@ impl GgufFile {
             config,
         })
     }
+}
+
+/// Per-frequency divisors of Llama 3 rope scaling (what llama.cpp stores in
+/// `rope_freqs.weight`): 1 for short wavelengths, `factor` for long ones,
+/// a smooth blend between.
+pub fn llama3_rope_factors(s: &RopeScaling, head_dim: usize, theta: f32) -> Vec<f32> {
+    let orig = s.original_max_position as f32;
+    let low_wavelen = orig / s.low_freq_factor;
+    let high_wavelen = orig / s.high_freq_factor;
+    (0..head_dim / 2)
+        .map(|i| {
+            let freq = theta.powf(-((2 * i) as f32) / head_dim as f32);
+            let wavelen = 2.0 * std::f32::consts::PI / freq;
+            if wavelen < high_wavelen {
+                1.0
+            } else if wavelen > low_wavelen {
+                s.factor
+            } else {
+                let smooth =
+                    (orig / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+                1.0 / ((1.0 - smooth) / s.factor + smooth)
+            }
+        })
+        .collect()
 }
 
 /// Undoes llama.cpp's Q/K row permutation. Within each head of `hd` rows the

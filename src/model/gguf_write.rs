@@ -202,7 +202,7 @@ impl Default for TinyConfig {
 pub const TINY_SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 
 /// Merges of the tiny tokenizer (GPT-2 byte-level symbols; `Ġ` is a space).
-const TINY_MERGES: [(&str, &str); 24] = [
+const TINY_MERGES: [(&str, &str); 27] = [
     ("Ġ", "t"),
     ("h", "e"),
     ("Ġt", "he"),
@@ -227,6 +227,10 @@ const TINY_MERGES: [(&str, &str); 24] = [
     ("Ġ", "h"),
     ("in", "g"),
     ("Ġ", "i"),
+    // Digit merges, so pre-tokenizers that split digits differently give different ids.
+    ("1", "2"),
+    ("12", "3"),
+    ("4", "5"),
 ];
 
 /// GPT-2's byte → printable character map used by byte-level BPE vocabularies.
@@ -416,6 +420,15 @@ pub fn add_model(
         Value::F32(c.rms_eps),
     );
     w.set(&format!("{a}.vocab_size"), Value::U32(c.vocab_size as u32));
+    if let Some(rs) = &c.rope_scaling {
+        // llama.cpp stores Llama 3 rope scaling as per-frequency divisors.
+        let f = crate::model::gguf::llama3_rope_factors(rs, c.head_dim, c.rope_theta);
+        w.add_vector("rope_freqs.weight", &f)?;
+        w.set(
+            &format!("{a}.rope.scaling.original_context_length"),
+            Value::U32(rs.original_max_position as u32),
+        );
+    }
     w.add_matrix("token_embd.weight", &model.embed, embed_type)?;
     for (i, l) in model.layers.iter().enumerate() {
         if l.n_heads != c.n_heads || l.n_kv_heads != c.n_kv_heads {

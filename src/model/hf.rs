@@ -69,7 +69,7 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig> {
         .get("num_key_value_heads")
         .and_then(Json::as_u64)
         .map_or(n_heads, |v| v as usize);
-    if n_heads == 0 || n_kv_heads == 0 || n_heads % n_kv_heads != 0 {
+    if n_heads == 0 || n_kv_heads == 0 || !n_heads.is_multiple_of(n_kv_heads) {
         return Err(Error::file(
             &path,
             format!("invalid head counts: {n_heads} attention heads, {n_kv_heads} key/value heads"),

@@ -5,6 +5,7 @@ pub mod chat;
 pub mod gguf;
 pub mod gguf_write;
 pub mod hf;
+pub mod hub;
 pub mod quant;
 pub mod spec;
 pub mod tokenizer;

@@ -135,7 +135,7 @@ impl GgmlType {
     /// Bytes needed for `n` elements (n a multiple of the block size).
     pub fn bytes_for(&self, n: usize) -> Option<usize> {
         let (b, s) = self.block()?;
-        (n % b == 0).then_some(n / b * s)
+        n.is_multiple_of(b).then_some(n / b * s)
     }
 }
 
@@ -149,7 +149,7 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Result<Vec<f32>> {
         .block()
         .filter(|_| ty.is_supported())
         .ok_or_else(|| Error::Unsupported(format!("dequantising {}", ty.name())))?;
-    if n % block != 0 || bytes.len() != n / block * bsize {
+    if !n.is_multiple_of(block) || bytes.len() != n / block * bsize {
         return Err(Error::Other(format!(
             "{} data of {} bytes does not hold {n} elements",
             ty.name(),
@@ -299,7 +299,7 @@ pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
         .block()
         .filter(|_| WRITABLE.contains(&ty))
         .ok_or_else(|| Error::Unsupported(format!("writing {} tensors", ty.name())))?;
-    if x.len() % block != 0 {
+    if !x.len().is_multiple_of(block) {
         return Err(Error::Other(format!(
             "{} elements do not fill whole {} blocks of {block}",
             x.len(),

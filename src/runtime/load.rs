@@ -10,7 +10,7 @@ use super::{LanguageModel, LoadOptions};
 use crate::error::{Error, Result};
 use crate::model::chat::ChatTemplate;
 use crate::model::gguf::GgufFile;
-use crate::model::spec::Resolved;
+use crate::model::spec::ResolvedModel;
 use crate::model::tokenizer::Tokenizer;
 use std::path::Path;
 use std::sync::Arc;
@@ -116,14 +116,40 @@ pub fn load_hf(
     ))
 }
 
+/// Loads an ONNX decoder exported by Hugging Face Optimum; its tokenizer files
+/// (tokenizer.json, tokenizer_config.json, config.json) sit beside it.
+pub fn load_optimum(path: &Path, name: &str, options: &LoadOptions) -> Result<OrtModel> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tokenizer = crate::model::hf::load_tokenizer(dir)?;
+    let chat = crate::model::hf::load_chat_template(dir, &tokenizer)?;
+    let pad = tokenizer
+        .pad_id()
+        .or(tokenizer.eos_ids().first().copied())
+        .unwrap_or(0);
+    let session = super::optimum::OptimumSession::open(
+        path,
+        tokenizer.eos_ids().to_vec(),
+        pad,
+        &session_options(options),
+    )?;
+    let digest = crate::setup::sha256_file(path)?;
+    Ok(OrtModel::with_backend(
+        super::ort_model::Backend::Optimum(session),
+        tokenizer,
+        chat,
+        format!("{name}@{}", &digest[..16]),
+    ))
+}
+
 /// Loads the in-process ORT model a spec names (not HTTP models).
 pub fn load_ort(spec: &str, options: &LoadOptions) -> Result<OrtModel> {
     let so = parse_options(spec)?;
     match crate::model::spec::resolve(&so.target)? {
-        Resolved::Gguf(p) => load_gguf(&p, &so.target, &so.build, options),
-        Resolved::HfFolder(d) => load_hf(&d, &so.target, &so.build, options),
-        other => Err(Error::Unsupported(format!(
-            "model {spec}: {other:?} is not an in-process decoder"
+        ResolvedModel::Gguf { path } => load_gguf(&path, &so.target, &so.build, options),
+        ResolvedModel::HfFolder { dir } => load_hf(&dir, &so.target, &so.build, options),
+        ResolvedModel::Onnx { path } => load_optimum(&path, &so.target, options),
+        ResolvedModel::OpenAi { .. } => Err(Error::Unsupported(format!(
+            "model {spec}: a served model is reached over HTTP, not run in-process"
         ))),
     }
 }
