@@ -13,6 +13,7 @@ pub mod paths;
 pub mod report;
 pub mod runtime;
 pub mod score;
+pub mod serve;
 pub mod setup;
 pub mod transform;
 

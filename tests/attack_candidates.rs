@@ -185,7 +185,10 @@ fn missing_resources_are_named() {
     let e = c.build(&Resources::default()).err().unwrap().to_string();
     assert!(e.contains("mlm") && e.contains("masked LM"), "{e}");
     let e = Filters::new(
-        vec![FilterConfig::SentenceSimilarity { min_cosine: 0.8, window: None }],
+        vec![FilterConfig::SentenceSimilarity {
+            min_cosine: 0.8,
+            window: None,
+        }],
         &Resources::default(),
     )
     .err()
@@ -229,7 +232,10 @@ fn filters_give_a_verdict_per_candidate() {
             FilterConfig::SamePos,
             FilterConfig::Numbers,
             FilterConfig::WordSimilarity { min_cosine: 0.5 },
-            FilterConfig::SentenceSimilarity { min_cosine: 0.5, window: None },
+            FilterConfig::SentenceSimilarity {
+                min_cosine: 0.5,
+                window: None,
+            },
             FilterConfig::MaxRate { max: 0.4 },
         ],
         &r,
@@ -360,15 +366,24 @@ fn sentence_similarity_window_compares_the_words_around_the_change() {
         sources: vec!["test".into()],
         scores: Default::default(),
     };
-    let judged = filters.judge(q, &words, &[t], vec![vec![cand]], true).unwrap();
+    let judged = filters
+        .judge(q, &words, &[t], vec![vec![cand]], true)
+        .unwrap();
     let got = judged[0][0].sentence_similarity.unwrap();
     let v = embedder
-        .embed(&["farmer bought seven".into(), "farmer purchased seven".into()])
+        .embed(&[
+            "farmer bought seven".into(),
+            "farmer purchased seven".into(),
+        ])
         .unwrap();
     let norm = |x: &[f32]| x.iter().map(|a| a * a).sum::<f32>().sqrt();
-    let want = v[0].iter().zip(&v[1]).map(|(a, b)| a * b).sum::<f32>() / (norm(&v[0]) * norm(&v[1]));
+    let want =
+        v[0].iter().zip(&v[1]).map(|(a, b)| a * b).sum::<f32>() / (norm(&v[0]) * norm(&v[1]));
     assert!((got - want).abs() < 1e-6, "{got} vs {want}");
     // The whole-question cosine is higher: the window makes the filter sharper.
-    let whole = filters.sentence_similarities(q, &[judged[0][0].perturbed.clone()]).unwrap().unwrap()[0];
+    let whole = filters
+        .sentence_similarities(q, &[judged[0][0].perturbed.clone()])
+        .unwrap()
+        .unwrap()[0];
     assert!(whole > got, "{whole} vs {got}");
 }

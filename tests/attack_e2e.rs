@@ -96,7 +96,10 @@ fn attacks_real_questions_within_budget_and_deterministically() {
                 assert_ne!(r.perturbed_question, r.original_question);
                 let orig: Vec<char> = r.original_question.chars().collect();
                 assert_eq!(orig[c.start..c.end].iter().collect::<String>(), c.original);
-                assert!(r.sentence_similarity.unwrap() >= 0.90, "attacks/mscr.toml threshold");
+                assert!(
+                    r.sentence_similarity.unwrap() >= 0.90,
+                    "attacks/mscr.toml threshold"
+                );
                 assert_ne!(r.attacked_answer.as_deref(), Some(r.gold.as_str()));
             }
             Outcome::Failed => assert!(r.queries >= 2 || r.changes.is_empty()),

@@ -31,7 +31,9 @@ pub enum FilterConfig {
     Differs,
     SamePos,
     Numbers,
-    WordSimilarity { min_cosine: f32 },
+    WordSimilarity {
+        min_cosine: f32,
+    },
     SentenceSimilarity {
         min_cosine: f32,
         /// Compare only this many words either side of the change (TextFooler
@@ -39,8 +41,12 @@ pub enum FilterConfig {
         #[serde(default)]
         window: Option<usize>,
     },
-    MaxWords { max: usize },
-    MaxRate { max: f32 },
+    MaxWords {
+        max: usize,
+    },
+    MaxRate {
+        max: f32,
+    },
 }
 
 impl FilterConfig {

@@ -4,14 +4,15 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod answers;
+mod attack;
+mod campaign;
+mod candidates;
 mod eval;
+mod gate;
 mod generate;
 mod models;
-mod campaign;
-mod gate;
 mod report;
-mod attack;
-mod candidates;
+mod serve;
 mod setup;
 
 #[derive(Parser)]
@@ -47,6 +48,8 @@ enum Command {
     Attack(attack::Args),
     /// Show a text's words, their candidates and each filter's verdict.
     Candidates(candidates::Args),
+    /// Serve a model over an OpenAI-compatible HTTP API.
+    Serve(serve::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -62,6 +65,7 @@ pub fn main() -> ExitCode {
         Command::Gate(a) => gate::run(a),
         Command::Attack(a) => attack::run(a),
         Command::Candidates(a) => candidates::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(code) => code,

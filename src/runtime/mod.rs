@@ -7,6 +7,7 @@
 pub mod decoder;
 pub mod encoder;
 pub mod env;
+pub mod http;
 pub mod load;
 pub mod onnx;
 pub mod optimum;
@@ -158,5 +159,8 @@ pub struct LoadOptions {
 /// Loads the model a spec names: an alias, a `.gguf` path, a Hugging Face
 /// folder, an `.onnx` path, or `openai:http://HOST:PORT/v1#MODEL`.
 pub fn load_model(spec: &str, options: &LoadOptions) -> Result<std::sync::Arc<dyn LanguageModel>> {
+    if spec.trim_start().starts_with("openai:") {
+        return Ok(std::sync::Arc::new(http::HttpModel::from_spec(spec)?));
+    }
     load::load_model(spec, options)
 }
