@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod setup;
+mod transform;
 
 #[derive(Parser)]
 #[command(
@@ -20,12 +21,15 @@ struct Cli {
 enum Command {
     /// Fetch the ONNX Runtime library, WordNet, the default models and data into the cache.
     Setup(setup::Args),
+    /// Compress a model (head pruning, low-rank) and write it with its record.
+    Transform(transform::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Setup(a) => setup::run(a),
+        Command::Transform(a) => transform::run(a),
     };
     match result {
         Ok(code) => code,

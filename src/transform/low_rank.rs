@@ -126,6 +126,9 @@ pub struct LowRankConfig {
     /// Fraction of each projection's dense parameter count to keep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<f64>,
+    /// Factorise even where it saves no parameters (experiments and tests).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 impl LowRankConfig {
@@ -136,6 +139,7 @@ impl LowRankConfig {
             rank: Some(rank),
             energy: None,
             size: None,
+            force: false,
         }
     }
 
@@ -272,14 +276,20 @@ impl LowRankConfig {
             )));
         }
         // Basis and spectrum per method: W̃ = left · right.
-        let full = in_f.min(out_f);
+        // The largest rank a method can use (input-space bases span all of `in`).
+        let full = match self.method {
+            LowRankMethod::ActivationInput => in_f,
+            _ => in_f.min(out_f),
+        };
         let (spectrum, factors): (Vec<f64>, Box<dyn Fn(usize) -> (Mat<f64>, Mat<f64>)>) =
             match self.method {
                 LowRankMethod::Svd => {
                     let svd = w.thin_svd().map_err(|e| {
                         Error::Other(format!("low-rank: SVD of {} failed: {e:?}", p.name()))
                     })?;
-                    let s: Vec<f64> = (0..full).map(|i| svd.S().column_vector()[i]).collect();
+                    let s: Vec<f64> = (0..in_f.min(out_f))
+                        .map(|i| svd.S().column_vector()[i])
+                        .collect();
                     let u = svd.U().to_owned();
                     let v = svd.V().to_owned();
                     let spec = s.iter().map(|x| x * x).collect();
@@ -348,7 +358,7 @@ impl LowRankConfig {
             _ => unreachable!("validated"),
         }
         .max(1);
-        if rank * (in_f + out_f) >= in_f * out_f {
+        if !self.force && rank * (in_f + out_f) >= in_f * out_f {
             pr.kept_dense = Some(format!(
                 "rank {rank} saves no parameters for a {out_f}×{in_f} weight (break-even rank {breakeven})"
             ));

@@ -35,7 +35,7 @@ pub trait Transform {
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum TransformSpec {
     /// Leaves the model as it is (the baseline row of a comparison).
-    Identity,
+    Identity {},
     PruneHeads(PruneHeadsConfig),
     LowRank(LowRankConfig),
 }
@@ -43,7 +43,7 @@ pub enum TransformSpec {
 impl TransformSpec {
     pub fn kind(&self) -> &'static str {
         match self {
-            TransformSpec::Identity => "identity",
+            TransformSpec::Identity {} => "identity",
             TransformSpec::PruneHeads(_) => "prune-heads",
             TransformSpec::LowRank(_) => "low-rank",
         }
@@ -61,7 +61,7 @@ impl TransformSpec {
     /// The transform this spec names.
     pub fn build(&self) -> Result<Box<dyn Transform>> {
         Ok(match self {
-            TransformSpec::Identity => Box::new(Identity),
+            TransformSpec::Identity {} => Box::new(Identity),
             TransformSpec::PruneHeads(c) => {
                 c.validate()?;
                 Box::new(c.clone())

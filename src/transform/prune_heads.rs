@@ -214,7 +214,7 @@ impl Transform for PruneHeadsConfig {
                         .min_by(|a, b| a.1.cost.total_cmp(&b.1.cost).then(a.0.cmp(&b.0)));
                     let Some((i, u)) = best else { break };
                     // Stop where one more unit would overshoot by more than it closes.
-                    if count + u.heads.len() - target > target - count {
+                    if (count + u.heads.len()).saturating_sub(target) > target - count {
                         break;
                     }
                     removed[u.layer].extend(&u.heads);
