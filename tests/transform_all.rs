@@ -444,7 +444,12 @@ fn chains_apply_in_order_and_key_the_cache() {
     assert_ne!(keys[0], keys[1]);
     assert_ne!(keys[1], keys[2]);
     // Different calibration text changes the key too; identity changes nothing.
-    let (a2, _) = apply_chain(&m, &[p.clone()], &Calibration::random(96, 6, 24, 1)).unwrap();
+    let (a2, _) = apply_chain(
+        &m,
+        std::slice::from_ref(&p),
+        &Calibration::random(96, 6, 24, 1),
+    )
+    .unwrap();
     let (a3, _) = apply_chain(&m, &[p], &c).unwrap();
     assert_ne!(a2.cache_key(), a3.cache_key());
     let (i, _) = apply_chain(&m, &[TransformSpec::Identity {}], &c).unwrap();

@@ -84,8 +84,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// (file name, bytes) pairs copied into the output folder.
+type Files = Vec<(String, Vec<u8>)>;
+
 /// The model to transform plus the tokenizer files to copy beside it.
-fn load_source(spec: &str) -> anyhow::Result<(Model, Vec<(String, Vec<u8>)>)> {
+fn load_source(spec: &str) -> anyhow::Result<(Model, Files)> {
     let dir = Path::new(spec);
     if dir.join(transform::RECORD_FILE).is_file() {
         let model = transform::load_transformed(dir)?;

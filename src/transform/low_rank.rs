@@ -281,62 +281,61 @@ impl LowRankConfig {
             LowRankMethod::ActivationInput => in_f,
             _ => in_f.min(out_f),
         };
-        let (spectrum, factors): (Vec<f64>, Box<dyn Fn(usize) -> (Mat<f64>, Mat<f64>)>) =
-            match self.method {
-                LowRankMethod::Svd => {
-                    let svd = w.thin_svd().map_err(|e| {
-                        Error::Other(format!("low-rank: SVD of {} failed: {e:?}", p.name()))
-                    })?;
-                    let s: Vec<f64> = (0..in_f.min(out_f))
-                        .map(|i| svd.S().column_vector()[i])
-                        .collect();
-                    let u = svd.U().to_owned();
-                    let v = svd.V().to_owned();
-                    let spec = s.iter().map(|x| x * x).collect();
-                    (
-                        spec,
-                        Box::new(move |r| {
-                            let left = Mat::from_fn(u.nrows(), r, |i, j| u[(i, j)] * s[j]);
-                            let right = Mat::from_fn(r, v.nrows(), |i, j| v[(j, i)]);
-                            (left, right)
-                        }),
-                    )
-                }
-                LowRankMethod::ActivationInput => {
-                    let c = cov.expect("checked above");
-                    let (vals, vecs) = top_eigen(c)?;
-                    let w2 = w.clone();
-                    (
-                        vals,
-                        Box::new(move |r| {
-                            let pm = vecs.subcols(0, r).to_owned(); // [in, r]
-                            (&w2 * &pm, pm.transpose().to_owned())
-                        }),
-                    )
-                }
-                LowRankMethod::Activation | LowRankMethod::Impact => {
-                    let c = cov.expect("checked above");
-                    let cy = &w * c * w.transpose(); // [out, out]
-                    let weights: Vec<f64> = if self.method == LowRankMethod::Impact {
-                        saliency(&w, &cy)
-                    } else {
-                        vec![1.0; out_f]
-                    };
-                    let d: Vec<f64> = weights.iter().map(|a| a.sqrt()).collect();
-                    let cw = Mat::from_fn(out_f, out_f, |i, j| d[i] * cy[(i, j)] * d[j]);
-                    let (vals, vecs) = top_eigen(&cw)?;
-                    let w2 = w.clone();
-                    (
-                        vals,
-                        Box::new(move |r| {
-                            let u = vecs.subcols(0, r); // [out, r]
-                            let left = Mat::from_fn(out_f, r, |i, j| u[(i, j)] / d[i]);
-                            let dw = Mat::from_fn(out_f, in_f, |i, j| d[i] * w2[(i, j)]);
-                            (left, u.transpose() * &dw)
-                        }),
-                    )
-                }
-            };
+        let (spectrum, factors): (Vec<f64>, Factors) = match self.method {
+            LowRankMethod::Svd => {
+                let svd = w.thin_svd().map_err(|e| {
+                    Error::Other(format!("low-rank: SVD of {} failed: {e:?}", p.name()))
+                })?;
+                let s: Vec<f64> = (0..in_f.min(out_f))
+                    .map(|i| svd.S().column_vector()[i])
+                    .collect();
+                let u = svd.U().to_owned();
+                let v = svd.V().to_owned();
+                let spec = s.iter().map(|x| x * x).collect();
+                (
+                    spec,
+                    Box::new(move |r| {
+                        let left = Mat::from_fn(u.nrows(), r, |i, j| u[(i, j)] * s[j]);
+                        let right = Mat::from_fn(r, v.nrows(), |i, j| v[(j, i)]);
+                        (left, right)
+                    }),
+                )
+            }
+            LowRankMethod::ActivationInput => {
+                let c = cov.expect("checked above");
+                let (vals, vecs) = top_eigen(c)?;
+                let w2 = w.clone();
+                (
+                    vals,
+                    Box::new(move |r| {
+                        let pm = vecs.subcols(0, r).to_owned(); // [in, r]
+                        (&w2 * &pm, pm.transpose().to_owned())
+                    }),
+                )
+            }
+            LowRankMethod::Activation | LowRankMethod::Impact => {
+                let c = cov.expect("checked above");
+                let cy = &w * c * w.transpose(); // [out, out]
+                let weights: Vec<f64> = if self.method == LowRankMethod::Impact {
+                    saliency(&w, &cy)
+                } else {
+                    vec![1.0; out_f]
+                };
+                let d: Vec<f64> = weights.iter().map(|a| a.sqrt()).collect();
+                let cw = Mat::from_fn(out_f, out_f, |i, j| d[i] * cy[(i, j)] * d[j]);
+                let (vals, vecs) = top_eigen(&cw)?;
+                let w2 = w.clone();
+                (
+                    vals,
+                    Box::new(move |r| {
+                        let u = vecs.subcols(0, r); // [out, r]
+                        let left = Mat::from_fn(out_f, r, |i, j| u[(i, j)] / d[i]);
+                        let dw = Mat::from_fn(out_f, in_f, |i, j| d[i] * w2[(i, j)]);
+                        (left, u.transpose() * &dw)
+                    }),
+                )
+            }
+        };
         let rank = match (self.rank, self.energy, self.size) {
             (Some(r), _, _) => r.min(full),
             (_, Some(e), _) => {
@@ -389,6 +388,9 @@ impl LowRankConfig {
         ))
     }
 }
+
+/// Builds the factors `(left [out, r], right [r, in])` of a rank-r approximation.
+type Factors = Box<dyn Fn(usize) -> (Mat<f64>, Mat<f64>)>;
 
 /// Eigenvalues (descending) and eigenvectors (columns, same order) of a
 /// symmetric matrix.

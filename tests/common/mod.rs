@@ -306,14 +306,14 @@ pub fn reference_masked(
         let mut layer_in = Vec::new();
         // Attention for every position first (causal: later x updates don't feed it).
         let mut attns = Vec::new();
-        for pos in 0..xs.len() {
+        for (pos, q_pos) in qs.iter().enumerate() {
             let mut attn = vec![0.0f32; l.n_heads * hd];
             for hh in 0..l.n_heads {
                 if masked.get(li).is_some_and(|m| m.contains(&hh)) {
                     continue;
                 }
                 let kvh = hh / group;
-                let q = &qs[pos][hh * hd..(hh + 1) * hd];
+                let q = &q_pos[hh * hd..(hh + 1) * hd];
                 let scores: Vec<f32> = (0..=pos)
                     .map(|j| {
                         let k = &ks[j][kvh * hd..(kvh + 1) * hd];
@@ -325,8 +325,8 @@ pub fn reference_masked(
                 let z: f32 = e.iter().sum();
                 for (j, w) in e.iter().enumerate() {
                     let v = &vs[j][kvh * hd..(kvh + 1) * hd];
-                    for d in 0..hd {
-                        attn[hh * hd + d] += w / z * v[d];
+                    for (a, vv) in attn[hh * hd..(hh + 1) * hd].iter_mut().zip(v) {
+                        *a += w / z * vv;
                     }
                 }
             }
