@@ -38,7 +38,7 @@ fn child(mode: &str) {
     let tok = m.tokenizer();
     let text = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?";
     let short = tok.encode(text, true).unwrap();
-    let s = m.session();
+    let s = m.session().expect("a fused-graph model");
     let sampling = |n: usize| Sampling { max_new_tokens: n, temperature: 0.0, top_p: 1.0, seed: 0, ignore_eos: true };
     // Warm-up (first run pays one-off allocations).
     s.generate(std::slice::from_ref(&short), &sampling(4), &mut |_, _| false).unwrap();

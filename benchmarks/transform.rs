@@ -36,10 +36,25 @@ const VARIANTS: [(&str, &[&str]); 7] = [
     ("base", &[]),
     ("prune30-ls", &["prune-heads:ratio=0.3"]),
     ("prune30-none", &["prune-heads:ratio=0.3,distill=none"]),
-    ("lowrank-svd", &["low-rank:method=svd,size=0.6,targets=o+down"]),
-    ("lowrank-activation", &["low-rank:method=activation,size=0.6,targets=o+down"]),
-    ("lowrank-impact", &["low-rank:method=impact,size=0.6,targets=o+down"]),
-    ("prune30-ls+lowrank-act", &["prune-heads:ratio=0.3", "low-rank:method=activation,size=0.6,targets=o+down"]),
+    (
+        "lowrank-svd",
+        &["low-rank:method=svd,size=0.6,targets=o+down"],
+    ),
+    (
+        "lowrank-activation",
+        &["low-rank:method=activation,size=0.6,targets=o+down"],
+    ),
+    (
+        "lowrank-impact",
+        &["low-rank:method=impact,size=0.6,targets=o+down"],
+    ),
+    (
+        "prune30-ls+lowrank-act",
+        &[
+            "prune-heads:ratio=0.3",
+            "low-rank:method=activation,size=0.6,targets=o+down",
+        ],
+    ),
 ];
 
 fn main() {
@@ -59,7 +74,11 @@ fn main() {
 
     let t0 = Instant::now();
     let (model, tok, _chat) = mscr::model::gguf::load_gguf(&gguf).expect("load GGUF");
-    eprintln!("loaded {} in {:.1}s", gguf.display(), t0.elapsed().as_secs_f64());
+    eprintln!(
+        "loaded {} in {:.1}s",
+        gguf.display(),
+        t0.elapsed().as_secs_f64()
+    );
     let enc = |t: &str, special: bool| tok.encode(t, special).expect("tokenize");
 
     let calib = Calibration::new(
@@ -75,16 +94,31 @@ fn main() {
     let scored: Vec<(Vec<u32>, usize)> = jsonl(&data.join("gsm8k_test.jsonl"), n_score)
         .iter()
         .map(|v| {
-            let mut ids = enc(&format!("Question: {}\nAnswer: ", v["question"].as_str().unwrap_or("")), true);
+            let mut ids = enc(
+                &format!(
+                    "Question: {}\nAnswer: ",
+                    v["question"].as_str().unwrap_or("")
+                ),
+                true,
+            );
             let start = ids.len();
             ids.extend(enc(v["answer"].as_str().unwrap_or(""), false));
             (ids, start)
         })
         .collect();
-    let prompt = enc("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?", true);
-    eprintln!("calibration: {} sequences, {} tokens", calib.sequences.len(), calib.tokens());
+    let prompt = enc(
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?",
+        true,
+    );
+    eprintln!(
+        "calibration: {} sequences, {} tokens",
+        calib.sequences.len(),
+        calib.tokens()
+    );
 
-    println!("| variant | params | FLOPs/token | transform s | decode tok/s (b1) | mean log-prob/token (GSM8K gold) |");
+    println!(
+        "| variant | params | FLOPs/token | transform s | decode tok/s (b1) | mean log-prob/token (GSM8K gold) |"
+    );
     println!("|---|---|---|---|---|---|");
     let mut base_tps = None;
     let mut base_lp = None;
@@ -92,7 +126,10 @@ fn main() {
         if !only.is_empty() && !only.split(',').any(|v| v == name) {
             continue;
         }
-        let specs: Vec<TransformSpec> = chain.iter().map(|s| TransformSpec::parse(s).expect("spec")).collect();
+        let specs: Vec<TransformSpec> = chain
+            .iter()
+            .map(|s| TransformSpec::parse(s).expect("spec"))
+            .collect();
         let t = Instant::now();
         let (m, recs) = apply_chain(&model, &specs, &calib).expect("transform");
         let t_transform = t.elapsed().as_secs_f64();
@@ -100,13 +137,27 @@ fn main() {
             let errs: Vec<String> = r
                 .layers
                 .iter()
-                .filter_map(|l| l.block_error_refit.map(|e| format!("{:.3}->{e:.3}", l.block_error_pruned.unwrap_or(0.0))))
+                .filter_map(|l| {
+                    l.block_error_refit
+                        .map(|e| format!("{:.3}->{e:.3}", l.block_error_pruned.unwrap_or(0.0)))
+                })
                 .take(4)
                 .collect();
-            let act: Vec<f64> = r.layers.iter().flat_map(|l| l.projections.iter().filter_map(|p| p.activation_error)).collect();
-            let mean_act = if act.is_empty() { f64::NAN } else { act.iter().sum::<f64>() / act.len() as f64 };
+            let act: Vec<f64> = r
+                .layers
+                .iter()
+                .flat_map(|l| l.projections.iter().filter_map(|p| p.activation_error))
+                .collect();
+            let mean_act = if act.is_empty() {
+                f64::NAN
+            } else {
+                act.iter().sum::<f64>() / act.len() as f64
+            };
             let heads: usize = r.layers.iter().map(|l| l.heads_after).sum();
-            eprintln!("  {name}/{}: heads after {heads}, block err (first layers) {errs:?}, mean activation err {mean_act:.4}", r.kind);
+            eprintln!(
+                "  {name}/{}: heads after {heads}, block err (first layers) {errs:?}, mean activation err {mean_act:.4}",
+                r.kind
+            );
         }
         let (tps, lp) = measure(&m, threads, &prompt, tokens, &scored);
         let (bt, bl) = (*base_tps.get_or_insert(tps), *base_lp.get_or_insert(lp));
@@ -128,7 +179,13 @@ fn pct(x: f64, base: f64) -> f64 {
 
 /// Decode tokens/s at batch 1 (prefill subtracted) and the mean per-token
 /// log-prob of the scored continuations, on an int4 graph built in a temp dir.
-fn measure(m: &Model, threads: usize, prompt: &[u32], tokens: usize, scored: &[(Vec<u32>, usize)]) -> (f64, f64) {
+fn measure(
+    m: &Model,
+    threads: usize,
+    prompt: &[u32],
+    tokens: usize,
+    scored: &[(Vec<u32>, usize)],
+) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let info = decoder::build(
         m,
@@ -156,14 +213,17 @@ fn measure(m: &Model, threads: usize, prompt: &[u32], tokens: usize, scored: &[(
         ignore_eos: true,
     };
     let p = vec![prompt.to_vec()];
-    s.generate(&p, &sampling(4), &mut |_, _| false).expect("warm-up");
+    s.generate(&p, &sampling(4), &mut |_, _| false)
+        .expect("warm-up");
     let mut best = 0.0f64;
     for _ in 0..3 {
         let t0 = Instant::now();
-        s.generate(&p, &sampling(1), &mut |_, _| false).expect("prefill");
+        s.generate(&p, &sampling(1), &mut |_, _| false)
+            .expect("prefill");
         let prefill = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        s.generate(&p, &sampling(tokens + 1), &mut |_, _| false).expect("decode");
+        s.generate(&p, &sampling(tokens + 1), &mut |_, _| false)
+            .expect("decode");
         best = best.max(tokens as f64 / (t1.elapsed().as_secs_f64() - prefill));
     }
     let mut sum = 0.0f64;

@@ -70,8 +70,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         (None, Some(input)) => {
-            let output = a.output.as_ref().context("--output is required with --input")?;
-            let f = std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
+            let output = a
+                .output
+                .as_ref()
+                .context("--output is required with --input")?;
+            let f = std::fs::File::open(input)
+                .with_context(|| format!("opening {}", input.display()))?;
             let mut rows = Vec::new();
             let mut prompts = Vec::new();
             for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
@@ -82,23 +86,34 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 let v: serde_json::Value = serde_json::from_str(&line)
                     .with_context(|| format!("{}:{}: not valid JSON", input.display(), i + 1))?;
                 let Some(text) = v.get("prompt").and_then(|p| p.as_str()) else {
-                    bail!("{}:{}: a line needs a string field \"prompt\"", input.display(), i + 1);
+                    bail!(
+                        "{}:{}: a line needs a string field \"prompt\"",
+                        input.display(),
+                        i + 1
+                    );
                 };
                 let chat = v.get("chat").and_then(|c| c.as_bool()).unwrap_or(a.chat);
-                let system = v.get("system").and_then(|s| s.as_str()).or(a.system.as_deref());
+                let system = v
+                    .get("system")
+                    .and_then(|s| s.as_str())
+                    .or(a.system.as_deref());
                 prompts.push(make(text, chat, system));
                 rows.push(v);
             }
             let gens = model.generate(&prompts, &decoding)?;
             let mut out = std::io::BufWriter::new(
-                std::fs::File::create(output).with_context(|| format!("creating {}", output.display()))?,
+                std::fs::File::create(output)
+                    .with_context(|| format!("creating {}", output.display()))?,
             );
             for (mut v, g) in rows.into_iter().zip(gens) {
                 if let Some(o) = v.as_object_mut() {
                     o.insert("completion".into(), g.text.into());
                     o.insert("prompt_tokens".into(), g.prompt_tokens.into());
                     o.insert("completion_tokens".into(), g.completion_tokens.into());
-                    o.insert("finish_reason".into(), serde_json::to_value(g.finish_reason)?);
+                    o.insert(
+                        "finish_reason".into(),
+                        serde_json::to_value(g.finish_reason)?,
+                    );
                 }
                 writeln!(out, "{}", serde_json::to_string(&v)?)?;
             }

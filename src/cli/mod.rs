@@ -3,6 +3,15 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod answers;
+mod attack;
+mod campaign;
+mod candidates;
+mod eval;
+mod gate;
+mod generate;
+mod models;
+mod report;
 mod setup;
 mod transform;
 
@@ -23,6 +32,24 @@ enum Command {
     Setup(setup::Args),
     /// Compress a model (head pruning, low-rank) and write it with its record.
     Transform(transform::Args),
+    /// Complete a prompt (or a JSONL file of prompts) with a model.
+    Generate(generate::Args),
+    /// Judge model answers against gold answers (the answer checker).
+    Answers(answers::Args),
+    /// Evaluate a model's accuracy on a benchmark.
+    Eval(eval::Args),
+    /// List model aliases or describe a model.
+    Models(models::Args),
+    /// Run campaigns (models × transforms × datasets × attacks) and merge shards.
+    Campaign(campaign::Args),
+    /// Write the report of a campaign folder.
+    Report(report::Args),
+    /// Compare two summary.json files and fail on a robustness regression (CI).
+    Gate(gate::Args),
+    /// Attack a model on a dataset (MSCR) and write records and a summary.
+    Attack(attack::Args),
+    /// Show a text's words, their candidates and each filter's verdict.
+    Candidates(candidates::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -30,6 +57,15 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Setup(a) => setup::run(a),
         Command::Transform(a) => transform::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Answers(a) => answers::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Models(a) => models::run(a),
+        Command::Campaign(a) => campaign::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Gate(a) => gate::run(a),
+        Command::Attack(a) => attack::run(a),
+        Command::Candidates(a) => candidates::run(a),
     };
     match result {
         Ok(code) => code,

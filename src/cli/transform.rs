@@ -1,16 +1,17 @@
 //! `mscr transform`: apply a chain of compression transforms to a model and
 //! write the result as a model folder with its `record.json`.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use mscr::model::Model;
+use mscr::model::tokenizer::Tokenizer;
+use mscr::model::{Model, spec};
 use mscr::transform::{self, Calibration, TransformSpec};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model to transform (a folder written by `mscr transform`; other specs once import is wired).
+    /// Model to transform: an alias, a .gguf file, a Hugging Face folder, or a folder written by `mscr transform`.
     #[arg(long)]
     model: String,
     /// KIND[:key=value,...], e.g. prune-heads:ratio=0.3 or low-rank:method=impact,rank=64,targets=gate+up+down.
@@ -37,23 +38,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|t| TransformSpec::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let (model, tokenizer_files) = load_source(&a.model)?;
+    let (model, tok, tokenizer_files) = load_source(&a.model)?;
     let calib = match &a.calibration {
         None => Calibration::none(),
         Some(path) => {
             let texts = transform::calib::questions_from_jsonl(path, a.calibration_items)?;
-            let tok_path = Path::new(&a.model).join("tokenizer.json");
-            let tok = tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: cannot load the tokenizer for calibration: {e}",
-                    tok_path.display()
-                )
-            })?;
-            Calibration::from_texts(&texts, a.calibration_tokens, |t| {
-                tok.encode(t, true)
-                    .map(|e| e.get_ids().to_vec())
-                    .map_err(|e| mscr::Error::Other(format!("tokenizer: {e}")))
-            })?
+            Calibration::from_texts(&texts, a.calibration_tokens, |t| tok.encode(t, true))?
         }
     };
     let mut current = model;
@@ -87,11 +77,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 /// (file name, bytes) pairs copied into the output folder.
 type Files = Vec<(String, Vec<u8>)>;
 
-/// The model to transform plus the tokenizer files to copy beside it.
-fn load_source(spec: &str) -> anyhow::Result<(Model, Files)> {
+/// The model to transform, its tokenizer, and the tokenizer files to write
+/// beside the result (so the output folder loads as a model again).
+fn load_source(spec: &str) -> anyhow::Result<(Model, Tokenizer, Files)> {
     let dir = Path::new(spec);
-    if dir.join(transform::RECORD_FILE).is_file() {
-        let model = transform::load_transformed(dir)?;
+    let copy = |dir: &Path| -> anyhow::Result<Files> {
         let mut files = Vec::new();
         for name in [
             "tokenizer.json",
@@ -106,11 +96,40 @@ fn load_source(spec: &str) -> anyhow::Result<(Model, Files)> {
                 ));
             }
         }
-        return Ok((model, files));
+        Ok(files)
+    };
+    if dir.join(transform::RECORD_FILE).is_file() {
+        let model = transform::load_transformed(dir)?;
+        let tok = Tokenizer::from_json_file(
+            &dir.join("tokenizer.json"),
+            model.config.bos_token_id,
+            model.config.eos_token_ids.clone(),
+        )?;
+        return Ok((model, tok, copy(dir)?));
     }
-    // WIRE: resolve aliases / .gguf / HF folders through crate::model::spec into a
-    // `Model` (and its tokenizer.json / tokenizer_config.json bytes) once import is on main.
-    bail!(
-        "model {spec}: only folders written by `mscr transform` can be transformed until model import is wired in"
-    )
+    let resolved = spec::resolve(spec)?;
+    let (model, tok, chat) = spec::load_decoder(&resolved)?;
+    let files = match &resolved {
+        spec::ResolvedModel::HfFolder { dir } => copy(dir)?,
+        _ => {
+            // GGUF: write the synthesised tokenizer and the model's own chat template.
+            let json = tok
+                .inner()
+                .to_string(false)
+                .map_err(|e| anyhow::anyhow!("cannot serialise the tokenizer of {spec}: {e}"))?;
+            let cfg = serde_json::json!({
+                "chat_template": chat.source(),
+                "bos_token": chat.bos_token(),
+                "eos_token": chat.eos_token(),
+            });
+            vec![
+                ("tokenizer.json".into(), json.into_bytes()),
+                (
+                    "tokenizer_config.json".into(),
+                    serde_json::to_vec_pretty(&cfg)?,
+                ),
+            ]
+        }
+    };
+    Ok((model, tok, files))
 }

@@ -1,6 +1,10 @@
 //! Datasets, acquisition and prompt templates.
 
+pub mod dataset;
+pub mod fetch;
 pub mod prompt;
+
+pub use dataset::{AnswerFormat, Dataset, FieldMapping, FileKind, LoadOptions, load};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -3,7 +3,10 @@
 
 pub mod chat;
 pub mod gguf;
+pub mod gguf_write;
 pub mod hf;
+pub mod hub;
+pub mod quant;
 pub mod spec;
 pub mod tokenizer;
 pub mod weights;

@@ -292,13 +292,19 @@ impl Model {
 
     /// Key for built-graph caches: weights + transforms (+ the builder's own version, added by the builder).
     pub fn cache_key(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(self.source_digest.as_bytes());
-        for t in &self.transforms {
-            h.update(b"\0");
-            h.update(t.as_bytes());
-        }
-        hex::encode(h.finalize())[..24].to_string()
+        cache_key(&self.source_digest, &self.transforms)
     }
+}
+
+/// The graph-cache key of weights with a digest and a transform chain, computable
+/// without loading the weights (so a cached graph opens without dequantising).
+pub fn cache_key(source_digest: &str, transforms: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(source_digest.as_bytes());
+    for t in transforms {
+        h.update(b"\0");
+        h.update(t.as_bytes());
+    }
+    hex::encode(h.finalize())[..24].to_string()
 }

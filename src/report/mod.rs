@@ -1,1 +1,246 @@
-//! placeholder: filled by its issue.
+//! Robustness reports from a campaign folder: `summary.json`, `results.csv`,
+//! `results.jsonl`, plots (PNG + SVG), `report.md` and a self-contained
+//! `report.html`; and the CI gate over two `summary.json` files.
+
+pub mod gate;
+mod html;
+mod markdown;
+pub mod plots;
+
+use crate::attack::{AttackRecord, Summary, record::write_csv, record::write_jsonl};
+use crate::campaign::store::{CellKey, Store};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One cell's results as `summary.json` holds them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellSummary {
+    /// `model | transform | dataset | attack`.
+    pub cell: String,
+    pub model: String,
+    pub transform: String,
+    pub dataset: String,
+    pub attack: String,
+    /// True for the random-replacement baseline's own cells.
+    pub baseline: bool,
+    pub summary: Summary,
+    /// The random baseline on the same model, transform and dataset, when the campaign ran one.
+    pub random_baseline: Option<Summary>,
+    /// Mean response tokens over all questions, clean.
+    pub mean_clean_tokens: f64,
+    /// Mean response tokens of the attacked answers (successes and failures).
+    pub mean_attacked_tokens: f64,
+}
+
+/// The whole of `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignSummary {
+    pub campaign: String,
+    pub generated_by: String,
+    pub cells: Vec<CellSummary>,
+}
+
+impl CampaignSummary {
+    /// Reads a `summary.json`; every problem names the file.
+    pub fn from_file(path: &Path) -> Result<CampaignSummary> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::file(
+                path,
+                format!("not a campaign summary.json ({e}); pass the summary.json that `mscr report` writes"),
+            )
+        })
+    }
+}
+
+/// A cell with its records, as the report draws it.
+pub struct CellResults {
+    pub key: CellKey,
+    pub baseline: bool,
+    pub records: Vec<AttackRecord>,
+    pub summary: CellSummary,
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> f64 {
+    let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    if n == 0 { 0.0 } else { s / n as f64 }
+}
+
+/// Builds the per-cell summaries from records (baselines paired by cell).
+pub fn summarise(
+    name: &str,
+    cells: Vec<(CellKey, bool, Vec<AttackRecord>)>,
+) -> (CampaignSummary, Vec<CellResults>) {
+    let baseline_attack: Option<String> = cells
+        .iter()
+        .find(|(_, b, _)| *b)
+        .map(|(k, _, _)| k.attack.clone());
+    let summaries: Vec<(CellKey, Summary)> = cells
+        .iter()
+        .map(|(k, _, r)| (k.clone(), Summary::from_records(r)))
+        .collect();
+    let mut out = Vec::new();
+    for (key, baseline, records) in cells {
+        let summary = Summary::from_records(&records);
+        let random_baseline = match (&baseline_attack, baseline) {
+            (Some(b), false) => {
+                let bk = key.with_attack(b);
+                summaries
+                    .iter()
+                    .find(|(k, _)| *k == bk)
+                    .map(|(_, s)| s.clone())
+            }
+            _ => None,
+        };
+        let cs = CellSummary {
+            cell: key.id(),
+            model: key.model.clone(),
+            transform: key.transform.clone(),
+            dataset: key.dataset.clone(),
+            attack: key.attack.clone(),
+            baseline,
+            summary,
+            random_baseline,
+            mean_clean_tokens: mean(records.iter().map(|r| r.clean_tokens as f64)),
+            mean_attacked_tokens: mean(
+                records
+                    .iter()
+                    .filter_map(|r| r.attacked_tokens.map(|t| t as f64)),
+            ),
+        };
+        out.push(CellResults {
+            key,
+            baseline,
+            records,
+            summary: cs,
+        });
+    }
+    let summary = CampaignSummary {
+        campaign: name.into(),
+        generated_by: format!("mscr {}", env!("CARGO_PKG_VERSION")),
+        cells: out.iter().map(|c| c.summary.clone()).collect(),
+    };
+    (summary, out)
+}
+
+/// The files a report consists of.
+#[derive(Debug)]
+pub struct ReportFiles {
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+/// Writes every report file for the campaign in `dir` (its `campaign.sqlite`).
+pub fn write_report(dir: &Path) -> Result<ReportFiles> {
+    let store = Store::open_existing(dir)?;
+    let name = store.meta("name")?.unwrap_or_else(|| {
+        dir.file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "campaign".into())
+    });
+    let mut cells = Vec::new();
+    for c in store.cells()? {
+        let records = store.records(&c.key)?;
+        cells.push((c.key, c.baseline, records));
+    }
+    write_report_from(dir, &name, cells)
+}
+
+/// Writes the report for records already in memory (what `write_report` reads from the store).
+pub fn write_report_from(
+    dir: &Path,
+    name: &str,
+    cells: Vec<(CellKey, bool, Vec<AttackRecord>)>,
+) -> Result<ReportFiles> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let (summary, results) = summarise(name, cells);
+    let mut files = Vec::new();
+    let write = |file: &str, bytes: &[u8], files: &mut Vec<PathBuf>| -> Result<()> {
+        let p = dir.join(file);
+        std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))?;
+        files.push(p);
+        Ok(())
+    };
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?;
+    write("summary.json", json.as_bytes(), &mut files)?;
+
+    let all: Vec<AttackRecord> = results
+        .iter()
+        .flat_map(|c| c.records.iter().cloned())
+        .collect();
+    let mut csv = Vec::new();
+    write_csv(&mut csv, &all)?;
+    write("results.csv", &csv, &mut files)?;
+    let mut jsonl = Vec::new();
+    write_jsonl(&mut jsonl, &all)?;
+    write("results.jsonl", &jsonl, &mut files)?;
+
+    let plots = plots::draw_all(&results)?;
+    let plot_dir = dir.join("plots");
+    std::fs::create_dir_all(&plot_dir).map_err(|e| Error::io(&plot_dir, e))?;
+    for p in &plots {
+        write(&format!("plots/{}.png", p.name), &p.png, &mut files)?;
+        write(
+            &format!("plots/{}.svg", p.name),
+            p.svg.as_bytes(),
+            &mut files,
+        )?;
+    }
+    write(
+        "report.md",
+        markdown::render(&summary, &results, &plots).as_bytes(),
+        &mut files,
+    )?;
+    write(
+        "report.html",
+        html::render(&summary, &results, &plots).as_bytes(),
+        &mut files,
+    )?;
+    Ok(ReportFiles {
+        dir: dir.to_path_buf(),
+        files,
+    })
+}
+
+/// Percent with one decimal, for tables.
+pub(crate) fn pct(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+/// Response-length increase of successful attacks, as a signed percent.
+pub(crate) fn length_increase(s: &Summary) -> String {
+    if s.successes == 0 || s.length_ratio == 0.0 {
+        "–".into()
+    } else {
+        format!("{:+.1}%", 100.0 * (s.length_ratio - 1.0))
+    }
+}
+
+/// The attacked question split around the changed words, for highlighting:
+/// `(text, changed)` runs over the perturbed question.
+pub(crate) fn perturbed_runs(r: &AttackRecord) -> Vec<(String, bool)> {
+    // Changes give offsets in the original question; walk the original and
+    // emit replacements, which reproduces the perturbed text.
+    let orig: Vec<char> = r.original_question.chars().collect();
+    let mut changes: Vec<_> = r.changes.iter().collect();
+    changes.sort_by_key(|c| c.start);
+    let mut runs = Vec::new();
+    let mut pos = 0usize;
+    for c in changes {
+        if c.start < pos || c.end > orig.len() || c.start > c.end {
+            // Offsets that do not fit: show the perturbed text unhighlighted.
+            return vec![(r.perturbed_question.clone(), false)];
+        }
+        runs.push((orig[pos..c.start].iter().collect(), false));
+        runs.push((c.replacement.clone(), true));
+        pos = c.end;
+    }
+    runs.push((orig[pos..].iter().collect(), false));
+    let rebuilt: String = runs.iter().map(|(t, _)| t.as_str()).collect();
+    if rebuilt != r.perturbed_question {
+        return vec![(r.perturbed_question.clone(), false)];
+    }
+    runs.retain(|(t, _)| !t.is_empty());
+    runs
+}

@@ -58,7 +58,7 @@ impl std::str::FromStr for WeightFormat {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BuildOptions {
     pub format: WeightFormat,
     /// Longest sequence the rotary caches cover (capped by the model's context).
@@ -92,24 +92,32 @@ pub struct GraphInfo {
 
 /// Where a model's graph lives in the cache.
 pub fn cache_dir(model: &Model, options: &BuildOptions) -> PathBuf {
+    cache_dir_for(&model.cache_key(), model.config.max_position, options)
+}
+
+/// The cache folder for a graph of weights with `key` (see `model::weights::cache_key`).
+pub fn cache_dir_for(key: &str, max_position: usize, options: &BuildOptions) -> PathBuf {
     crate::paths::graphs_dir().join(format!(
         "{}-{}-v{}-p{}",
-        model.cache_key(),
+        key,
         options.format.name(),
         BUILDER_VERSION,
-        options.max_positions.min(model.config.max_position.max(1)),
+        options.max_positions.min(max_position.max(1)),
     ))
+}
+
+/// A previously built graph in `dir`, if complete.
+pub fn cached(dir: &Path) -> Option<GraphInfo> {
+    let text = std::fs::read_to_string(dir.join("graph.json")).ok()?;
+    let info: GraphInfo = serde_json::from_str(&text).ok()?;
+    dir.join("model.onnx").is_file().then_some(info)
 }
 
 /// Builds the graph into `dir` (`model.onnx`, `model.onnx.data`, `graph.json`)
 /// unless it is already there. Returns the graph info.
 pub fn build_cached(model: &Model, options: &BuildOptions) -> Result<(PathBuf, GraphInfo)> {
     let dir = cache_dir(model, options);
-    let info_path = dir.join("graph.json");
-    if let Ok(text) = std::fs::read_to_string(&info_path)
-        && let Ok(info) = serde_json::from_str::<GraphInfo>(&text)
-        && dir.join("model.onnx").is_file()
-    {
+    if let Some(info) = cached(&dir) {
         return Ok((dir, info));
     }
     // Build in a private folder, then rename: concurrent builders never see half a graph.

@@ -5,8 +5,12 @@
 //! client, so the attack, the evaluator and the campaign runner never care which.
 
 pub mod decoder;
+pub mod encoder;
 pub mod env;
+pub mod load;
 pub mod onnx;
+pub mod optimum;
+pub mod ort_model;
 pub mod quant;
 pub mod session;
 
@@ -154,8 +158,5 @@ pub struct LoadOptions {
 /// Loads the model a spec names: an alias, a `.gguf` path, a Hugging Face
 /// folder, an `.onnx` path, or `openai:http://HOST:PORT/v1#MODEL`.
 pub fn load_model(spec: &str, options: &LoadOptions) -> Result<std::sync::Arc<dyn LanguageModel>> {
-    let _ = options;
-    Err(crate::error::Error::Unsupported(format!(
-        "model {spec}: no backend is wired in yet"
-    )))
+    load::load_model(spec, options)
 }

@@ -7,8 +7,37 @@ use crate::error::Result;
 use crate::model::chat::ChatTemplate;
 use crate::model::tokenizer::Tokenizer;
 
+/// Which kind of graph runs the model.
+pub enum Backend {
+    /// A graph built here, with fused operators and a shared KV buffer.
+    Fused(DecoderSession),
+    /// An Optimum export run as it is.
+    Optimum(super::optimum::OptimumSession),
+}
+
+impl Backend {
+    fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        sampling: &Sampling,
+        stop: &mut dyn FnMut(usize, &[u32]) -> bool,
+    ) -> Result<Vec<super::session::TokenOutput>> {
+        match self {
+            Backend::Fused(s) => s.generate(prompts, sampling, stop),
+            Backend::Optimum(s) => s.generate(prompts, sampling, stop),
+        }
+    }
+
+    fn score(&self, seqs: &[(Vec<u32>, usize)]) -> Result<Vec<Vec<f32>>> {
+        match self {
+            Backend::Fused(s) => s.score(seqs),
+            Backend::Optimum(s) => s.score(seqs),
+        }
+    }
+}
+
 pub struct OrtModel {
-    session: DecoderSession,
+    backend: Backend,
     tokenizer: Tokenizer,
     chat: ChatTemplate,
     id: String,
@@ -17,9 +46,23 @@ pub struct OrtModel {
 }
 
 impl OrtModel {
-    pub fn new(session: DecoderSession, tokenizer: Tokenizer, chat: ChatTemplate, id: String) -> Self {
+    pub fn new(
+        session: DecoderSession,
+        tokenizer: Tokenizer,
+        chat: ChatTemplate,
+        id: String,
+    ) -> Self {
+        Self::with_backend(Backend::Fused(session), tokenizer, chat, id)
+    }
+
+    pub fn with_backend(
+        backend: Backend,
+        tokenizer: Tokenizer,
+        chat: ChatTemplate,
+        id: String,
+    ) -> Self {
         OrtModel {
-            session,
+            backend,
             tokenizer,
             chat,
             id,
@@ -31,8 +74,12 @@ impl OrtModel {
         &self.tokenizer
     }
 
-    pub fn session(&self) -> &DecoderSession {
-        &self.session
+    /// The fused-graph session (None for Optimum exports).
+    pub fn session(&self) -> Option<&DecoderSession> {
+        match &self.backend {
+            Backend::Fused(s) => Some(s),
+            Backend::Optimum(_) => None,
+        }
     }
 
     /// Token ids of a prompt as the model sees it.
@@ -67,7 +114,7 @@ impl OrtModel {
                 Err(_) => false,
             }
         };
-        let outs = self.session.generate(ids, &sampling, &mut stop_fn)?;
+        let outs = self.backend.generate(ids, &sampling, &mut stop_fn)?;
         let mut gens = Vec::with_capacity(outs.len());
         for (p, o) in ids.iter().zip(outs) {
             let mut text = self.tokenizer.decode(&o.tokens, true)?;
@@ -126,7 +173,12 @@ impl LanguageModel for OrtModel {
         }
         let mut out = Vec::with_capacity(seqs.len());
         for chunk in seqs.chunks(self.max_batch.max(1)) {
-            out.extend(self.session.score(chunk)?.into_iter().map(|v| v.iter().sum::<f32>()));
+            out.extend(
+                self.backend
+                    .score(chunk)?
+                    .into_iter()
+                    .map(|v| v.iter().sum::<f32>()),
+            );
         }
         Ok(out)
     }

@@ -162,7 +162,7 @@ impl DecoderSession {
                     continue;
                 }
                 let row = &logits[r * vocab..(r + 1) * vocab];
-                let (tok, lp) = pick(row, sampling, &mut rngs[r]);
+                let (tok, lp) = pick_token(row, sampling, &mut rngs[r]);
                 next[r] = tok as i64;
                 if eos.contains(&tok) && !sampling.ignore_eos {
                     outs[r].hit_eos = true;
@@ -339,7 +339,7 @@ impl KvState {
     }
 }
 
-fn log_softmax_at(logits: &[f32], target: usize) -> f32 {
+pub(crate) fn log_softmax_at(logits: &[f32], target: usize) -> f32 {
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|v| ((v - max) as f64).exp()).sum();
     logits
@@ -349,7 +349,7 @@ fn log_softmax_at(logits: &[f32], target: usize) -> f32 {
 
 /// Picks the next token: argmax when greedy, else temperature + nucleus sampling.
 /// Returns the token and its log-probability at temperature 1.
-fn pick(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> (u32, f32) {
+pub(crate) fn pick_token(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> (u32, f32) {
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let lse = max
         + logits

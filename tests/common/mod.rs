@@ -377,3 +377,221 @@ pub fn logprobs_from_logits(logits: &[Vec<f32>], tokens: &[u32], start: usize) -
         })
         .collect()
 }
+
+/// Writes `m` as a decoder in Hugging Face Optimum's interface, in standard ONNX
+/// ops only (opset 17): the shape of graph `optimum-cli export onnx` produces.
+/// Needs `n_heads == n_kv_heads` (no grouped-query repeat in this test graph).
+pub fn write_optimum_style(m: &Model, path: &std::path::Path) {
+    use mscr::runtime::onnx::{Attr, DType, Dim, GraphBuilder};
+    let c = &m.config;
+    let (h, hd, nh) = (c.hidden, c.head_dim, c.n_heads);
+    assert_eq!(c.n_heads, c.n_kv_heads);
+    let mut g = GraphBuilder::new("optimum-style");
+    g.input("input_ids", DType::I64, &["batch".into(), "seq".into()]);
+    g.input(
+        "attention_mask",
+        DType::I64,
+        &["batch".into(), "total".into()],
+    );
+    g.input("position_ids", DType::I64, &["batch".into(), "seq".into()]);
+    g.output(
+        "logits",
+        DType::F32,
+        &[
+            "batch".into(),
+            "seq".into(),
+            Dim::Fixed(c.vocab_size as i64),
+        ],
+    );
+    let tr = |g: &mut GraphBuilder, name: &str, w: &Matrix| {
+        let t = w.transpose();
+        g.init_f32(name, &[t.rows as i64, t.cols as i64], &t.data)
+    };
+    let emb = g.init_f32("emb", &[c.vocab_size as i64, h as i64], &m.embed.data);
+    let mut x = g.op("Gather", &[&emb, "input_ids"], &[("axis", Attr::Int(0))]);
+    // Rotary tables gathered by position.
+    let inv: Vec<f32> = (0..hd / 2)
+        .map(|i| 1.0 / c.rope_theta.powf(2.0 * i as f32 / hd as f32))
+        .collect();
+    let maxp = c.max_position;
+    let mut cos = Vec::new();
+    let mut sin = Vec::new();
+    for p in 0..maxp {
+        for f in inv.iter().chain(inv.iter()) {
+            cos.push((p as f32 * f).cos());
+            sin.push((p as f32 * f).sin());
+        }
+    }
+    let cos_t = g.init_f32("cos", &[maxp as i64, hd as i64], &cos);
+    let sin_t = g.init_f32("sin", &[maxp as i64, hd as i64], &sin);
+    let cos_g = g.op(
+        "Gather",
+        &[&cos_t, "position_ids"],
+        &[("axis", Attr::Int(0))],
+    );
+    let sin_g = g.op(
+        "Gather",
+        &[&sin_t, "position_ids"],
+        &[("axis", Attr::Int(0))],
+    );
+    let ax1 = g.const_i64(&[1]);
+    let cos_u = g.op("Unsqueeze", &[&cos_g, &ax1], &[]);
+    let sin_u = g.op("Unsqueeze", &[&sin_g, &ax1], &[]);
+    // Mask [B,1,S,T]: key j visible to query i when j <= (T - S) + i and attention_mask[j] = 1.
+    let shape_ids = g.op("Shape", &["input_ids"], &[]);
+    let shape_mask = g.op("Shape", &["attention_mask"], &[]);
+    let one_idx = g.init_i64("one_idx", &[], &[1]);
+    let s_len = g.op("Gather", &[&shape_ids, &one_idx], &[("axis", Attr::Int(0))]);
+    let t_len = g.op(
+        "Gather",
+        &[&shape_mask, &one_idx],
+        &[("axis", Attr::Int(0))],
+    );
+    let zero = g.init_i64("zero", &[], &[0]);
+    let one = g.init_i64("one", &[], &[1]);
+    let j_idx = g.op("Range", &[&zero, &t_len, &one], &[]);
+    let off = g.op("Sub", &[&t_len, &s_len], &[]);
+    let i_rng = g.op("Range", &[&zero, &s_len, &one], &[]);
+    let i_idx = g.op("Add", &[&i_rng, &off], &[]);
+    let ax0 = g.const_i64(&[0]);
+    let j_row = g.op("Unsqueeze", &[&j_idx, &ax0], &[]);
+    let i_col = g.op("Unsqueeze", &[&i_idx, &ax1], &[]);
+    let causal = g.op("LessOrEqual", &[&j_row, &i_col], &[]);
+    let am_b = g.op("Cast", &["attention_mask"], &[("to", Attr::Int(9))]);
+    let ax12 = g.const_i64(&[1, 2]);
+    let am_u = g.op("Unsqueeze", &[&am_b, &ax12], &[]);
+    let allowed = g.op("And", &[&causal, &am_u], &[]);
+    let neg = g.init_f32("neg", &[], &[-1e9]);
+    let eps = g.init_f32("eps", &[], &[c.rms_eps]);
+    let two = g.init_f32("two", &[], &[2.0]);
+    let scale = g.init_f32("scale", &[], &[1.0 / (hd as f32).sqrt()]);
+    let rms = |g: &mut GraphBuilder, x: &str, w: &[f32], name: &str| {
+        let wn = g.init_f32(name, &[h as i64], w);
+        let sq = g.op("Pow", &[x, &two], &[]);
+        let mean = g.op(
+            "ReduceMean",
+            &[&sq],
+            &[("axes", Attr::Ints(vec![-1])), ("keepdims", Attr::Int(1))],
+        );
+        let add = g.op("Add", &[&mean, &eps], &[]);
+        let sd = g.op("Sqrt", &[&add], &[]);
+        let d = g.op("Div", &[x, &sd], &[]);
+        g.op("Mul", &[&d, &wn], &[])
+    };
+    let heads_shape = g.const_i64(&[0, 0, nh as i64, hd as i64]);
+    let half = (hd / 2) as i64;
+    let (s0, s1, s2, axl) = (
+        g.const_i64(&[0]),
+        g.const_i64(&[half]),
+        g.const_i64(&[hd as i64]),
+        g.const_i64(&[3]),
+    );
+    let rot = |g: &mut GraphBuilder, t: &str| {
+        let a = g.op("Slice", &[t, &s0, &s1, &axl], &[]);
+        let b = g.op("Slice", &[t, &s1, &s2, &axl], &[]);
+        let nb = g.op("Neg", &[&b], &[]);
+        let r = g.op("Concat", &[&nb, &a], &[("axis", Attr::Int(3))]);
+        let tc = g.op("Mul", &[t, &cos_u], &[]);
+        let rs = g.op("Mul", &[&r, &sin_u], &[]);
+        g.op("Add", &[&tc, &rs], &[])
+    };
+    let flat_shape = g.const_i64(&[0, 0, -1]);
+    for (i, l) in m.layers.iter().enumerate() {
+        let kv: Vec<Dim> = vec![
+            "batch".into(),
+            Dim::Fixed(nh as i64),
+            "past".into(),
+            Dim::Fixed(hd as i64),
+        ];
+        let kvo: Vec<Dim> = vec![
+            "batch".into(),
+            Dim::Fixed(nh as i64),
+            "total".into(),
+            Dim::Fixed(hd as i64),
+        ];
+        let pk = format!("past_key_values.{i}.key");
+        let pv = format!("past_key_values.{i}.value");
+        g.input(&pk, DType::F32, &kv);
+        g.input(&pv, DType::F32, &kv);
+        let hn = rms(&mut g, &x, &l.attn_norm, &format!("an{i}"));
+        let mut proj = |g: &mut GraphBuilder, lin: &Linear, name: &str| {
+            let w = tr(g, name, &lin.to_dense());
+            let y = g.op("MatMul", &[&hn, &w], &[]);
+            match lin.bias() {
+                Some(b) => {
+                    let bn = g.init_f32(&format!("{name}.b"), &[b.len() as i64], b);
+                    g.op("Add", &[&y, &bn], &[])
+                }
+                None => y,
+            }
+        };
+        let q = proj(&mut g, &l.q, &format!("q{i}"));
+        let k = proj(&mut g, &l.k, &format!("k{i}"));
+        let v = proj(&mut g, &l.v, &format!("v{i}"));
+        let to_heads = |g: &mut GraphBuilder, t: &str| {
+            let r = g.op("Reshape", &[t, &heads_shape], &[]);
+            g.op(
+                "Transpose",
+                &[&r],
+                &[("perm", Attr::Ints(vec![0, 2, 1, 3]))],
+            )
+        };
+        let qh = to_heads(&mut g, &q);
+        let kh = to_heads(&mut g, &k);
+        let vh = to_heads(&mut g, &v);
+        let qr = rot(&mut g, &qh);
+        let kr = rot(&mut g, &kh);
+        let pres_k = format!("present.{i}.key");
+        let pres_v = format!("present.{i}.value");
+        g.node(
+            "Concat",
+            "",
+            &[&pk, &kr],
+            &[&pres_k],
+            &[("axis", Attr::Int(2))],
+        );
+        g.node(
+            "Concat",
+            "",
+            &[&pv, &vh],
+            &[&pres_v],
+            &[("axis", Attr::Int(2))],
+        );
+        g.output(&pres_k, DType::F32, &kvo);
+        g.output(&pres_v, DType::F32, &kvo);
+        let kt = g.op(
+            "Transpose",
+            &[&pres_k],
+            &[("perm", Attr::Ints(vec![0, 1, 3, 2]))],
+        );
+        let sc = g.op("MatMul", &[&qr, &kt], &[]);
+        let scs = g.op("Mul", &[&sc, &scale], &[]);
+        let masked = g.op("Where", &[&allowed, &scs, &neg], &[]);
+        let p = g.op("Softmax", &[&masked], &[("axis", Attr::Int(-1))]);
+        let a = g.op("MatMul", &[&p, &pres_v], &[]);
+        let at = g.op(
+            "Transpose",
+            &[&a],
+            &[("perm", Attr::Ints(vec![0, 2, 1, 3]))],
+        );
+        let af = g.op("Reshape", &[&at, &flat_shape], &[]);
+        let wo = tr(&mut g, &format!("o{i}"), &l.o.to_dense());
+        let o = g.op("MatMul", &[&af, &wo], &[]);
+        let x2 = g.op("Add", &[&x, &o], &[]);
+        let h2 = rms(&mut g, &x2, &l.mlp_norm, &format!("mn{i}"));
+        let wg = tr(&mut g, &format!("g{i}"), &l.gate.to_dense());
+        let wu = tr(&mut g, &format!("u{i}"), &l.up.to_dense());
+        let wd = tr(&mut g, &format!("d{i}"), &l.down.to_dense());
+        let gt = g.op("MatMul", &[&h2, &wg], &[]);
+        let up = g.op("MatMul", &[&h2, &wu], &[]);
+        let sg = g.op("Sigmoid", &[&gt], &[]);
+        let si = g.op("Mul", &[&gt, &sg], &[]);
+        let ac = g.op("Mul", &[&si, &up], &[]);
+        let dn = g.op("MatMul", &[&ac, &wd], &[]);
+        x = g.op("Add", &[&x2, &dn], &[]);
+    }
+    let hf = rms(&mut g, &x, &m.final_norm, "fnorm");
+    let wl = tr(&mut g, "lm_head", m.lm_head());
+    g.node("MatMul", "", &[&hf, &wl], &["logits"], &[]);
+    g.save(path, &[("", 17)]).unwrap();
+}

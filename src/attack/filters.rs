@@ -1,0 +1,400 @@
+//! Filters (TextAttack's "constraints"): which candidates may be used. Each
+//! filter gives a verdict per candidate, recorded so `mscr candidates` can show
+//! why a candidate was dropped.
+//!
+//! - `differs`: not the same word (case-insensitive) and not the same lemma
+//!   (`apple` → `apples` is not a substitution).
+//! - `same-pos`: the WordNet part-of-speech sets of original and candidate
+//!   intersect. WordNet knows nouns, verbs, adjectives and adverbs only and
+//!   assigns no sentence context, so this is a necessary-condition check: a
+//!   word WordNet does not know passes (nothing to compare against).
+//! - `numbers`: the perturbed question holds the same numbers and number
+//!   words as the original, in the same order.
+//! - `word-similarity`: cosine of the two words in the model's embedding
+//!   space ≥ `min_cosine`; words without an entry pass (not judged).
+//! - `sentence-similarity`: cosine of the sentence embeddings (all-MiniLM-L6-v2
+//!   by default) of original and perturbed question ≥ `min_cosine`, every
+//!   candidate of a question embedded in one batch.
+//! - `max-words` / `max-rate`: how many words (or what share of the attackable
+//!   words) one perturbed question may change; the search enforces them on
+//!   multi-word perturbations.
+
+use super::Resources;
+use super::sources::Candidate;
+use super::words::{Word, apply_replacements, numbers_in};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FilterConfig {
+    Differs,
+    SamePos,
+    Numbers,
+    WordSimilarity { min_cosine: f32 },
+    SentenceSimilarity {
+        min_cosine: f32,
+        /// Compare only this many words either side of the change (TextFooler
+        /// compares a 15-word window); absent = the whole question.
+        #[serde(default)]
+        window: Option<usize>,
+    },
+    MaxWords { max: usize },
+    MaxRate { max: f32 },
+}
+
+impl FilterConfig {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FilterConfig::Differs => "differs",
+            FilterConfig::SamePos => "same-pos",
+            FilterConfig::Numbers => "numbers",
+            FilterConfig::WordSimilarity { .. } => "word-similarity",
+            FilterConfig::SentenceSimilarity { .. } => "sentence-similarity",
+            FilterConfig::MaxWords { .. } => "max-words",
+            FilterConfig::MaxRate { .. } => "max-rate",
+        }
+    }
+
+    pub fn validate(&self, origin: &str) -> Result<()> {
+        let bad = |what: &str| {
+            Err(Error::Config(format!(
+                "{origin}: filter `{}`: {what}",
+                self.name()
+            )))
+        };
+        match self {
+            FilterConfig::WordSimilarity { min_cosine }
+            | FilterConfig::SentenceSimilarity { min_cosine, .. }
+                if !(-1.0..=1.0).contains(min_cosine) =>
+            {
+                bad("min_cosine must lie in [-1, 1]")
+            }
+            FilterConfig::MaxWords { max: 0 } => bad("max must be at least 1"),
+            FilterConfig::MaxRate { max } if !(*max > 0.0 && *max <= 1.0) => {
+                bad("max must lie in (0, 1]")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One filter's judgement of one candidate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FilterVerdict {
+    pub filter: String,
+    pub passed: bool,
+    /// The measured value (cosine, rate), when the filter measures one.
+    pub value: Option<f32>,
+    pub note: Option<String>,
+}
+
+impl FilterVerdict {
+    fn new(filter: &str, passed: bool, value: Option<f32>, note: Option<String>) -> Self {
+        FilterVerdict {
+            filter: filter.to_string(),
+            passed,
+            value,
+            note,
+        }
+    }
+}
+
+/// A candidate with every verdict and the similarities measured on the way.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Judged {
+    #[serde(flatten)]
+    pub candidate: Candidate,
+    pub perturbed: String,
+    pub verdicts: Vec<FilterVerdict>,
+    pub word_similarity: Option<f32>,
+    pub sentence_similarity: Option<f32>,
+    pub passed: bool,
+}
+
+/// The configured filters plus the resources they need.
+pub struct Filters {
+    configs: Vec<FilterConfig>,
+    resources: Resources,
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
+
+impl Filters {
+    pub fn new(configs: Vec<FilterConfig>, resources: &Resources) -> Result<Self> {
+        for c in &configs {
+            match c {
+                FilterConfig::SamePos if resources.wordnet.is_none() => {
+                    return Err(Error::Config(
+                        "filter `same-pos` needs WordNet, which was not loaded; run `mscr setup`"
+                            .into(),
+                    ));
+                }
+                FilterConfig::WordSimilarity { .. } if resources.embeddings.is_none() => {
+                    return Err(Error::Config(
+                        "filter `word-similarity` needs the model's embedding matrix, which was not loaded".into(),
+                    ));
+                }
+                FilterConfig::SentenceSimilarity { .. } if resources.embedder.is_none() => {
+                    return Err(Error::Config(
+                        "filter `sentence-similarity` needs a sentence encoder (all-MiniLM-L6-v2), which was not loaded"
+                            .into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(Filters {
+            configs,
+            resources: resources.clone(),
+        })
+    }
+
+    /// Judges every candidate of every target (`slots[i]` belongs to word
+    /// `targets[i]`). With `all_verdicts` every filter runs on every candidate
+    /// (for reports); otherwise a candidate stops at its first failure and
+    /// only survivors are sentence-embedded.
+    pub fn judge(
+        &self,
+        question: &str,
+        words: &[Word],
+        targets: &[usize],
+        slots: Vec<Vec<Candidate>>,
+        all_verdicts: bool,
+    ) -> Result<Vec<Vec<Judged>>> {
+        let attackable = words.iter().filter(|w| w.attackable()).count().max(1);
+        let original_numbers = numbers_in(question);
+        let mut out: Vec<Vec<Judged>> = Vec::with_capacity(slots.len());
+        for (slot, &t) in slots.into_iter().zip(targets) {
+            let original = &words[t].text;
+            let mut judged = Vec::with_capacity(slot.len());
+            for cand in slot {
+                let perturbed = apply_replacements(question, words, &[(t, cand.text.as_str())]);
+                let word_similarity = self
+                    .resources
+                    .embeddings
+                    .as_ref()
+                    .and_then(|e| e.cosine(original, &cand.text));
+                let mut j = Judged {
+                    candidate: cand,
+                    perturbed,
+                    verdicts: Vec::new(),
+                    word_similarity,
+                    sentence_similarity: None,
+                    passed: true,
+                };
+                for f in &self.configs {
+                    if !j.passed && !all_verdicts {
+                        break;
+                    }
+                    let v = match f {
+                        FilterConfig::SentenceSimilarity { .. } => continue, // batched below
+                        _ => self.cheap_verdict(f, original, &j, &original_numbers, attackable),
+                    };
+                    j.passed &= v.passed;
+                    j.verdicts.push(v);
+                }
+                judged.push(j);
+            }
+            out.push(judged);
+        }
+        self.sentence_verdicts(question, words, targets, &mut out, all_verdicts)?;
+        Ok(out)
+    }
+
+    fn cheap_verdict(
+        &self,
+        f: &FilterConfig,
+        original: &str,
+        j: &Judged,
+        original_numbers: &[String],
+        attackable: usize,
+    ) -> FilterVerdict {
+        let name = f.name();
+        let cand = &j.candidate.text;
+        match f {
+            FilterConfig::Differs => {
+                if cand.to_lowercase() == original.to_lowercase() {
+                    FilterVerdict::new(name, false, None, Some("same word".into()))
+                } else if self
+                    .resources
+                    .wordnet
+                    .as_ref()
+                    .is_some_and(|wn| wn.same_lemma(original, cand))
+                {
+                    FilterVerdict::new(name, false, None, Some("same lemma".into()))
+                } else {
+                    FilterVerdict::new(name, true, None, None)
+                }
+            }
+            FilterConfig::SamePos => {
+                let Some(wn) = &self.resources.wordnet else {
+                    return FilterVerdict::new(name, true, None, Some("no WordNet".into()));
+                };
+                let (a, b) = (wn.pos_set(original), wn.pos_set(cand));
+                if a.is_empty() || b.is_empty() {
+                    FilterVerdict::new(name, true, None, Some("not in WordNet: not judged".into()))
+                } else {
+                    let note = format!("{} vs {}", a.names().join("/"), b.names().join("/"));
+                    FilterVerdict::new(name, a.intersects(&b), None, Some(note))
+                }
+            }
+            FilterConfig::Numbers => {
+                let ok = numbers_in(&j.perturbed) == original_numbers;
+                FilterVerdict::new(
+                    name,
+                    ok,
+                    None,
+                    (!ok).then(|| "a number was added or removed".into()),
+                )
+            }
+            FilterConfig::WordSimilarity { min_cosine } => match j.word_similarity {
+                Some(c) => FilterVerdict::new(name, c >= *min_cosine, Some(c), None),
+                None => FilterVerdict::new(
+                    name,
+                    true,
+                    None,
+                    Some("no embedding entry: not judged".into()),
+                ),
+            },
+            FilterConfig::MaxWords { max } => FilterVerdict::new(name, 1 <= *max, Some(1.0), None),
+            FilterConfig::MaxRate { max } => {
+                let rate = 1.0 / attackable as f32;
+                FilterVerdict::new(name, rate <= *max, Some(rate), None)
+            }
+            FilterConfig::SentenceSimilarity { .. } => FilterVerdict::new(name, true, None, None),
+        }
+    }
+
+    fn sentence_verdicts(
+        &self,
+        question: &str,
+        words: &[Word],
+        targets: &[usize],
+        out: &mut [Vec<Judged>],
+        all: bool,
+    ) -> Result<()> {
+        let Some((min, window)) = self.configs.iter().find_map(|f| match f {
+            FilterConfig::SentenceSimilarity { min_cosine, window } => Some((*min_cosine, *window)),
+            _ => None,
+        }) else {
+            return Ok(());
+        };
+        let Some(embedder) = &self.resources.embedder else {
+            return Ok(());
+        };
+        // texts[0..] = one original text per slot (the whole question once
+        // without a window), then one perturbed text per judged candidate.
+        let mut texts: Vec<String> = Vec::new();
+        let mut who = Vec::new(); // (slot, candidate, index of its original text)
+        let mut perturbed = Vec::new();
+        for (s, slot) in out.iter().enumerate() {
+            let t = targets[s];
+            let (a, b) = match window {
+                Some(w) => (
+                    words[t.saturating_sub(w)].byte_start,
+                    words[(t + w).min(words.len() - 1)].byte_end,
+                ),
+                None => (0, question.len()),
+            };
+            let mut orig_index = None;
+            for (c, j) in slot.iter().enumerate() {
+                if !(all || j.passed) {
+                    continue;
+                }
+                let oi = *orig_index.get_or_insert_with(|| {
+                    texts.push(question[a..b].to_string());
+                    texts.len() - 1
+                });
+                // Everything before the word is unchanged, so the window's
+                // start is the same byte; its end moves by the length change.
+                let delta = j.perturbed.len() as isize - question.len() as isize;
+                let end = (b as isize + delta) as usize;
+                perturbed.push(j.perturbed.get(a..end).unwrap_or(&j.perturbed).to_string());
+                who.push((s, c, oi));
+            }
+        }
+        if who.is_empty() {
+            return Ok(());
+        }
+        let n_orig = texts.len();
+        texts.extend(perturbed);
+        let vectors = embedder.embed(&texts)?;
+        if vectors.len() != texts.len() {
+            return Err(Error::Runtime(format!(
+                "sentence encoder returned {} vectors for {} texts",
+                vectors.len(),
+                texts.len()
+            )));
+        }
+        for (k, (s, c, oi)) in who.into_iter().enumerate() {
+            let sim = cosine(&vectors[oi], &vectors[n_orig + k]);
+            let j = &mut out[s][c];
+            j.sentence_similarity = Some(sim);
+            j.passed &= sim >= min;
+            j.verdicts.push(FilterVerdict::new(
+                "sentence-similarity",
+                sim >= min,
+                Some(sim),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a multi-word perturbation against `max-words`, `max-rate` and
+    /// `numbers` (for greedy search).
+    pub fn allows_changes(
+        &self,
+        question: &str,
+        perturbed: &str,
+        changed: usize,
+        attackable: usize,
+    ) -> bool {
+        self.configs.iter().all(|f| match f {
+            FilterConfig::MaxWords { max } => changed <= *max,
+            FilterConfig::MaxRate { max } => changed as f32 / attackable.max(1) as f32 <= *max,
+            FilterConfig::Numbers => numbers_in(perturbed) == numbers_in(question),
+            _ => true,
+        })
+    }
+
+    /// Sentence cosine of original and perturbed questions (batched).
+    pub fn sentence_similarities(
+        &self,
+        question: &str,
+        perturbed: &[String],
+    ) -> Result<Option<Vec<f32>>> {
+        let Some(embedder) = &self.resources.embedder else {
+            return Ok(None);
+        };
+        if perturbed.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let mut texts = vec![question.to_string()];
+        texts.extend(perturbed.iter().cloned());
+        let v = embedder.embed(&texts)?;
+        if v.len() != texts.len() {
+            return Err(Error::Runtime(
+                "sentence encoder returned the wrong number of vectors".into(),
+            ));
+        }
+        Ok(Some(v[1..].iter().map(|x| cosine(&v[0], x)).collect()))
+    }
+
+    pub fn sentence_threshold(&self) -> Option<f32> {
+        self.configs.iter().find_map(|f| match f {
+            FilterConfig::SentenceSimilarity { min_cosine, .. } => Some(*min_cosine),
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,81 @@
+//! The goal: only questions the model answers correctly when clean are
+//! attacked; an attack succeeds when the perturbed question's extracted answer
+//! is wrong under the answer checker. An optional judge model confirms that the
+//! perturbation kept the gold answer.
+
+use super::record::JudgeVerdict;
+use crate::error::Result;
+use crate::runtime::{Decoding, LanguageModel, Prompt};
+use crate::score::{AnswerStyle, check};
+
+/// The extracted answer and whether it matches the gold.
+pub fn evaluate(output: &str, gold: &str, style: AnswerStyle) -> (Option<String>, bool) {
+    let v = check(output, gold, style);
+    (v.extracted, v.equivalent)
+}
+
+/// True when the perturbed answer counts as a successful attack.
+pub fn is_success(clean_correct: bool, attacked_correct: bool) -> bool {
+    clean_correct && !attacked_correct
+}
+
+/// The judge's prompt: does the perturbed question still have the gold answer?
+pub fn judge_prompt(original: &str, perturbed: &str, gold: &str) -> Prompt {
+    Prompt::user(
+        Some(
+            "You check whether two math word problems have the same answer. Reply with one word: yes or no.",
+        ),
+        format!(
+            "Original problem:\n{original}\n\nReworded problem:\n{perturbed}\n\n\
+             The original problem's answer is {gold}. Is that still the correct answer to the reworded problem? \
+             Answer yes or no."
+        ),
+    )
+}
+
+/// Reads a yes/no verdict from the judge's output (first yes/no word wins).
+pub fn parse_judge(output: &str) -> Option<bool> {
+    output
+        .split(|c: char| !c.is_alphabetic())
+        .map(|w| w.to_lowercase())
+        .find_map(|w| match w.as_str() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        })
+}
+
+/// Asks the judge model; an unparseable reply counts as "not preserved".
+pub fn judge(
+    model: &dyn LanguageModel,
+    max_new_tokens: usize,
+    original: &str,
+    perturbed: &str,
+    gold: &str,
+) -> Result<JudgeVerdict> {
+    let decoding = Decoding {
+        max_new_tokens,
+        ..Decoding::default()
+    };
+    let g = model.generate(&[judge_prompt(original, perturbed, gold)], &decoding)?;
+    let output = g.into_iter().next().map(|g| g.text).unwrap_or_default();
+    Ok(JudgeVerdict {
+        model: model.id(),
+        answer_preserved: parse_judge(&output).unwrap_or(false),
+        output,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judge_replies() {
+        assert_eq!(parse_judge("Yes."), Some(true));
+        assert_eq!(parse_judge(" no, because"), Some(false));
+        assert_eq!(parse_judge("maybe"), None);
+        assert!(is_success(true, false));
+        assert!(!is_success(false, false));
+    }
+}

@@ -1,0 +1,149 @@
+//! Loading what an attack needs, for the CLI: the attacked model, its
+//! embedding matrix, WordNet, the masked LM, the sentence encoder and the judge.
+
+use super::Resources;
+use super::config::AttackConfig;
+use super::filters::FilterConfig;
+use super::sources::SourceConfig;
+use super::wordnet::WordNet;
+use crate::error::{Error, Result};
+use crate::runtime::{LoadOptions, load_model};
+use std::sync::Arc;
+
+/// What the configuration asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub wordnet: bool,
+    pub embeddings: bool,
+    pub mask_filler: bool,
+    pub embedder: bool,
+}
+
+impl Needs {
+    pub fn of(config: &AttackConfig) -> Needs {
+        let mut n = Needs::default();
+        for s in &config.sources {
+            match s {
+                SourceConfig::Wordnet(_) => n.wordnet = true,
+                SourceConfig::Embedding(_) => n.embeddings = true,
+                SourceConfig::Mlm(_) => n.mask_filler = true,
+            }
+        }
+        for f in &config.filters {
+            match f {
+                FilterConfig::SamePos | FilterConfig::Differs => n.wordnet = true,
+                FilterConfig::WordSimilarity { .. } => n.embeddings = true,
+                FilterConfig::SentenceSimilarity { .. } => n.embedder = true,
+                _ => {}
+            }
+        }
+        n
+    }
+}
+
+/// Loads everything `config` needs for attacking `model_spec`; any part that
+/// cannot be loaded is an error.
+pub fn load_resources(
+    model_spec: &str,
+    config: &AttackConfig,
+    options: &LoadOptions,
+) -> Result<Resources> {
+    let model = load_model(model_spec, options)?;
+    let (mut r, _) = load_parts(Some(model_spec), config, options, false)?;
+    r.model = Some(model);
+    if let Some(j) = &config.judge {
+        r.judge = Some(load_model(&j.model, options)?);
+    }
+    Ok(r)
+}
+
+/// Loads the candidate-side parts only (no generation model), for `mscr
+/// candidates`; `model_spec` names the model whose embeddings the `embedding`
+/// source uses. With `lenient`, a part that cannot be loaded is left out and
+/// the reason returned as a note (see [`drop_unavailable`]).
+pub fn load_parts(
+    model_spec: Option<&str>,
+    config: &AttackConfig,
+    options: &LoadOptions,
+    lenient: bool,
+) -> Result<(Resources, Vec<String>)> {
+    let _ = options;
+    let needs = Needs::of(config);
+    let mut r = Resources::default();
+    let mut notes = Vec::new();
+    let mut soft = |res: Result<()>| -> Result<()> {
+        match res {
+            Err(e) if lenient => {
+                notes.push(e.to_string());
+                Ok(())
+            }
+            other => other,
+        }
+    };
+    if needs.wordnet {
+        r.wordnet = Some(Arc::new(WordNet::load_default()?));
+    }
+    if needs.embeddings {
+        // The `embedding` source may name its own model (for HTTP-served targets).
+        let own = config.sources.iter().find_map(|s| match s {
+            SourceConfig::Embedding(c) => c.model.clone(),
+            _ => None,
+        });
+        soft(match own.as_deref().or(model_spec) {
+            None => Err(Error::Config(
+                "the `embedding` source needs --model (its embedding matrix is the candidate space)".into(),
+            )),
+            // WIRE: import the model's tokenizer vocabulary (decoded surface forms,
+            // `Tokenizer::vocab()`) and input-embedding matrix (`gguf::load_embeddings`)
+            // and set `r.embeddings = Some(Arc::new(EmbeddingIndex::new(vocab, matrix)?))`.
+            Some(spec) => Err(Error::Unsupported(format!(
+                "model {spec}: loading embedding matrices is not wired yet"
+            ))),
+        })?;
+    }
+    if needs.mask_filler {
+        // WIRE: load the masked LM (`crate::runtime::encoder::MaskedLm`, default
+        // models/bert-tiny-mlm) into `r.mask_filler`.
+        soft(Err(Error::Unsupported(
+            "loading a masked LM (`mlm` source) is not wired yet".into(),
+        )))?;
+    }
+    if needs.embedder {
+        // WIRE: load the sentence encoder (`crate::runtime::encoder::SentenceEncoder`,
+        // default models/all-minilm-l6-v2) into `r.embedder`.
+        soft(Err(Error::Unsupported(
+            "loading the sentence encoder (`sentence-similarity` filter) is not wired yet".into(),
+        )))?;
+    }
+    Ok((r, notes))
+}
+
+/// Removes the sources and filters whose part is missing from `resources`;
+/// returns what was removed, for a note to the user.
+pub fn drop_unavailable(config: &mut AttackConfig, resources: &Resources) -> Vec<String> {
+    let mut dropped = Vec::new();
+    config.sources.retain(|s| {
+        let ok = match s {
+            SourceConfig::Wordnet(_) => resources.wordnet.is_some(),
+            SourceConfig::Embedding(_) => resources.embeddings.is_some(),
+            SourceConfig::Mlm(_) => resources.mask_filler.is_some(),
+        };
+        if !ok {
+            dropped.push(format!("source `{}`", s.name()));
+        }
+        ok
+    });
+    config.filters.retain(|f| {
+        let ok = match f {
+            FilterConfig::SamePos => resources.wordnet.is_some(),
+            FilterConfig::WordSimilarity { .. } => resources.embeddings.is_some(),
+            FilterConfig::SentenceSimilarity { .. } => resources.embedder.is_some(),
+            _ => true,
+        };
+        if !ok {
+            dropped.push(format!("filter `{}`", f.name()));
+        }
+        ok
+    });
+    dropped
+}

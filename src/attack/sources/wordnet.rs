@@ -1,0 +1,75 @@
+//! `kind = "wordnet"`: WordNet 3.0 synonyms, re-inflected to the original's form.
+
+use super::{CandidateSource, Proposal};
+use crate::attack::wordnet::WordNet;
+use crate::attack::{Resources, words::Word};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WordnetSourceConfig {
+    /// Most synonyms per word (best-known senses first).
+    pub max: usize,
+    /// Keep multi-word lemmas (`take_off` → `take off`).
+    pub multiword: bool,
+}
+
+impl Default for WordnetSourceConfig {
+    fn default() -> Self {
+        WordnetSourceConfig {
+            max: 30,
+            multiword: false,
+        }
+    }
+}
+
+impl WordnetSourceConfig {
+    pub fn build(&self, r: &Resources) -> Result<Box<dyn CandidateSource>> {
+        let wordnet = r.wordnet.clone().ok_or_else(|| {
+            Error::Config(
+                "source `wordnet` needs WordNet, which was not loaded; run `mscr setup`".into(),
+            )
+        })?;
+        Ok(Box::new(WordnetSource {
+            wordnet,
+            config: self.clone(),
+        }))
+    }
+}
+
+pub struct WordnetSource {
+    pub wordnet: Arc<WordNet>,
+    pub config: WordnetSourceConfig,
+}
+
+impl CandidateSource for WordnetSource {
+    fn name(&self) -> &'static str {
+        "wordnet"
+    }
+
+    fn propose(
+        &self,
+        _question: &str,
+        words: &[Word],
+        targets: &[usize],
+    ) -> Result<Vec<Vec<Proposal>>> {
+        Ok(targets
+            .iter()
+            .map(|&t| {
+                self.wordnet
+                    .synonyms(&words[t].text, self.config.multiword)
+                    .into_iter()
+                    .take(self.config.max)
+                    .enumerate()
+                    .map(|(rank, s)| Proposal {
+                        text: s.text,
+                        // Rank as a score in (0, 1]: first sense first.
+                        score: 1.0 / (1.0 + rank as f32),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,676 @@
+//! The campaign spec: models × transform chains × datasets × attacks, read from TOML.
+//!
+//! Every table is `deny_unknown_fields`, and every parse error is re-raised
+//! naming the spec file, so a typo reads "quickstart.toml: unknown field
+//! `limt`, expected one of ...".
+
+use crate::data::prompt::PromptTemplate;
+use crate::error::{Error, Result};
+use crate::runtime::Decoding;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Keys accepted at the top level of a spec (kept in step with [`RawSpec`]).
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "name",
+    "models",
+    "transforms",
+    "datasets",
+    "attacks",
+    "limit",
+    "shuffle",
+    "seed",
+    "decoding",
+    "prompt",
+    "out",
+    "threads",
+];
+
+/// The `kind`s a transform step may name (kept in step with [`TransformStep`]).
+pub const TRANSFORM_KINDS: &[&str] = &["identity"];
+
+/// One step of a transform chain. New transforms (compression, prompting,
+/// decoding) are new variants here; the spec format does not change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TransformStep {
+    /// The model as loaded.
+    Identity {},
+}
+
+impl TransformStep {
+    /// Short label for cache keys and reports, e.g. `identity`.
+    pub fn label(&self) -> String {
+        match self {
+            TransformStep::Identity {} => "identity".into(),
+        }
+    }
+}
+
+/// A chain of transform steps applied in order. The identity chain is empty
+/// or holds only `identity` steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransformChain {
+    pub name: String,
+    pub steps: Vec<TransformStep>,
+}
+
+impl TransformChain {
+    pub fn identity() -> Self {
+        TransformChain {
+            name: "identity".into(),
+            steps: vec![TransformStep::Identity {}],
+        }
+    }
+
+    pub fn is_identity(&self) -> bool {
+        self.steps
+            .iter()
+            .all(|s| matches!(s, TransformStep::Identity {}))
+    }
+}
+
+/// `[[transforms]] name = "..." steps = [ {kind = ...}, ... ]` (the chain form).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChain {
+    name: Option<String>,
+    steps: Vec<TransformStep>,
+}
+
+/// Where an attack's configuration comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttackSource {
+    /// A TOML file (resolved against the spec's folder).
+    File(PathBuf),
+    /// An inline table: the attack configuration's own keys.
+    Inline(String),
+}
+
+/// One attack of the campaign.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttackSpec {
+    /// Label in records and reports.
+    pub name: String,
+    /// True for the random-replacement baseline reported beside the others.
+    pub baseline: bool,
+    pub source: AttackSource,
+}
+
+/// Keys the campaign itself reads from an `[[attacks]]` table; every other key
+/// of an inline table belongs to the attack configuration.
+const ATTACK_REF_KEYS: &[&str] = &["name", "config", "baseline"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttackRef {
+    name: Option<String>,
+    config: PathBuf,
+    #[serde(default)]
+    baseline: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    name: Option<String>,
+    models: Vec<String>,
+    #[serde(default)]
+    transforms: Vec<toml::Value>,
+    datasets: Vec<String>,
+    attacks: Vec<toml::Table>,
+    limit: Option<usize>,
+    #[serde(default)]
+    shuffle: bool,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    decoding: Decoding,
+    prompt: Option<toml::Value>,
+    out: Option<PathBuf>,
+    #[serde(default)]
+    threads: usize,
+}
+
+/// A parsed, validated campaign spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignSpec {
+    pub name: String,
+    /// Model specs (aliases, paths, `openai:` URLs), as `runtime::load_model` takes them.
+    pub models: Vec<String>,
+    pub transforms: Vec<TransformChain>,
+    /// Dataset names or paths, as `data::load` takes them.
+    pub datasets: Vec<String>,
+    pub attacks: Vec<AttackSpec>,
+    /// Questions per dataset (before sharding); all when `None`.
+    pub limit: Option<usize>,
+    /// Take a seeded random sample of `limit` questions instead of the first ones.
+    pub shuffle: bool,
+    pub seed: u64,
+    pub decoding: Decoding,
+    pub prompt: PromptTemplate,
+    /// Output folder (relative paths resolve against the spec's folder).
+    pub out: PathBuf,
+    /// Intra-op threads for in-process models; 0 = runtime default.
+    pub threads: usize,
+    /// The folder the spec file lives in.
+    pub base_dir: PathBuf,
+}
+
+/// Re-words serde/TOML errors: the TOML crate reports the span, serde the key
+/// and the valid alternatives; we add the file.
+fn toml_err(path: &Path, e: toml::de::Error) -> Error {
+    Error::file(path, e.to_string().trim_end().to_string())
+}
+
+fn keys_list(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl CampaignSpec {
+    pub fn from_file(path: &Path) -> Result<CampaignSpec> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Self::from_toml_str(&text, path, &base)
+    }
+
+    /// Parses `text`; `path` names the file in errors; `base` resolves relative paths.
+    pub fn from_toml_str(text: &str, path: &Path, base: &Path) -> Result<CampaignSpec> {
+        // Check top-level keys first so the message lists every valid key.
+        let table: toml::Table = toml::from_str(text).map_err(|e| toml_err(path, e))?;
+        for k in table.keys() {
+            if !TOP_LEVEL_KEYS.contains(&k.as_str()) {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "unknown key `{k}` at the top level; valid keys: {}",
+                        keys_list(TOP_LEVEL_KEYS)
+                    ),
+                ));
+            }
+        }
+        let raw: RawSpec = toml::from_str(text).map_err(|e| toml_err(path, e))?;
+        let file_stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "campaign".into());
+
+        if raw.models.is_empty() {
+            return Err(Error::file(
+                path,
+                "`models` is empty: name at least one model",
+            ));
+        }
+        if raw.datasets.is_empty() {
+            return Err(Error::file(
+                path,
+                "`datasets` is empty: name at least one dataset",
+            ));
+        }
+        if raw.attacks.is_empty() {
+            return Err(Error::file(
+                path,
+                "no `[[attacks]]`: add one, e.g. `[[attacks]] config = \"mscr.toml\"`",
+            ));
+        }
+        if raw.limit == Some(0) {
+            return Err(Error::file(
+                path,
+                "`limit = 0` selects no question; remove it or raise it",
+            ));
+        }
+
+        let transforms = parse_transforms(&raw.transforms, path)?;
+        let attacks = parse_attacks(&raw.attacks, path)?;
+        let prompt = parse_prompt(raw.prompt.as_ref(), path, base)?;
+
+        let out = raw
+            .out
+            .map(|o| if o.is_absolute() { o } else { base.join(o) })
+            .unwrap_or_else(|| base.join("runs").join(&file_stem));
+
+        Ok(CampaignSpec {
+            name: raw.name.unwrap_or(file_stem),
+            models: raw.models,
+            transforms,
+            datasets: raw.datasets,
+            attacks,
+            limit: raw.limit,
+            shuffle: raw.shuffle,
+            seed: raw.seed,
+            decoding: raw.decoding,
+            prompt,
+            out,
+            threads: raw.threads,
+            base_dir: base.to_path_buf(),
+        })
+    }
+
+    /// The attack the report sets beside the others, if any.
+    pub fn baseline_attack(&self) -> Option<&AttackSpec> {
+        self.attacks.iter().find(|a| a.baseline)
+    }
+}
+
+fn parse_transforms(values: &[toml::Value], path: &Path) -> Result<Vec<TransformChain>> {
+    if values.is_empty() {
+        return Ok(vec![TransformChain::identity()]);
+    }
+    let mut chains = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let ctx = |e: toml::de::Error| {
+            Error::file(
+                path,
+                format!(
+                    "transforms[{i}]: {} (transform kinds: {}; `identity` takes no settings)",
+                    e.to_string().trim_end(),
+                    keys_list(TRANSFORM_KINDS)
+                ),
+            )
+        };
+        let table = v.as_table().ok_or_else(|| {
+            Error::file(
+                path,
+                format!("transforms[{i}]: expected a table (`[[transforms]] kind = \"identity\"`)"),
+            )
+        })?;
+        // A table with `steps` is a chain; otherwise the table is one step.
+        let chain = if table.contains_key("steps") {
+            let raw: RawChain = v.clone().try_into().map_err(ctx)?;
+            if raw.steps.is_empty() {
+                return Err(Error::file(
+                    path,
+                    format!("transforms[{i}]: `steps` is empty"),
+                ));
+            }
+            let name = raw.name.unwrap_or_else(|| {
+                raw.steps
+                    .iter()
+                    .map(|s| s.label())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            });
+            TransformChain {
+                name,
+                steps: raw.steps,
+            }
+        } else {
+            let step: TransformStep = v.clone().try_into().map_err(ctx)?;
+            TransformChain {
+                name: step.label(),
+                steps: vec![step],
+            }
+        };
+        if chains.iter().any(|c: &TransformChain| c.name == chain.name) {
+            return Err(Error::file(
+                path,
+                format!(
+                    "transforms[{i}]: a chain named `{}` already exists; give it a `name`",
+                    chain.name
+                ),
+            ));
+        }
+        chains.push(chain);
+    }
+    Ok(chains)
+}
+
+fn parse_attacks(tables: &[toml::Table], path: &Path) -> Result<Vec<AttackSpec>> {
+    let mut out: Vec<AttackSpec> = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        let ctx = |e: toml::de::Error| {
+            Error::file(path, format!("attacks[{i}]: {}", e.to_string().trim_end()))
+        };
+        let spec = if t.contains_key("config") {
+            for k in t.keys() {
+                if !ATTACK_REF_KEYS.contains(&k.as_str()) {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "attacks[{i}]: unknown key `{k}` beside `config`; valid keys: {} (put attack settings in the config file, or drop `config` and write them inline)",
+                            keys_list(ATTACK_REF_KEYS)
+                        ),
+                    ));
+                }
+            }
+            let r: RawAttackRef = toml::Value::Table(t.clone()).try_into().map_err(ctx)?;
+            let name = r.name.unwrap_or_else(|| {
+                r.config
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| format!("attack{i}"))
+            });
+            let file = if r.config.is_absolute() {
+                r.config
+            } else {
+                path.parent().unwrap_or(Path::new(".")).join(r.config)
+            };
+            AttackSpec {
+                name,
+                baseline: r.baseline,
+                source: AttackSource::File(file),
+            }
+        } else {
+            let mut inner = t.clone();
+            // `name` stays in the table too: it is also the attack config's own name.
+            let name = match inner.get("name") {
+                Some(toml::Value::String(s)) => s.clone(),
+                Some(_) => {
+                    return Err(Error::file(
+                        path,
+                        format!("attacks[{i}]: `name` must be a string"),
+                    ));
+                }
+                None => {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "attacks[{i}]: an inline attack needs a `name` (or use `config = \"FILE.toml\"`)"
+                        ),
+                    ));
+                }
+            };
+            let baseline = match inner.remove("baseline") {
+                Some(toml::Value::Boolean(b)) => b,
+                None => false,
+                Some(_) => {
+                    return Err(Error::file(
+                        path,
+                        format!("attacks[{i}]: `baseline` must be true or false"),
+                    ));
+                }
+            };
+            let text = toml::to_string(&inner)
+                .map_err(|e| Error::file(path, format!("attacks[{i}]: {e}")))?;
+            AttackSpec {
+                name,
+                baseline,
+                source: AttackSource::Inline(text),
+            }
+        };
+        if out.iter().any(|a| a.name == spec.name) {
+            return Err(Error::file(
+                path,
+                format!(
+                    "attacks[{i}]: two attacks are named `{}`; give each a distinct `name`",
+                    spec.name
+                ),
+            ));
+        }
+        out.push(spec);
+    }
+    if out.iter().filter(|a| a.baseline).count() > 1 {
+        return Err(Error::file(
+            path,
+            "more than one attack has `baseline = true`; mark only one",
+        ));
+    }
+    Ok(out)
+}
+
+const PROMPT_KEYS: &[&str] = &["name", "system", "user", "chat"];
+
+fn parse_prompt(v: Option<&toml::Value>, path: &Path, base: &Path) -> Result<PromptTemplate> {
+    match v {
+        None => Ok(PromptTemplate::zero_shot_cot()),
+        Some(toml::Value::String(s)) => {
+            // A template file next to the spec, or a built-in name.
+            let file = base.join(s);
+            if file.is_file() {
+                let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+                let t: toml::Table = toml::from_str(&text).map_err(|e| toml_err(&file, e))?;
+                return parse_prompt(Some(&toml::Value::Table(t)), &file, base);
+            }
+            super::exec::named_prompt(s).map_err(|e| Error::file(path, format!("prompt: {e}")))
+        }
+        Some(toml::Value::Table(t)) => {
+            for k in t.keys() {
+                if !PROMPT_KEYS.contains(&k.as_str()) {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "[prompt]: unknown key `{k}`; valid keys: {}",
+                            keys_list(PROMPT_KEYS)
+                        ),
+                    ));
+                }
+            }
+            let mut t = t.clone();
+            t.entry("name")
+                .or_insert_with(|| toml::Value::String("custom".into()));
+            let p: PromptTemplate =
+                toml::Value::Table(t)
+                    .try_into()
+                    .map_err(|e: toml::de::Error| {
+                        Error::file(path, format!("[prompt]: {}", e.to_string().trim_end()))
+                    })?;
+            if !p.user.contains("{question}") {
+                return Err(Error::file(
+                    path,
+                    "[prompt]: `user` must contain `{question}`",
+                ));
+            }
+            Ok(p)
+        }
+        Some(_) => Err(Error::file(
+            path,
+            "`prompt` must be a template name (e.g. \"cot\"), a template file, or a table",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<CampaignSpec> {
+        CampaignSpec::from_toml_str(text, Path::new("attacks/t.toml"), Path::new("attacks"))
+    }
+
+    const MIN: &str = r#"
+models = ["smollm2-135m-instruct"]
+datasets = ["asdiv"]
+[[attacks]]
+config = "mscr.toml"
+"#;
+
+    #[test]
+    fn minimal_spec_gets_defaults() {
+        let s = parse(MIN).unwrap();
+        assert_eq!(s.name, "t");
+        assert_eq!(s.transforms, vec![TransformChain::identity()]);
+        assert_eq!(s.attacks[0].name, "mscr");
+        assert_eq!(
+            s.attacks[0].source,
+            AttackSource::File("attacks/mscr.toml".into())
+        );
+        assert_eq!(s.out, PathBuf::from("attacks/runs/t"));
+        assert_eq!(s.prompt, PromptTemplate::zero_shot_cot());
+    }
+
+    #[test]
+    fn unknown_top_level_key_names_key_file_and_valid_keys() {
+        let e = parse(&format!("limt = 3\n{MIN}")).unwrap_err().to_string();
+        assert!(e.contains("attacks/t.toml"), "{e}");
+        assert!(e.contains("`limt`"), "{e}");
+        assert!(e.contains("`limit`") && e.contains("`datasets`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_transform_kind_lists_valid_kinds() {
+        let e = parse(&format!("{MIN}\n[[transforms]]\nkind = \"prune\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("attacks/t.toml") && e.contains("prune") && e.contains("identity"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_transform_is_an_error() {
+        let e = parse(&format!(
+            "{MIN}\n[[transforms]]\nkind = \"identity\"\nratio = 0.3\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ratio"), "{e}");
+    }
+
+    #[test]
+    fn chains_and_inline_attacks() {
+        let s = parse(
+            r#"
+models = ["m"]
+datasets = ["d"]
+limit = 5
+[decoding]
+max_new_tokens = 64
+[[transforms]]
+kind = "identity"
+[[transforms]]
+name = "twice"
+steps = [{ kind = "identity" }, { kind = "identity" }]
+[[attacks]]
+config = "mscr.toml"
+[[attacks]]
+name = "random"
+baseline = true
+search = { kind = "random" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.transforms.len(), 2);
+        assert_eq!(s.transforms[1].name, "twice");
+        assert_eq!(s.transforms[1].steps.len(), 2);
+        assert_eq!(s.decoding.max_new_tokens, 64);
+        assert_eq!(s.baseline_attack().unwrap().name, "random");
+        match &s.attacks[1].source {
+            AttackSource::Inline(t) => {
+                assert!(
+                    t.contains("search") && !t.contains("baseline") && t.contains("random"),
+                    "{t}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn extra_key_beside_config_is_an_error() {
+        let e =
+            parse("models=[\"m\"]\ndatasets=[\"d\"]\n[[attacks]]\nconfig=\"a.toml\"\nbudget=3\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("`budget`") && e.contains("`config`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_decoding_key_is_an_error() {
+        let e = parse(&format!("{MIN}\n[decoding]\nmax_tokens = 3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("max_tokens") && e.contains("max_new_tokens"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn prompts_by_name_file_or_table() {
+        let e = parse(&format!("prompt = \"nope\"\n{MIN}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nope") && e.contains("cot") && e.contains("t.toml"),
+            "{e}"
+        );
+        let t = parse(&format!(
+            "prompt = {{ user = \"Q: {{question}}\", chat = false }}\n{MIN}"
+        ))
+        .unwrap();
+        assert_eq!(t.prompt.user, "Q: {question}");
+        assert!(!t.prompt.chat);
+        let e = parse(&format!("prompt = {{ user = \"no placeholder\" }}\n{MIN}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("{question}"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.toml"),
+            "name = \"mine\"\nuser = \"{question} Answer:\"\n",
+        )
+        .unwrap();
+        let f = CampaignSpec::from_toml_str(
+            &format!("prompt = \"p.toml\"\n{MIN}"),
+            &dir.path().join("c.toml"),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(f.prompt.name, "mine");
+    }
+
+    #[test]
+    fn duplicate_attack_names_rejected() {
+        let e = parse(&format!(
+            "{MIN}\n[[attacks]]\nconfig = \"other/mscr.toml\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("two attacks are named `mscr`"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+
+    /// Every spec shipped in attacks/ parses (its attack configs are the attack module's).
+    #[test]
+    fn shipped_specs_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("attacks");
+        for name in [
+            "quickstart",
+            "mscr-gsm8k",
+            "mscr-math500",
+            "ablation-sources",
+            "ci-gate",
+        ] {
+            let s = CampaignSpec::from_file(&dir.join(format!("{name}.toml")))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(s.name, name);
+            assert!(s.models.contains(&"smollm2-135m-instruct".to_string()));
+        }
+        let a = CampaignSpec::from_file(&dir.join("ablation-sources.toml")).unwrap();
+        let names: Vec<&str> = a.attacks.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "all-sources",
+                "random",
+                "embedding-only",
+                "wordnet-only",
+                "mlm-only"
+            ]
+        );
+        for single in &a.attacks[2..] {
+            let AttackSource::Inline(t) = &single.source else {
+                panic!()
+            };
+            let cfg: toml::Table = toml::from_str(t).unwrap();
+            assert_eq!(
+                cfg["sources"].as_array().unwrap().len(),
+                1,
+                "{}",
+                single.name
+            );
+        }
+        let q = CampaignSpec::from_file(&dir.join("quickstart.toml")).unwrap();
+        assert_eq!(q.limit, Some(40));
+        assert_eq!(q.baseline_attack().unwrap().name, "random");
+    }
+}

@@ -1,0 +1,61 @@
+//! `mscr answers judge`: the answer checker on JSONL pairs.
+
+use anyhow::{Context, bail};
+use std::io::{BufReader, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Judge JSONL lines {"gold": ..., "prediction": ...}; writes each line back
+    /// with "extracted" and "equivalent" added.
+    Judge {
+        /// Which answer style to use: gsm8k, math500, asdiv, svamp or mawps.
+        #[arg(long)]
+        dataset: String,
+        /// Input JSONL file (`-` for stdin).
+        #[arg(long)]
+        input: PathBuf,
+        /// Output JSONL file (default: stdout).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let Sub::Judge {
+        dataset,
+        input,
+        output,
+    } = a.command;
+    let Some(mapping) = mscr::data::dataset::canonical_name(&dataset)
+        .and_then(mscr::data::dataset::builtin_mapping)
+    else {
+        bail!("unknown dataset `{dataset}`: use gsm8k, math500, asdiv, svamp or mawps");
+    };
+    let reader: Box<dyn std::io::BufRead> = if input.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(&input)
+            .with_context(|| format!("cannot open {}", input.display()))?;
+        Box::new(BufReader::new(f))
+    };
+    let writer: Box<dyn Write> = match &output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let stats = mscr::score::judge::judge_jsonl(reader, writer, mapping.style, &input)?;
+    eprintln!(
+        "judged {} lines: {} equivalent, {} without an extractable answer",
+        stats.lines, stats.equivalent, stats.not_extracted
+    );
+    Ok(ExitCode::SUCCESS)
+}

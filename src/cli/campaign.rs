@@ -1,0 +1,83 @@
+//! `mscr campaign run|merge`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Run a campaign spec (models × transforms × datasets × attacks) and write its report.
+    Run {
+        /// The campaign spec (TOML), e.g. attacks/quickstart.toml.
+        spec: PathBuf,
+        /// Output folder (overrides the spec's `out`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue a folder that already holds results; finished questions are not repeated.
+        #[arg(long)]
+        resume: bool,
+        /// Run only shard I of N (1-based), e.g. `--shard 2/4`; merge shards with `campaign merge`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Do not write the report at the end.
+        #[arg(long)]
+        no_report: bool,
+    },
+    /// Combine the folders of sharded runs into one folder and report it.
+    Merge {
+        /// Campaign output folders (each holds campaign.sqlite).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    match a.command {
+        Sub::Run {
+            spec,
+            out,
+            resume,
+            shard,
+            no_report,
+        } => {
+            let shard = shard.map(|s| s.parse()).transpose()?;
+            let r = mscr::campaign::run(&mscr::campaign::CampaignRun {
+                spec,
+                out,
+                resume,
+                shard,
+                progress: true,
+                report: !no_report,
+            })?;
+            eprintln!(
+                "{} questions run, {} already done; results in {}",
+                r.stats.ran,
+                r.stats.resumed,
+                r.out.display()
+            );
+            if r.stats.interrupted {
+                eprintln!("interrupted: continue with --resume");
+                return Ok(ExitCode::from(130));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Sub::Merge { dirs, out } => {
+            let s = mscr::campaign::merge(&dirs, &out, true)?;
+            eprintln!(
+                "merged {} records ({} identical duplicates) and {} cached generations into {}",
+                s.records,
+                s.duplicates,
+                s.generations,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `mscr eval`: accuracy of a model on a benchmark.
+
+use anyhow::Context;
+use mscr::data::{self, prompt::PromptTemplate};
+use mscr::runtime::{Decoding, LoadOptions};
+use mscr::score::{AnswerStyle, eval};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model spec: an alias, a .gguf path, a Hugging Face folder, an .onnx path,
+    /// or openai:http://HOST:PORT/v1#MODEL.
+    #[arg(long)]
+    model: String,
+    /// gsm8k, math500, asdiv, svamp, mawps, a JSONL/CSV path, or a URL (with --sha256).
+    #[arg(long)]
+    dataset: String,
+    /// Evaluate only the first N items.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Prompt template: cot, boxed, plain, gsm8k-8shot (add -chat/-plain), or a
+    /// TOML file. Default: cot for numeric datasets, boxed for MATH500.
+    #[arg(long)]
+    prompt: Option<String>,
+    /// Output directory for summary.json and items.jsonl.
+    #[arg(long, default_value = "runs/eval")]
+    out: PathBuf,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Intra-op threads (0 = ONNX Runtime's default).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Most new tokens per answer.
+    #[arg(long, default_value_t = 384)]
+    max_tokens: usize,
+    /// Prompts per generation batch.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Skip malformed dataset lines (counted in the summary) instead of failing.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Pinned sha256 of a URL dataset.
+    #[arg(long)]
+    sha256: Option<String>,
+    /// Built-in format of a dataset file whose name does not say it.
+    #[arg(long)]
+    format: Option<String>,
+    /// A TOML field mapping for any JSONL/CSV file (question, answer, id, ...).
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let opts = data::LoadOptions {
+        skip_invalid: a.skip_invalid,
+        limit: a.limit,
+        format: a.format.clone(),
+        sha256: a.sha256.clone(),
+        mapping: a
+            .mapping
+            .as_deref()
+            .map(data::FieldMapping::from_file)
+            .transpose()?,
+        ..Default::default()
+    };
+    let dataset = data::load(&a.dataset, &opts)?;
+    let prompt_name = a.prompt.clone().unwrap_or_else(|| {
+        match dataset.style {
+            AnswerStyle::Latex => "boxed",
+            AnswerStyle::Numeric => "cot",
+        }
+        .to_string()
+    });
+    let prompt = PromptTemplate::named(&prompt_name)?;
+    let device = a
+        .device
+        .parse()
+        .with_context(|| format!("--device {}", a.device))?;
+    let model = mscr::runtime::load_model(
+        &a.model,
+        &LoadOptions {
+            device,
+            threads: a.threads,
+        },
+    )?;
+    let options = eval::EvalOptions {
+        prompt,
+        decoding: Decoding {
+            max_new_tokens: a.max_tokens,
+            ..Decoding::default()
+        },
+        batch_size: a.batch_size,
+        progress: true,
+    };
+    let s = eval::evaluate_to_dir(model.as_ref(), &dataset, &options, &a.out)?;
+    println!(
+        "{} on {} ({} items, prompt {}): accuracy {:.1}% [95% CI {:.1}–{:.1}], extraction failures {:.1}%, response tokens mean {:.0} / median {:.0}",
+        s.model,
+        s.dataset,
+        s.overall.n,
+        s.prompt,
+        100.0 * s.overall.accuracy,
+        100.0 * s.overall.ci_low,
+        100.0 * s.overall.ci_high,
+        100.0 * s.extraction_failure_rate,
+        s.mean_tokens,
+        s.median_tokens
+    );
+    if let Some(st) = &s.strict {
+        println!(
+            "  strict match only (#### N / The answer is N): {:.1}% [95% CI {:.1}–{:.1}]",
+            100.0 * st.accuracy,
+            100.0 * st.ci_low,
+            100.0 * st.ci_high
+        );
+    }
+    for (title, groups) in [("subject", &s.by_subject), ("level", &s.by_level)] {
+        for (k, g) in groups {
+            println!(
+                "  {title} {k}: {}/{} ({:.1}%)",
+                g.correct,
+                g.n,
+                100.0 * g.accuracy
+            );
+        }
+    }
+    if s.skipped_lines > 0 {
+        println!("  skipped {} malformed dataset lines", s.skipped_lines);
+    }
+    println!("wrote {}", a.out.display());
+    Ok(ExitCode::SUCCESS)
+}

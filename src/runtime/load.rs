@@ -1,0 +1,160 @@
+//! From a model spec string to a ready [`LanguageModel`]: resolve the spec,
+//! build (or reuse) the ONNX graph, open the session.
+//!
+//! Spec options ride in a query string: `MODEL?weights=f32&max_positions=2048`.
+
+use super::decoder::{self, BuildOptions};
+use super::ort_model::OrtModel;
+use super::session::{DecoderSession, SessionOptions};
+use super::{LanguageModel, LoadOptions};
+use crate::error::{Error, Result};
+use crate::model::chat::ChatTemplate;
+use crate::model::gguf::GgufFile;
+use crate::model::spec::ResolvedModel;
+use crate::model::tokenizer::Tokenizer;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A model spec split into its target and options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpecOptions {
+    pub target: String,
+    pub build: BuildOptions,
+}
+
+pub fn parse_options(spec: &str) -> Result<SpecOptions> {
+    // `openai:` specs carry their own URL query; leave them whole.
+    if spec.starts_with("openai:") {
+        return Ok(SpecOptions {
+            target: spec.to_string(),
+            build: BuildOptions::default(),
+        });
+    }
+    let (target, query) = spec.split_once('?').unwrap_or((spec, ""));
+    let mut build = BuildOptions::default();
+    for kv in query.split('&').filter(|s| !s.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "weights" => build.format = v.parse()?,
+            "max_positions" => {
+                build.max_positions = v.parse().map_err(|_| {
+                    Error::Config(format!(
+                        "model spec {spec}: max_positions={v} is not a number"
+                    ))
+                })?
+            }
+            _ => {
+                return Err(Error::Config(format!(
+                    "model spec {spec}: unknown option {k:?} (valid: weights, max_positions)"
+                )));
+            }
+        }
+    }
+    Ok(SpecOptions {
+        target: target.to_string(),
+        build,
+    })
+}
+
+fn session_options(o: &LoadOptions) -> SessionOptions {
+    SessionOptions {
+        device: o.device,
+        threads: o.threads,
+    }
+}
+
+/// Loads an in-process decoder from a GGUF file. A graph already in the cache
+/// opens without dequantising the weights.
+pub fn load_gguf(
+    path: &Path,
+    name: &str,
+    build: &BuildOptions,
+    options: &LoadOptions,
+) -> Result<OrtModel> {
+    let g = GgufFile::open(path)?;
+    let config = g.config()?;
+    let key = crate::model::weights::cache_key(&g.digest(), &[]);
+    let dir = decoder::cache_dir_for(&key, config.max_position, build);
+    let tokenizer = Tokenizer::from_gguf(&g)?;
+    let chat = ChatTemplate::from_gguf(&g, &tokenizer)?;
+    let (dir, info) = match decoder::cached(&dir) {
+        Some(info) => (dir, info),
+        None => {
+            let model = g.to_model()?;
+            drop(g);
+            decoder::build_cached(&model, build)?
+        }
+    };
+    let session = DecoderSession::open(&dir, info, &session_options(options))?;
+    Ok(OrtModel::new(
+        session,
+        tokenizer,
+        chat,
+        format!("{name}@{key}-{}", build.format.name()),
+    ))
+}
+
+/// Loads a decoder from a Hugging Face folder (config.json + safetensors).
+pub fn load_hf(
+    dir: &Path,
+    name: &str,
+    build: &BuildOptions,
+    options: &LoadOptions,
+) -> Result<OrtModel> {
+    let tokenizer = crate::model::hf::load_tokenizer(dir)?;
+    let chat = crate::model::hf::load_chat_template(dir, &tokenizer)?;
+    let model = crate::model::hf::load_model(dir)?;
+    let key = model.cache_key();
+    let (dir, info) = decoder::build_cached(&model, build)?;
+    drop(model);
+    let session = DecoderSession::open(&dir, info, &session_options(options))?;
+    Ok(OrtModel::new(
+        session,
+        tokenizer,
+        chat,
+        format!("{name}@{key}-{}", build.format.name()),
+    ))
+}
+
+/// Loads an ONNX decoder exported by Hugging Face Optimum; its tokenizer files
+/// (tokenizer.json, tokenizer_config.json, config.json) sit beside it.
+pub fn load_optimum(path: &Path, name: &str, options: &LoadOptions) -> Result<OrtModel> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tokenizer = crate::model::hf::load_tokenizer(dir)?;
+    let chat = crate::model::hf::load_chat_template(dir, &tokenizer)?;
+    let pad = tokenizer
+        .pad_id()
+        .or(tokenizer.eos_ids().first().copied())
+        .unwrap_or(0);
+    let session = super::optimum::OptimumSession::open(
+        path,
+        tokenizer.eos_ids().to_vec(),
+        pad,
+        &session_options(options),
+    )?;
+    let digest = crate::setup::sha256_file(path)?;
+    Ok(OrtModel::with_backend(
+        super::ort_model::Backend::Optimum(session),
+        tokenizer,
+        chat,
+        format!("{name}@{}", &digest[..16]),
+    ))
+}
+
+/// Loads the in-process ORT model a spec names (not HTTP models).
+pub fn load_ort(spec: &str, options: &LoadOptions) -> Result<OrtModel> {
+    let so = parse_options(spec)?;
+    match crate::model::spec::resolve(&so.target)? {
+        ResolvedModel::Gguf { path } => load_gguf(&path, &so.target, &so.build, options),
+        ResolvedModel::HfFolder { dir } => load_hf(&dir, &so.target, &so.build, options),
+        ResolvedModel::Onnx { path } => load_optimum(&path, &so.target, options),
+        ResolvedModel::OpenAi { .. } => Err(Error::Unsupported(format!(
+            "model {spec}: a served model is reached over HTTP, not run in-process"
+        ))),
+    }
+}
+
+/// See [`super::load_model`].
+pub fn load_model(spec: &str, options: &LoadOptions) -> Result<Arc<dyn LanguageModel>> {
+    Ok(Arc::new(load_ort(spec, options)?))
+}

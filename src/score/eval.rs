@@ -1,0 +1,423 @@
+//! The evaluation loop: prompts every item of a dataset through a model in
+//! batches, checks each answer and aggregates accuracy (with a 95% Wilson
+//! interval), extraction failures, response lengths and, for MATH500, the
+//! breakdown by subject and level.
+
+use super::{AnswerStyle, check};
+use crate::data::{Dataset, Item, prompt::PromptTemplate};
+use crate::error::{Error, Result};
+use crate::runtime::{Decoding, LanguageModel, Prompt};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+/// How to run an evaluation.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    pub prompt: PromptTemplate,
+    pub decoding: Decoding,
+    /// Prompts per `generate` call.
+    pub batch_size: usize,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// One judged item (one line of `items.jsonl`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemResult {
+    pub id: String,
+    /// The prompt exactly as the model saw it.
+    pub prompt: String,
+    pub output: String,
+    pub extracted: Option<String>,
+    pub gold: String,
+    pub correct: bool,
+    /// Response tokens.
+    pub tokens: usize,
+    /// Numeric datasets: correct under lm-evaluation-harness's strict match
+    /// (`#### N` / `The answer is N`) alone, without the flexible fall-backs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_correct: Option<bool>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Accuracy of a group of items.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    pub n: usize,
+    pub correct: usize,
+    pub accuracy: f64,
+    /// 95% Wilson score interval.
+    pub ci_low: f64,
+    pub ci_high: f64,
+}
+
+impl Accuracy {
+    pub fn new(correct: usize, n: usize) -> Self {
+        let (ci_low, ci_high) = wilson(correct, n, 1.959964);
+        Accuracy {
+            n,
+            correct,
+            accuracy: if n == 0 {
+                0.0
+            } else {
+                correct as f64 / n as f64
+            },
+            ci_low,
+            ci_high,
+        }
+    }
+}
+
+/// What `summary.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub model: String,
+    pub dataset: String,
+    pub prompt: String,
+    pub style: AnswerStyle,
+    #[serde(flatten)]
+    pub overall: Accuracy,
+    /// Outputs where no final answer could be found.
+    pub extraction_failures: usize,
+    pub extraction_failure_rate: f64,
+    pub mean_tokens: f64,
+    pub median_tokens: f64,
+    /// Numeric datasets: accuracy under the strict match only (lm-evaluation-harness
+    /// `strict-match`); `overall` is the flexible one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<Accuracy>,
+    /// Malformed dataset lines skipped under `--skip-invalid`.
+    pub skipped_lines: usize,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_subject: BTreeMap<String, Accuracy>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_level: BTreeMap<String, Accuracy>,
+}
+
+/// Wilson score interval for `k` successes in `n` trials at normal quantile `z`.
+pub fn wilson(k: usize, n: usize, z: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (n, p) = (n as f64, k as f64 / n as f64);
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// Median of a list of counts (mean of the middle two for even lengths).
+pub fn median(values: &[usize]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m] as f64
+    } else {
+        (v[m - 1] + v[m]) as f64 / 2.0
+    }
+}
+
+fn group_by(results: &[ItemResult], key: &str) -> BTreeMap<String, Accuracy> {
+    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for r in results {
+        if let Some(v) = r.meta.get(key) {
+            let e = counts.entry(v.clone()).or_default();
+            e.0 += usize::from(r.correct);
+            e.1 += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(k, (c, n))| (k, Accuracy::new(c, n)))
+        .collect()
+}
+
+/// Aggregates judged items into a summary.
+pub fn summarize(model: &str, dataset: &Dataset, prompt: &str, results: &[ItemResult]) -> Summary {
+    let n = results.len();
+    let correct = results.iter().filter(|r| r.correct).count();
+    let failures = results.iter().filter(|r| r.extracted.is_none()).count();
+    let tokens: Vec<usize> = results.iter().map(|r| r.tokens).collect();
+    Summary {
+        model: model.to_string(),
+        dataset: dataset.name.clone(),
+        prompt: prompt.to_string(),
+        style: dataset.style,
+        overall: Accuracy::new(correct, n),
+        extraction_failures: failures,
+        extraction_failure_rate: if n == 0 {
+            0.0
+        } else {
+            failures as f64 / n as f64
+        },
+        mean_tokens: if n == 0 {
+            0.0
+        } else {
+            tokens.iter().sum::<usize>() as f64 / n as f64
+        },
+        median_tokens: median(&tokens),
+        strict: (dataset.style == AnswerStyle::Numeric).then(|| {
+            Accuracy::new(
+                results
+                    .iter()
+                    .filter(|r| r.strict_correct == Some(true))
+                    .count(),
+                n,
+            )
+        }),
+        skipped_lines: dataset.skipped,
+        by_subject: group_by(results, "subject"),
+        by_level: group_by(results, "level"),
+    }
+}
+
+/// Judges one model output against an item.
+pub fn judge(
+    item: &Item,
+    style: AnswerStyle,
+    prompt: String,
+    output: String,
+    tokens: usize,
+) -> ItemResult {
+    let v = check(&output, &item.gold, style);
+    let strict_correct = (style == AnswerStyle::Numeric).then(|| {
+        super::extract::gsm8k_strict(&output)
+            .is_some_and(|n| super::equivalent(&n.canonical(), &item.gold, style))
+    });
+    ItemResult {
+        id: item.id.clone(),
+        prompt,
+        output,
+        extracted: v.extracted,
+        gold: item.gold.clone(),
+        correct: v.equivalent,
+        tokens,
+        strict_correct,
+        meta: item.meta.clone(),
+    }
+}
+
+/// Runs every item through `model` in batches; `on_item` sees each result as it
+/// is judged (to stream it to disk).
+pub fn evaluate(
+    model: &dyn LanguageModel,
+    dataset: &Dataset,
+    opts: &EvalOptions,
+    mut on_item: impl FnMut(&ItemResult) -> Result<()>,
+) -> Result<(Summary, Vec<ItemResult>)> {
+    let bar = if opts.progress {
+        let b = indicatif::ProgressBar::new(dataset.items.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        b.set_message(format!("eval {}", dataset.name));
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut decoding = opts.decoding.clone();
+    for s in opts.prompt.stop_strings() {
+        if !decoding.stop.contains(&s) {
+            decoding.stop.push(s);
+        }
+    }
+    let mut results = Vec::with_capacity(dataset.items.len());
+    let mut correct = 0usize;
+    for chunk in dataset.items.chunks(opts.batch_size.max(1)) {
+        let prompts: Vec<Prompt> = chunk
+            .iter()
+            .map(|it| opts.prompt.render(&it.question))
+            .collect();
+        let gens = model.generate(&prompts, &decoding)?;
+        if gens.len() != prompts.len() {
+            return Err(Error::Other(format!(
+                "model {} returned {} completions for {} prompts",
+                model.id(),
+                gens.len(),
+                prompts.len()
+            )));
+        }
+        for ((item, prompt), g) in chunk.iter().zip(&prompts).zip(gens) {
+            let shown = model.render(prompt).unwrap_or_else(|_| match prompt {
+                Prompt::Text { text } => text.clone(),
+                Prompt::Chat { messages } => messages
+                    .iter()
+                    .map(|m| m.content.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            });
+            let r = judge(item, dataset.style, shown, g.text, g.completion_tokens);
+            correct += usize::from(r.correct);
+            on_item(&r)?;
+            results.push(r);
+            bar.inc(1);
+        }
+        bar.set_message(format!(
+            "eval {} acc {:.1}%",
+            dataset.name,
+            100.0 * correct as f64 / results.len() as f64
+        ));
+    }
+    bar.finish_and_clear();
+    let summary = summarize(&model.id(), dataset, &opts.prompt.name, &results);
+    Ok((summary, results))
+}
+
+/// Runs [`evaluate`] writing `items.jsonl` (streamed) and `summary.json` to `out`.
+pub fn evaluate_to_dir(
+    model: &dyn LanguageModel,
+    dataset: &Dataset,
+    opts: &EvalOptions,
+    out: &Path,
+) -> Result<Summary> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let items_path = out.join("items.jsonl");
+    let f = std::fs::File::create(&items_path).map_err(|e| Error::io(&items_path, e))?;
+    let mut w = std::io::BufWriter::new(f);
+    let (summary, _) = evaluate(model, dataset, opts, |r| {
+        let line = serde_json::to_string(r).map_err(|e| Error::Other(e.to_string()))?;
+        writeln!(w, "{line}").map_err(|e| Error::io(&items_path, e))
+    })?;
+    w.flush().map_err(|e| Error::io(&items_path, e))?;
+    let summary_path = out.join("summary.json");
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?;
+    std::fs::write(&summary_path, text + "\n").map_err(|e| Error::io(&summary_path, e))?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_interval_matches_reference_values() {
+        // Reference values from the closed-form Wilson formula (statsmodels agrees).
+        let (lo, hi) = wilson(6, 200, 1.959964);
+        assert!(
+            (lo - 0.013820).abs() < 1e-5 && (hi - 0.063894).abs() < 1e-5,
+            "{lo} {hi}"
+        );
+        let (lo, hi) = wilson(0, 10, 1.959964);
+        assert!(lo == 0.0 && (hi - 0.27753).abs() < 1e-4, "{lo} {hi}");
+        let (lo, hi) = wilson(10, 10, 1.959964);
+        assert!(
+            (lo - 0.72247).abs() < 1e-4 && (hi - 1.0).abs() < 1e-12,
+            "{lo} {hi}"
+        );
+        assert_eq!(wilson(0, 0, 1.96), (0.0, 1.0));
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[5, 1, 3]), 3.0);
+        assert_eq!(median(&[4, 1, 3, 2]), 2.5);
+    }
+
+    fn item(id: &str, gold: &str, subject: &str, level: &str) -> Item {
+        let mut meta = BTreeMap::new();
+        meta.insert("subject".to_string(), subject.to_string());
+        meta.insert("level".to_string(), level.to_string());
+        Item {
+            id: id.into(),
+            question: "q".into(),
+            gold: gold.into(),
+            meta,
+        }
+    }
+
+    #[test]
+    fn strict_and_flexible_accuracy() {
+        let items: Vec<Item> = ["18", "5", "7"]
+            .iter()
+            .enumerate()
+            .map(|(k, g)| Item {
+                id: format!("g{k}"),
+                question: "q".into(),
+                gold: g.to_string(),
+                meta: BTreeMap::new(),
+            })
+            .collect();
+        let ds = Dataset {
+            name: "gsm8k".into(),
+            style: AnswerStyle::Numeric,
+            items: items.clone(),
+            skipped: 0,
+            source: "x".into(),
+        };
+        let outs = ["So 18.\n#### 18", "She has 5 left.", "The answer is 8."];
+        let results: Vec<ItemResult> = items
+            .iter()
+            .zip(outs)
+            .map(|(it, o)| judge(it, ds.style, "p".into(), o.into(), 1))
+            .collect();
+        assert_eq!(
+            results.iter().map(|r| r.strict_correct).collect::<Vec<_>>(),
+            vec![Some(true), Some(false), Some(false)]
+        );
+        let s = summarize("m", &ds, "cot", &results);
+        assert_eq!(s.overall.correct, 2);
+        assert_eq!(s.strict.as_ref().map(|a| a.correct), Some(1));
+    }
+
+    #[test]
+    fn aggregates_by_subject_and_level() {
+        let items = vec![
+            item("a", "\\frac{1}{2}", "Algebra", "1"),
+            item("b", "3", "Algebra", "2"),
+            item("c", "(1,2)", "Geometry", "2"),
+            item("d", "x^2", "Geometry", "5"),
+        ];
+        let ds = Dataset {
+            name: "math500".into(),
+            style: AnswerStyle::Latex,
+            items: items.clone(),
+            skipped: 1,
+            source: "x".into(),
+        };
+        let outputs = [
+            ("so \\boxed{0.5}", 10),
+            ("\\boxed{4}", 20),
+            ("I give up.\nBye", 31),
+            ("\\boxed{x\\cdot x}", 3),
+        ];
+        let results: Vec<ItemResult> = items
+            .iter()
+            .zip(outputs)
+            .map(|(it, (o, t))| judge(it, ds.style, "p".into(), o.into(), t))
+            .collect();
+        assert_eq!(
+            results.iter().map(|r| r.correct).collect::<Vec<_>>(),
+            vec![true, false, false, true]
+        );
+        let s = summarize("m", &ds, "boxed", &results);
+        assert_eq!((s.overall.correct, s.overall.n), (2, 4));
+        assert!((s.overall.accuracy - 0.5).abs() < 1e-12);
+        assert!(s.overall.ci_low < 0.5 && s.overall.ci_high > 0.5);
+        assert_eq!(s.extraction_failures, 1);
+        assert!((s.extraction_failure_rate - 0.25).abs() < 1e-12);
+        assert!((s.mean_tokens - 16.0).abs() < 1e-12);
+        assert_eq!(s.median_tokens, 15.0);
+        assert_eq!(s.skipped_lines, 1);
+        assert_eq!(s.by_subject["Algebra"].correct, 1);
+        assert_eq!(s.by_subject["Geometry"].n, 2);
+        assert_eq!(s.by_level["2"].correct, 0);
+        assert_eq!(s.by_level["5"].correct, 1);
+        assert!(s.strict.is_none());
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["accuracy"], 0.5);
+        assert!(json["by_subject"]["Algebra"]["ci_high"].is_number());
+    }
+}
