@@ -14,6 +14,7 @@ mod models;
 mod report;
 mod serve;
 mod setup;
+mod transform;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +31,8 @@ struct Cli {
 enum Command {
     /// Fetch the ONNX Runtime library, WordNet, the default models and data into the cache.
     Setup(setup::Args),
+    /// Compress a model (head pruning, low-rank) and write it with its record.
+    Transform(transform::Args),
     /// Complete a prompt (or a JSONL file of prompts) with a model.
     Generate(generate::Args),
     /// Judge model answers against gold answers (the answer checker).
@@ -56,6 +59,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Setup(a) => setup::run(a),
+        Command::Transform(a) => transform::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Answers(a) => answers::run(a),
         Command::Eval(a) => eval::run(a),

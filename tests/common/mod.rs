@@ -266,6 +266,118 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// The textbook forward pass with chosen query heads' outputs zeroed
+/// (`masked[layer]` lists head indices), also returning every layer's
+/// attention-head outputs (the input of o) per position. Used to check head
+/// pruning against masking and the calibration statistics.
+pub fn reference_masked(
+    m: &Model,
+    tokens: &[u32],
+    masked: &[Vec<usize>],
+) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+    let c = &m.config;
+    let hd = c.head_dim;
+    let inv: Vec<f32> = (0..hd / 2)
+        .map(|i| 1.0 / c.rope_theta.powf(2.0 * i as f32 / hd as f32))
+        .collect();
+    let mut xs: Vec<Vec<f32>> = tokens
+        .iter()
+        .map(|t| m.embed.row(*t as usize).to_vec())
+        .collect();
+    let mut o_inputs = Vec::new();
+    for (li, l) in m.layers.iter().enumerate() {
+        let group = l.n_heads / l.n_kv_heads;
+        let (mut qs, mut ks, mut vs) = (Vec::new(), Vec::new(), Vec::new());
+        for (pos, x) in xs.iter().enumerate() {
+            let h = rms_norm(x, &l.attn_norm, c.rms_eps);
+            let mut q = l.q.apply(&h);
+            let mut k = l.k.apply(&h);
+            let v = l.v.apply(&h);
+            for hh in 0..l.n_heads {
+                rope(&mut q[hh * hd..(hh + 1) * hd], pos, &inv);
+            }
+            for hh in 0..l.n_kv_heads {
+                rope(&mut k[hh * hd..(hh + 1) * hd], pos, &inv);
+            }
+            qs.push(q);
+            ks.push(k);
+            vs.push(v);
+        }
+        let mut layer_in = Vec::new();
+        // Attention for every position first (causal: later x updates don't feed it).
+        let mut attns = Vec::new();
+        for (pos, q_pos) in qs.iter().enumerate() {
+            let mut attn = vec![0.0f32; l.n_heads * hd];
+            for hh in 0..l.n_heads {
+                if masked.get(li).is_some_and(|m| m.contains(&hh)) {
+                    continue;
+                }
+                let kvh = hh / group;
+                let q = &q_pos[hh * hd..(hh + 1) * hd];
+                let scores: Vec<f32> = (0..=pos)
+                    .map(|j| {
+                        let k = &ks[j][kvh * hd..(kvh + 1) * hd];
+                        q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() / (hd as f32).sqrt()
+                    })
+                    .collect();
+                let mx = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let e: Vec<f32> = scores.iter().map(|s| (s - mx).exp()).collect();
+                let z: f32 = e.iter().sum();
+                for (j, w) in e.iter().enumerate() {
+                    let v = &vs[j][kvh * hd..(kvh + 1) * hd];
+                    for (a, vv) in attn[hh * hd..(hh + 1) * hd].iter_mut().zip(v) {
+                        *a += w / z * vv;
+                    }
+                }
+            }
+            attns.push(attn);
+        }
+        for (pos, attn) in attns.into_iter().enumerate() {
+            let o = l.o.apply(&attn);
+            layer_in.push(attn);
+            for (x, o) in xs[pos].iter_mut().zip(o) {
+                *x += o;
+            }
+            let h = rms_norm(&xs[pos], &l.mlp_norm, c.rms_eps);
+            let g = l.gate.apply(&h);
+            let u = l.up.apply(&h);
+            let a: Vec<f32> = g
+                .iter()
+                .zip(&u)
+                .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+                .collect();
+            let d = l.down.apply(&a);
+            for (x, d) in xs[pos].iter_mut().zip(d) {
+                *x += d;
+            }
+        }
+        o_inputs.push(layer_in);
+    }
+    let head = m.lm_head();
+    let logits = xs
+        .iter()
+        .map(|x| {
+            let h = rms_norm(x, &m.final_norm, c.rms_eps);
+            (0..head.rows)
+                .map(|r| head.row(r).iter().zip(&h).map(|(a, b)| a * b).sum())
+                .collect()
+        })
+        .collect();
+    (logits, o_inputs)
+}
+
+/// Log-probs of each next token from `start` on, given logits per position.
+pub fn logprobs_from_logits(logits: &[Vec<f32>], tokens: &[u32], start: usize) -> Vec<f32> {
+    (start..tokens.len())
+        .map(|p| {
+            let row = &logits[p - 1];
+            let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let lse = mx + row.iter().map(|v| (v - mx).exp()).sum::<f32>().ln();
+            row[tokens[p] as usize] - lse
+        })
+        .collect()
+}
+
 /// Writes `m` as a decoder in Hugging Face Optimum's interface, in standard ONNX
 /// ops only (opset 17): the shape of graph `optimum-cli export onnx` produces.
 /// Needs `n_heads == n_kv_heads` (no grouped-query repeat in this test graph).
