@@ -33,25 +33,42 @@ fn child(mode: &str) {
     let spec = arg("--model", "smollm2-135m-instruct");
     let threads: usize = arg("--threads", "2").parse().unwrap();
     let tokens: usize = arg("--tokens", "128").parse().unwrap();
-    let m = mscr::runtime::load::load_ort(&spec, &LoadOptions { threads, ..Default::default() })
-        .expect("load model");
+    let m = mscr::runtime::load::load_ort(
+        &spec,
+        &LoadOptions {
+            threads,
+            ..Default::default()
+        },
+    )
+    .expect("load model");
     let tok = m.tokenizer();
     let text = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?";
     let short = tok.encode(text, true).unwrap();
     let s = m.session().expect("a fused-graph model");
-    let sampling = |n: usize| Sampling { max_new_tokens: n, temperature: 0.0, top_p: 1.0, seed: 0, ignore_eos: true };
+    let sampling = |n: usize| Sampling {
+        max_new_tokens: n,
+        temperature: 0.0,
+        top_p: 1.0,
+        seed: 0,
+        ignore_eos: true,
+    };
     // Warm-up (first run pays one-off allocations).
-    s.generate(std::slice::from_ref(&short), &sampling(4), &mut |_, _| false).unwrap();
+    s.generate(std::slice::from_ref(&short), &sampling(4), &mut |_, _| {
+        false
+    })
+    .unwrap();
     let result = match mode {
         "decode1" | "decode16" => {
             let b = if mode == "decode1" { 1 } else { 16 };
             let prompts = vec![short.clone(); b];
             // Prefill time is measured separately and subtracted.
             let t0 = Instant::now();
-            s.generate(&prompts, &sampling(1), &mut |_, _| false).unwrap();
+            s.generate(&prompts, &sampling(1), &mut |_, _| false)
+                .unwrap();
             let prefill = t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
-            s.generate(&prompts, &sampling(tokens + 1), &mut |_, _| false).unwrap();
+            s.generate(&prompts, &sampling(tokens + 1), &mut |_, _| false)
+                .unwrap();
             let total = t1.elapsed().as_secs_f64();
             let tps = (b * tokens) as f64 / (total - prefill);
             serde_json::json!({"mode": mode, "batch": b, "tokens_per_s": tps, "peak_rss_mib": peak_rss_mib()})
@@ -65,11 +82,15 @@ fn child(mode: &str) {
             let reps = 3;
             let t0 = Instant::now();
             for _ in 0..reps {
-                s.generate(std::slice::from_ref(&long), &sampling(1), &mut |_, _| false).unwrap();
+                s.generate(std::slice::from_ref(&long), &sampling(1), &mut |_, _| false)
+                    .unwrap();
             }
             let dt = t0.elapsed().as_secs_f64() / reps as f64;
             let t1 = Instant::now();
-            s.generate(std::slice::from_ref(&short), &sampling(1), &mut |_, _| false).unwrap();
+            s.generate(std::slice::from_ref(&short), &sampling(1), &mut |_, _| {
+                false
+            })
+            .unwrap();
             let ttft = t1.elapsed().as_secs_f64();
             serde_json::json!({"mode": mode, "prompt_tokens_per_s": 300.0 / dt, "ttft_ms": ttft * 1000.0,
                 "ttft_prompt_tokens": short.len(), "peak_rss_mib": peak_rss_mib()})
@@ -80,14 +101,24 @@ fn child(mode: &str) {
 }
 
 fn main() {
-    if let Some(mode) = std::env::var("MSCR_BENCH_CHILD").ok().filter(|m| !m.is_empty()) {
+    if let Some(mode) = std::env::var("MSCR_BENCH_CHILD")
+        .ok()
+        .filter(|m| !m.is_empty())
+    {
         child(&mode);
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     for mode in ["decode1", "decode16", "prompt"] {
-        let out = Command::new(&exe).args(&args).env("MSCR_BENCH_CHILD", mode).output().unwrap();
+        let out = Command::new(&exe)
+            .args(&args)
+            .env("MSCR_BENCH_CHILD", mode)
+            .output()
+            .unwrap();
         if !out.status.success() {
             eprintln!("{mode} failed: {}", String::from_utf8_lossy(&out.stderr));
             continue;
@@ -96,7 +127,8 @@ fn main() {
     }
     // llama.cpp on the same GGUF and thread count, when available.
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benchmarks/llamacpp_bench.py");
-    let gguf = mscr::paths::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let gguf =
+        mscr::paths::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
     match Command::new("python3")
         .arg(script)
         .arg(&gguf)
@@ -105,7 +137,13 @@ fn main() {
         .output()
     {
         Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
-        Ok(o) => eprintln!("llama.cpp comparison skipped: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")),
+        Ok(o) => eprintln!(
+            "llama.cpp comparison skipped: {}",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
         Err(e) => eprintln!("llama.cpp comparison skipped: {e}"),
     }
 }

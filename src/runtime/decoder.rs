@@ -172,11 +172,19 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
     // sensitive to it, and GGUF files keep it at 8 bits too.
     let embed_q = match fmt {
         WeightFormat::F32 => None,
-        _ => Some(quant::quantize8(&model.embed.data, model.embed.rows, model.embed.cols)),
+        _ => Some(quant::quantize8(
+            &model.embed.data,
+            model.embed.rows,
+            model.embed.cols,
+        )),
     };
     let mut x = match &embed_q {
         None => {
-            let w = g.init_f32("embed.weight", &[c.vocab_size as i64, c.hidden as i64], &model.embed.data);
+            let w = g.init_f32(
+                "embed.weight",
+                &[c.vocab_size as i64, c.hidden as i64],
+                &model.embed.data,
+            );
             g.op("Gather", &[&w, "input_ids"], &[("axis", Attr::Int(0))])
         }
         Some(q) => {
@@ -329,7 +337,16 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
         (None, Some(q)) => {
             let blob3 = g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
             let blob_r = g.op("Reshape", &["embed.q8.blob", &blob3], &[]);
-            matmul_nbits8(&mut g, &picked, &blob_r, "embed.q8.scales", "embed.q8.zp", q, fmt, "logits");
+            matmul_nbits8(
+                &mut g,
+                &picked,
+                &blob_r,
+                "embed.q8.scales",
+                "embed.q8.zp",
+                q,
+                fmt,
+                "logits",
+            );
         }
         (Some(h), Some(_)) => {
             let q = quant::quantize8(&h.data, h.rows, h.cols);
@@ -467,7 +484,8 @@ fn matmul(g: &mut GraphBuilder, name: &str, x: &str, w: &Matrix, fmt: WeightForm
             if fmt == WeightFormat::Int8 {
                 let q = quant::quantize8(&w.data, w.rows, w.cols);
                 let (blob, scales, zp) = q8_inits(g, name, &q);
-                let blob3 = g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
+                let blob3 =
+                    g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
                 let blob_r = g.op("Reshape", &[&blob, &blob3], &[]);
                 let out = g.fresh(&format!("{name}_out"));
                 return matmul_nbits8(g, x, &blob_r, &scales, &zp, &q, fmt, &out);
@@ -491,7 +509,11 @@ fn matmul_nbits(
     fmt: WeightFormat,
     out: &str,
 ) -> String {
-    let level = if matches!(fmt, WeightFormat::Int4 | WeightFormat::Int8) { 4 } else { 0 };
+    let level = if matches!(fmt, WeightFormat::Int4 | WeightFormat::Int8) {
+        4
+    } else {
+        0
+    };
     g.node(
         "MatMulNBits",
         MS_DOMAIN,
@@ -574,9 +596,19 @@ fn rotary_caches(model: &Model, max_pos: usize) -> (Vec<f32>, Vec<f32>) {
 fn q8_inits(g: &mut GraphBuilder, name: &str, q: &quant::Q8) -> (String, String, String) {
     let kb = q.blocks_per_row() as i64;
     let n = q.n as i64;
-    let blob = g.init_raw(&format!("{name}.q8.blob"), DType::U8, &[n, kb * quant::BLOCK as i64], q.blob.clone());
+    let blob = g.init_raw(
+        &format!("{name}.q8.blob"),
+        DType::U8,
+        &[n, kb * quant::BLOCK as i64],
+        q.blob.clone(),
+    );
     let scales = g.init_f32(&format!("{name}.q8.scales"), &[n, kb], &q.scales);
-    let zp = g.init_raw(&format!("{name}.q8.zp"), DType::U8, &[n, kb], q.zero_points.clone());
+    let zp = g.init_raw(
+        &format!("{name}.q8.zp"),
+        DType::U8,
+        &[n, kb],
+        q.zero_points.clone(),
+    );
     (blob, scales, zp)
 }
 
@@ -591,7 +623,11 @@ fn matmul_nbits8(
     fmt: WeightFormat,
     out: &str,
 ) -> String {
-    let level = if matches!(fmt, WeightFormat::Int4 | WeightFormat::Int8) { 4 } else { 0 };
+    let level = if matches!(fmt, WeightFormat::Int4 | WeightFormat::Int8) {
+        4
+    } else {
+        0
+    };
     g.node(
         "MatMulNBits",
         MS_DOMAIN,

@@ -218,16 +218,28 @@ pub fn reference_logits(m: &Model, tokens: &[u32]) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// Replaces every weight by its 4-bit round trip, so a float reference sees what
-/// the int4 graph computes with.
-pub fn quantized_copy(m: &Model) -> Model {
-    use mscr::runtime::quant::quantize;
-    let q = |w: &Matrix| {
+/// Replaces every weight by its round trip through the graph's block formats
+/// (projections at `bits`, embedding and lm_head at 8 bits), so a float
+/// reference sees what the quantised graph computes with.
+pub fn quantized_copy(m: &Model, bits: u32) -> Model {
+    use mscr::runtime::quant::{quantize, quantize8};
+    let q8 = |w: &Matrix| {
         Matrix::new(
             w.rows,
             w.cols,
-            quantize(&w.data, w.rows, w.cols).dequantize(),
+            quantize8(&w.data, w.rows, w.cols).dequantize(),
         )
+    };
+    let q = |w: &Matrix| {
+        if bits == 8 {
+            q8(w)
+        } else {
+            Matrix::new(
+                w.rows,
+                w.cols,
+                quantize(&w.data, w.rows, w.cols).dequantize(),
+            )
+        }
     };
     let ql = |l: &Linear| match l {
         Linear::Dense { w, bias } => Linear::Dense {
