@@ -106,21 +106,23 @@ pub fn load_model(spec: &str, base_dir: &Path, threads: usize) -> Result<Arc<dyn
     crate::runtime::load_model(&resolved, &options)
 }
 
-/// Applies a transform chain to a loaded model.
-pub fn apply_transforms(
-    model: Arc<dyn LanguageModel>,
+/// Loads a model with a transform chain applied. Weight transforms edit the
+/// in-memory model before the ONNX build (the built graph is cached per chain).
+pub fn load_transformed(
+    spec: &str,
+    base_dir: &Path,
     chain: &TransformChain,
+    threads: usize,
 ) -> Result<Arc<dyn LanguageModel>> {
     if chain.is_identity() {
-        return Ok(model);
+        return load_model(spec, base_dir, threads);
     }
-    // WIRE: weight transforms (issue 7) edit the in-memory model before the ONNX build, and
-    // prompting/decoding transforms (issue 8) wrap the LanguageModel; each step is one match
-    // arm on `TransformStep` here.
-    Err(Error::Unsupported(format!(
-        "transform chain `{}` is not wired into campaigns yet",
-        chain.name
-    )))
+    let options = LoadOptions {
+        threads,
+        ..LoadOptions::default()
+    };
+    let m = crate::runtime::load::load_with_transforms(spec, &chain.steps, &options)?;
+    Ok(Arc::new(m))
 }
 
 /// Checks an attack configuration parses, before any work.
@@ -287,8 +289,7 @@ impl ModelSlot {
             return Ok(l.clone());
         }
         self.current = None; // drop the previous model first
-        let base = load_model(model, &spec.base_dir, spec.threads)?;
-        let transformed = apply_transforms(base, chain)?;
+        let transformed = load_transformed(model, &spec.base_dir, chain, spec.threads)?;
         let cached: Arc<dyn LanguageModel> =
             Arc::new(CachedModel::new(transformed, store.clone(), &chain.name));
         self.current = Some((model.into(), chain.name.clone(), cached.clone()));

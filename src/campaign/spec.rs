@@ -27,23 +27,17 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// The `kind`s a transform step may name (kept in step with [`TransformStep`]).
-pub const TRANSFORM_KINDS: &[&str] = &["identity"];
+pub const TRANSFORM_KINDS: &[&str] = &["identity", "prune-heads", "low-rank"];
 
-/// One step of a transform chain. New transforms (compression, prompting,
-/// decoding) are new variants here; the spec format does not change.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum TransformStep {
-    /// The model as loaded.
-    Identity {},
-}
+/// One step of a transform chain: a model transform (`crate::transform`).
+/// New transforms are new variants there; the spec format does not change.
+pub use crate::transform::TransformSpec as TransformStep;
 
-impl TransformStep {
-    /// Short label for cache keys and reports, e.g. `identity`.
-    pub fn label(&self) -> String {
-        match self {
-            TransformStep::Identity {} => "identity".into(),
-        }
+/// Short label for cache keys and reports, e.g. `prune-heads{"ratio":0.3}`.
+pub fn step_label(step: &TransformStep) -> String {
+    match step {
+        TransformStep::Identity {} => "identity".into(),
+        other => format!("{}{}", other.kind(), other.settings()),
     }
 }
 
@@ -290,7 +284,7 @@ fn parse_transforms(values: &[toml::Value], path: &Path) -> Result<Vec<Transform
             let name = raw.name.unwrap_or_else(|| {
                 raw.steps
                     .iter()
-                    .map(|s| s.label())
+                    .map(step_label)
                     .collect::<Vec<_>>()
                     .join("+")
             });
@@ -301,7 +295,7 @@ fn parse_transforms(values: &[toml::Value], path: &Path) -> Result<Vec<Transform
         } else {
             let step: TransformStep = v.clone().try_into().map_err(ctx)?;
             TransformChain {
-                name: step.label(),
+                name: step_label(&step),
                 steps: vec![step],
             }
         };

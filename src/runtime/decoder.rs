@@ -128,7 +128,10 @@ pub fn build_cached(model: &Model, options: &BuildOptions) -> Result<(PathBuf, G
         return Ok((dir, info));
     }
     // Build in a private folder, then rename: concurrent builders never see half a graph.
-    let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per process and per call: threads of one process may build at once.
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.with_extension(format!("tmp{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let info = build(model, options, &tmp.join("model.onnx"))?;

