@@ -10,7 +10,7 @@ pub fn home() -> PathBuf {
         return PathBuf::from(h);
     }
     dirs::cache_dir()
-        .unwrap_or_else(|| std::env::temp_dir())
+        .unwrap_or_else(std::env::temp_dir)
         .join("mscr")
 }
 

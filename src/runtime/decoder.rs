@@ -152,7 +152,7 @@ pub fn build_cached(model: &Model, options: &BuildOptions) -> Result<(PathBuf, G
 pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<GraphInfo> {
     let c = &model.config;
     let hd = c.head_dim;
-    if hd % 16 != 0 {
+    if !hd.is_multiple_of(16) {
         return Err(Error::Unsupported(format!(
             "head_dim {hd}: the fused attention kernel needs a multiple of 16"
         )));

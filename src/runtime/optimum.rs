@@ -105,7 +105,7 @@ impl OptimumSession {
     }
 
     /// One forward pass; returns logits `[B, S, V]` flattened with V, and the presents.
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn step(
         &self,
         session: &mut Session,

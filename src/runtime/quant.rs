@@ -103,37 +103,6 @@ pub fn quantize(data: &[f32], n: usize, k: usize) -> Q4 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trip_error_is_within_half_a_step() {
-        let n = 3;
-        let k = 70; // not a multiple of the block: exercises padding
-        let data: Vec<f32> = (0..n * k)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
-            .collect();
-        let q = quantize(&data, n, k);
-        let back = q.dequantize();
-        for r in 0..n {
-            for c in 0..k {
-                let b = c / BLOCK;
-                let step = q.scales[r * q.blocks_per_row() + b];
-                let err = (back[r * k + c] - data[r * k + c]).abs();
-                assert!(err <= step * 0.5 + 1e-5, "r{r} c{c}: err {err} step {step}");
-            }
-        }
-    }
-
-    #[test]
-    fn zeros_stay_zero() {
-        let data = vec![0.0f32; 64];
-        let q = quantize(&data, 1, 64);
-        assert!(q.dequantize().iter().all(|v| *v == 0.0));
-    }
-}
-
 /// An `[N, K]` matrix in 8-bit blocks of 32 (one byte per value), with one
 /// scale and one 8-bit zero point per block: for the embedding and lm_head,
 /// which GGUF files keep at 8 bits (Q8_0) because logits are sensitive to them.
@@ -202,3 +171,35 @@ pub fn quantize8(data: &[f32], n: usize, k: usize) -> Q8 {
         zero_points,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_error_is_within_half_a_step() {
+        let n = 3;
+        let k = 70; // not a multiple of the block: exercises padding
+        let data: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let q = quantize(&data, n, k);
+        let back = q.dequantize();
+        for r in 0..n {
+            for c in 0..k {
+                let b = c / BLOCK;
+                let step = q.scales[r * q.blocks_per_row() + b];
+                let err = (back[r * k + c] - data[r * k + c]).abs();
+                assert!(err <= step * 0.5 + 1e-5, "r{r} c{c}: err {err} step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn zeros_stay_zero() {
+        let data = vec![0.0f32; 64];
+        let q = quantize(&data, 1, 64);
+        assert!(q.dequantize().iter().all(|v| *v == 0.0));
+    }
+}
+
