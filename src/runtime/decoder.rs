@@ -340,13 +340,14 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
         (None, Some(q)) => {
             let blob3 = g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
             let blob_r = g.op("Reshape", &["embed.q8.blob", &blob3], &[]);
-            matmul_nbits8(
+            matmul_nbits(
                 &mut g,
                 &picked,
                 &blob_r,
                 "embed.q8.scales",
                 "embed.q8.zp",
-                q,
+                (q.n, q.k),
+                8,
                 fmt,
                 "logits",
             );
@@ -356,7 +357,17 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
             let (blob, scales, zp) = q8_inits(&mut g, "lm_head", &q);
             let blob3 = g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
             let blob_r = g.op("Reshape", &[&blob, &blob3], &[]);
-            matmul_nbits8(&mut g, &picked, &blob_r, &scales, &zp, &q, fmt, "logits");
+            matmul_nbits(
+                &mut g,
+                &picked,
+                &blob_r,
+                &scales,
+                &zp,
+                (q.n, q.k),
+                8,
+                fmt,
+                "logits",
+            );
         }
         _ => {
             let lin = Linear::dense(head.clone());
@@ -491,16 +502,17 @@ fn matmul(g: &mut GraphBuilder, name: &str, x: &str, w: &Matrix, fmt: WeightForm
                     g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
                 let blob_r = g.op("Reshape", &[&blob, &blob3], &[]);
                 let out = g.fresh(&format!("{name}_out"));
-                return matmul_nbits8(g, x, &blob_r, &scales, &zp, &q, fmt, &out);
+                return matmul_nbits(g, x, &blob_r, &scales, &zp, (q.n, q.k), 8, fmt, &out);
             }
             let q = quant::quantize(&w.data, w.rows, w.cols);
             let (blob, scales, zp) = q4_inits(g, name, &q);
             let out = g.fresh(&format!("{name}_out"));
-            matmul_nbits(g, x, &blob, &scales, &zp, &q, fmt, &out)
+            matmul_nbits(g, x, &blob, &scales, &zp, (q.n, q.k), 4, fmt, &out)
         }
     }
 }
 
+/// `MatMulNBits` over a `[N, K]` weight stored in `bits`-bit blocks.
 #[allow(clippy::too_many_arguments)]
 fn matmul_nbits(
     g: &mut GraphBuilder,
@@ -508,7 +520,8 @@ fn matmul_nbits(
     blob: &str,
     scales: &str,
     zp: &str,
-    q: &quant::Q4,
+    (n, k): (usize, usize),
+    bits: i64,
     fmt: WeightFormat,
     out: &str,
 ) -> String {
@@ -523,9 +536,9 @@ fn matmul_nbits(
         &[x, blob, scales, zp],
         &[out],
         &[
-            ("K", Attr::Int(q.k as i64)),
-            ("N", Attr::Int(q.n as i64)),
-            ("bits", Attr::Int(4)),
+            ("K", Attr::Int(k as i64)),
+            ("N", Attr::Int(n as i64)),
+            ("bits", Attr::Int(bits)),
             ("block_size", Attr::Int(quant::BLOCK as i64)),
             ("accuracy_level", Attr::Int(level)),
         ],
@@ -613,35 +626,4 @@ fn q8_inits(g: &mut GraphBuilder, name: &str, q: &quant::Q8) -> (String, String,
         q.zero_points.clone(),
     );
     (blob, scales, zp)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn matmul_nbits8(
-    g: &mut GraphBuilder,
-    x: &str,
-    blob: &str,
-    scales: &str,
-    zp: &str,
-    q: &quant::Q8,
-    fmt: WeightFormat,
-    out: &str,
-) -> String {
-    let level = if matches!(fmt, WeightFormat::Int4 | WeightFormat::Int8) {
-        4
-    } else {
-        0
-    };
-    g.node(
-        "MatMulNBits",
-        MS_DOMAIN,
-        &[x, blob, scales, zp],
-        &[out],
-        &[
-            ("K", Attr::Int(q.k as i64)),
-            ("N", Attr::Int(q.n as i64)),
-            ("bits", Attr::Int(8)),
-            ("block_size", Attr::Int(quant::BLOCK as i64)),
-            ("accuracy_level", Attr::Int(level)),
-        ],
-    )
 }

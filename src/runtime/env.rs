@@ -73,3 +73,41 @@ pub fn environment(device: Device) -> Result<&'static ort::environment::Environm
     .as_ref()
     .map_err(|e| Error::Runtime(e.clone()))
 }
+
+/// Opens an ONNX graph on `device` with `threads` intra-op threads (0 = ORT's
+/// default). CUDA is registered with `error_on_failure`, so asking for it where
+/// it cannot start is an error, never a silent fall-back to CPU. `spin` keeps
+/// idle intra-op threads spinning (faster for a model that runs back to back;
+/// off for encoders whose calls alternate with the language model's).
+pub fn open_session(
+    path: &std::path::Path,
+    device: Device,
+    threads: usize,
+    spin: bool,
+) -> Result<ort::session::Session> {
+    use ort::session::Session;
+    use ort::session::builder::GraphOptimizationLevel;
+    let env = environment(device)?;
+    let mut b = Session::builder(env)?.with_optimization_level(GraphOptimizationLevel::All)?;
+    if !spin {
+        b = b.with_intra_op_spinning(false)?;
+    }
+    if threads > 0 {
+        b = b.with_intra_threads(threads)?;
+    }
+    if let Device::Cuda(id) = device {
+        let ep = ort::ep::CUDA::default()
+            .with_device_id(id)
+            .build()
+            .error_on_failure();
+        b = b.with_execution_providers([ep]).map_err(|e| {
+            Error::Runtime(format!(
+                "CUDA device {id} could not start for {}: {e}. Install the CUDA build with \
+                 `mscr setup --cuda` (needs CUDA 13 and cuDNN 9), or use --device cpu",
+                path.display()
+            ))
+        })?;
+    }
+    b.commit_from_file(path)
+        .map_err(|e| Error::file(path, format!("ONNX Runtime could not load this graph: {e}")))
+}

@@ -3,7 +3,6 @@
 //! → `logits`, `present.N.key/value`). Prompts are left-padded; each step feeds
 //! the previous step's present as the next past.
 
-use super::env::{Device, environment};
 use super::session::{Sampling, SessionOptions, TokenOutput};
 use crate::error::{Error, Result};
 use ort::session::Session;
@@ -30,25 +29,7 @@ impl OptimumSession {
         pad_token_id: u32,
         options: &SessionOptions,
     ) -> Result<Self> {
-        let env = environment(options.device)?;
-        let mut b = Session::builder(env)?;
-        if options.threads > 0 {
-            b = b.with_intra_threads(options.threads)?;
-        }
-        if let Device::Cuda(id) = options.device {
-            let ep = ort::ep::CUDA::default()
-                .with_device_id(id)
-                .build()
-                .error_on_failure();
-            b = b.with_execution_providers([ep]).map_err(|e| {
-                Error::Runtime(format!(
-                    "CUDA was requested (cuda:{id}) but could not be started: {e}"
-                ))
-            })?;
-        }
-        let session = b.commit_from_file(path).map_err(|e| {
-            Error::file(path, format!("ONNX Runtime could not load the model: {e}"))
-        })?;
+        let session = super::env::open_session(path, options.device, options.threads, true)?;
         let names: Vec<String> = session
             .inputs()
             .iter()

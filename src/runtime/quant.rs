@@ -202,4 +202,3 @@ mod tests {
         assert!(q.dequantize().iter().all(|v| *v == 0.0));
     }
 }
-

@@ -4,7 +4,7 @@
 //! are the caller's.
 
 use super::decoder::GraphInfo;
-use super::env::{Device, environment};
+use super::env::Device;
 use crate::error::{Error, Result};
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::Session;
@@ -55,27 +55,8 @@ const MAX_LOGIT_FLOATS: usize = 64 << 20;
 impl DecoderSession {
     /// Opens `dir/model.onnx` with `info` describing it.
     pub fn open(dir: &Path, info: GraphInfo, options: &SessionOptions) -> Result<Self> {
-        let env = environment(options.device)?;
         let path = dir.join("model.onnx");
-        let mut b = Session::builder(env)?;
-        if options.threads > 0 {
-            b = b.with_intra_threads(options.threads)?;
-        }
-        if let Device::Cuda(id) = options.device {
-            let ep = ort::ep::CUDA::default()
-                .with_device_id(id)
-                .build()
-                .error_on_failure();
-            b = b.with_execution_providers([ep]).map_err(|e| {
-                Error::Runtime(format!(
-                    "CUDA was requested (cuda:{id}) but could not be started: {e}. Install the \
-                     CUDA build with `mscr setup --cuda` (needs CUDA 13 and cuDNN 9), or use --device cpu"
-                ))
-            })?;
-        }
-        let session = b.commit_from_file(&path).map_err(|e| {
-            Error::file(&path, format!("ONNX Runtime could not load the graph: {e}"))
-        })?;
+        let session = super::env::open_session(&path, options.device, options.threads, true)?;
         Ok(DecoderSession {
             session: Mutex::new(session),
             info,

@@ -3,10 +3,8 @@
 
 use crate::error::{Error, Result};
 use crate::runtime::LoadOptions;
-use crate::runtime::env::Device;
 use ndarray::Array2;
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
 use std::path::Path;
 use std::sync::Mutex;
@@ -14,33 +12,9 @@ use tokenizers::Tokenizer;
 
 /// Opens `model` on the device and thread count of `options`.
 pub fn open_session(model: &Path, options: &LoadOptions) -> Result<Session> {
-    let env = crate::runtime::env::environment(options.device)?;
-    let mut b = Session::builder(env)?.with_optimization_level(GraphOptimizationLevel::All)?;
     // Encoder calls alternate with the language model's: idle threads spinning
     // after each run would steal its cores.
-    b = b.with_intra_op_spinning(false)?;
-    if options.threads > 0 {
-        b = b.with_intra_threads(options.threads)?;
-    }
-    if let Device::Cuda(id) = options.device {
-        // Never fall back to CPU silently when the user asked for CUDA.
-        let ep = ort::ep::CUDA::default()
-            .with_device_id(id)
-            .build()
-            .error_on_failure();
-        b = b.with_execution_providers([ep]).map_err(|e| {
-            Error::Runtime(format!(
-                "CUDA device {id} could not start for {}: {e}; run `mscr setup --cuda` or use --device cpu",
-                model.display()
-            ))
-        })?;
-    }
-    b.commit_from_file(model).map_err(|e| {
-        Error::file(
-            model,
-            format!("ONNX Runtime could not load this graph: {e}"),
-        )
-    })
+    crate::runtime::env::open_session(model, options.device, options.threads, false)
 }
 
 /// Loads `tokenizer.json` with padding and truncation off: batches are padded
