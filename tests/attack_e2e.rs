@@ -76,7 +76,7 @@ fn run(config: AttackConfig, items: &[Item]) -> Vec<AttackRecord> {
 
 #[test]
 fn attacks_real_questions_within_budget_and_deterministically() {
-    let items = asdiv_items(12);
+    let items = asdiv_items(6);
     let config = config();
     let a = run(config.clone(), &items);
     assert_eq!(a.len(), items.len());
@@ -121,7 +121,7 @@ fn attacks_real_questions_within_budget_and_deterministically() {
 
 #[test]
 fn random_baseline_runs_with_the_same_budget() {
-    let items = asdiv_items(12);
+    let items = asdiv_items(6);
     let mut c = AttackConfig::random_baseline();
     c.budget.max_queries = 6;
     for r in run(c, &items) {
