@@ -9,10 +9,15 @@ use mscr::runtime::ChatMessage;
 use safetensors::Dtype;
 use std::path::PathBuf;
 
+/// A fresh folder per call: the two tests run in parallel and share names
+/// (`tiny` is called by both), so a per-call counter keeps one from deleting
+/// the other's files.
 fn tmp(name: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir()
         .join(format!("mscr-model-hf-{}", std::process::id()))
-        .join(name);
+        .join(format!("{name}-{n}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

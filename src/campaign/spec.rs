@@ -665,6 +665,6 @@ mod shipped {
         }
         let q = CampaignSpec::from_file(&dir.join("quickstart.toml")).unwrap();
         assert_eq!(q.limit, Some(40));
-        assert_eq!(q.baseline_attack().unwrap().name, "random");
+        assert_eq!(q.baseline_attack().unwrap().name, "quickstart-random");
     }
 }
