@@ -21,6 +21,7 @@ struct Scripted {
     left: usize,
     batches: Vec<Vec<String>>,
     score_calls: usize,
+    scored: usize,
 }
 
 impl Scripted {
@@ -31,6 +32,7 @@ impl Scripted {
             left: budget,
             batches: Vec::new(),
             score_calls: 0,
+            scored: 0,
         }
     }
     fn queries(&self) -> usize {
@@ -61,6 +63,7 @@ impl Oracle for Scripted {
     }
     fn score(&mut self, questions: &[String]) -> mscr::Result<Vec<f32>> {
         self.score_calls += 1;
+        self.scored += questions.len();
         Ok(questions
             .iter()
             .map(|q| {
@@ -249,6 +252,24 @@ fn prescreen_generates_the_most_damaging_first() {
         .unwrap();
     assert!(r2.success);
     assert_eq!(o2.queries(), 6, "apples 3 + market 2 + got");
+    // A limited pre-screen scores only the plain plan's first candidates (apples'),
+    // generates those best-first, then the rest in the plain order.
+    let mut o3 = Scripted::new(&["got"], &scores, 40);
+    let r3 = search("kind = \"single-word\"\nprescreen = true\nprescreen_limit = 3")
+        .run(&input(&w, &f, 1, 1, 0), &mut o3)
+        .unwrap();
+    assert!(r3.success);
+    assert_eq!(o3.scored, 3, "only the three apples candidates are scored");
+    assert_eq!(o3.queries(), 6, "got lies outside the scored three");
+    let mut o4 = Scripted::new(&["got"], &scores, 40);
+    search("kind = \"single-word\"\nprescreen = true\nprescreen_limit = 7")
+        .run(&input(&w, &f, 1, 1, 0), &mut o4)
+        .unwrap();
+    assert_eq!(
+        (o4.scored, o4.queries()),
+        (7, 1),
+        "a limit of all = no limit"
+    );
 }
 
 #[test]

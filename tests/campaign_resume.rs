@@ -196,4 +196,19 @@ fn sigkill_then_resume_loses_nothing_and_repeats_nothing() {
     unique.dedup();
     assert_eq!(unique.len(), ids.len());
     assert!(out.join("report.html").is_file());
+    // The model's size and measured speed reach summary.json and the transforms table.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let profile = &summary["cells"][0]["profile"];
+    assert_eq!(profile["params"].as_u64(), Some(134_515_008), "{profile}");
+    assert!(profile["flops_per_token"].as_u64().unwrap() > 2 * 134_000_000 / 2);
+    assert!(
+        profile["decode_tokens_per_s"].as_f64().unwrap() > 0.0,
+        "{profile}"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Transforms: size, speed and robustness"),
+        "{md}"
+    );
 }

@@ -16,7 +16,7 @@ fn summary_of(
         Vec<mscr::attack::AttackRecord>,
     )>,
 ) -> PathBuf {
-    mscr::report::write_report_from(dir, "gate-test", cells).unwrap();
+    mscr::report::write_report_from(dir, "gate-test", cells, &Default::default()).unwrap();
     dir.join("summary.json")
 }
 

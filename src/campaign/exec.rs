@@ -1,16 +1,15 @@
-//! The campaign's calls into dataset loading, model loading, transforms and the
-//! attack. They are gathered here, in one small file, because those parts are
-//! built alongside the campaign; every `WIRE:` comment marks a call to connect
-//! when they land (the code beside it says how the call is expected to look).
+//! The campaign's calls into dataset loading, model loading (with its size and
+//! speed profile), transforms and the attack, gathered in one file so the runner
+//! stays independent of them.
 
 use super::runner::QuestionRunner;
 use super::spec::{AttackSource, AttackSpec, CampaignSpec, TransformChain};
-use super::store::{CachedModel, Store};
+use super::store::{CachedModel, ModelProfile, Store};
 use crate::attack::AttackRecord;
 use crate::data::Item;
 use crate::data::prompt::PromptTemplate;
 use crate::error::{Error, Result};
-use crate::runtime::{Decoding, LanguageModel, LoadOptions};
+use crate::runtime::{Decoding, LanguageModel, LoadOptions, Prompt};
 use crate::score::AnswerStyle;
 use std::path::Path;
 use std::sync::Arc;
@@ -258,6 +257,38 @@ pub fn validate(spec: &CampaignSpec) -> Result<Vec<DatasetData>> {
     }
 }
 
+/// New tokens the speed measurement generates (after a short warm-up).
+const PROFILE_TOKENS: usize = 64;
+
+/// Size from the backend, and batch-1 greedy generation speed measured on a
+/// fixed prompt, bypassing the generation cache. One short run per model and
+/// transform: enough to rank transforms, not a benchmark (see `benchmarks/`).
+pub fn profile_model(model: &dyn LanguageModel) -> Result<ModelProfile> {
+    let prompt = Prompt::Text {
+        text: "Count slowly from one to one hundred, writing every number in words: one, two,"
+            .into(),
+    };
+    let warm = Decoding {
+        max_new_tokens: 4,
+        ..Decoding::default()
+    };
+    model.generate(std::slice::from_ref(&prompt), &warm)?;
+    let decoding = Decoding {
+        max_new_tokens: PROFILE_TOKENS,
+        ..Decoding::default()
+    };
+    let t = std::time::Instant::now();
+    let g = model.generate(std::slice::from_ref(&prompt), &decoding)?;
+    let secs = t.elapsed().as_secs_f64();
+    let tokens = g.first().map_or(0, |g| g.completion_tokens);
+    let stats = model.stats();
+    Ok(ModelProfile {
+        params: stats.map(|s| s.params),
+        flops_per_token: stats.map(|s| s.flops_per_token),
+        decode_tokens_per_s: (tokens > 0 && secs > 0.0).then(|| tokens as f64 / secs),
+    })
+}
+
 /// Keeps the most recent model loaded, so consecutive cells of one model and
 /// transform share it and only one model sits in memory at a time.
 pub struct ModelSlot {
@@ -290,6 +321,10 @@ impl ModelSlot {
         }
         self.current = None; // drop the previous model first
         let transformed = load_transformed(model, &spec.base_dir, chain, spec.threads)?;
+        if store.model_profile(model, &chain.name)?.is_none() {
+            let profile = profile_model(transformed.as_ref())?;
+            store.put_model_profile(model, &chain.name, &profile)?;
+        }
         let cached: Arc<dyn LanguageModel> =
             Arc::new(CachedModel::new(transformed, store.clone(), &chain.name));
         self.current = Some((model.into(), chain.name.clone(), cached.clone()));

@@ -633,6 +633,7 @@ mod shipped {
             "mscr-math500",
             "ablation-sources",
             "ci-gate",
+            "compression",
         ] {
             let s = CampaignSpec::from_file(&dir.join(format!("{name}.toml")))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -666,5 +667,8 @@ mod shipped {
         let q = CampaignSpec::from_file(&dir.join("quickstart.toml")).unwrap();
         assert_eq!(q.limit, Some(40));
         assert_eq!(q.baseline_attack().unwrap().name, "quickstart-random");
+        let c = CampaignSpec::from_file(&dir.join("compression.toml")).unwrap();
+        let kinds: Vec<String> = c.transforms.iter().map(|t| t.name.clone()).collect();
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
     }
 }

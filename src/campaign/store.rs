@@ -144,6 +144,39 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(
+                "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records the size and measured speed of a model + transform (kept on resume).
+    pub fn put_model_profile(&self, model: &str, transform: &str, p: &ModelProfile) -> Result<()> {
+        let json = serde_json::to_string(p).map_err(|e| Error::Other(e.to_string()))?;
+        self.set_meta(&profile_key(model, transform), &json)
+    }
+
+    /// The profile `put_model_profile` stored, if any.
+    pub fn model_profile(&self, model: &str, transform: &str) -> Result<Option<ModelProfile>> {
+        let Some(json) = self.meta(&profile_key(model, transform))? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&json).map(Some).map_err(|e| {
+            Error::file(
+                &self.path,
+                format!("model profile of {model} | {transform} is unreadable ({e})"),
+            )
+        })
+    }
+
     pub fn register_cell(&self, cell: &CellInfo) -> Result<()> {
         let k = &cell.key;
         self.lock()
@@ -418,6 +451,13 @@ impl Store {
                     .map_err(|e| self.err(e))?;
             }
         }
+        for (key, value) in other.meta_with_prefix(PROFILE_PREFIX)? {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                [key, value],
+            )
+            .map_err(|e| self.err(e))?;
+        }
         if let Some(spec) = other.meta("spec")? {
             tx.execute(
                 "INSERT INTO meta(key, value) VALUES ('spec', ?1) ON CONFLICT(key) DO NOTHING",
@@ -497,6 +537,22 @@ impl GenKeyParts {
 
 /// A [`LanguageModel`] that answers from the store's generation cache and
 /// sends only the misses, as one batch, to the inner model.
+const PROFILE_PREFIX: &str = "profile\t";
+
+fn profile_key(model: &str, transform: &str) -> String {
+    format!("{PROFILE_PREFIX}{model}\t{transform}")
+}
+
+/// Size, cost and measured speed of one model + transform, for the report's
+/// transform table. Fields a backend cannot give (sizes over HTTP) are absent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelProfile {
+    pub params: Option<u64>,
+    pub flops_per_token: Option<u64>,
+    /// Batch-1 greedy generation speed (new tokens per second, prompt included in the time).
+    pub decode_tokens_per_s: Option<f64>,
+}
+
 pub struct CachedModel {
     inner: Arc<dyn LanguageModel>,
     store: Arc<Store>,
@@ -527,6 +583,10 @@ impl CachedModel {
 impl LanguageModel for CachedModel {
     fn id(&self) -> String {
         self.inner.id()
+    }
+
+    fn stats(&self) -> Option<crate::runtime::ModelStats> {
+        self.inner.stats()
     }
 
     fn generate(&self, prompts: &[Prompt], decoding: &Decoding) -> Result<Vec<Generation>> {
@@ -759,6 +819,13 @@ mod tests {
         same.seconds = 9.0; // wall time differs: still the same result
         sb.put_record(&cell("mscr"), &same).unwrap();
         sb.put_record(&cell("mscr"), &record("q2")).unwrap();
+        let profile = ModelProfile {
+            params: Some(7),
+            flops_per_token: Some(14),
+            decode_tokens_per_s: Some(3.5),
+        };
+        sb.put_model_profile("m", "identity", &profile).unwrap();
+        assert_eq!(sa.model_profile("m", "identity").unwrap(), None);
         let stats = merge_dirs(&[a.path().into(), b.path().into()], out.path()).unwrap();
         assert_eq!(
             stats,
@@ -776,6 +843,11 @@ mod tests {
             .map(|r| r.id)
             .collect();
         assert_eq!(ids, ["q1", "q2"]);
+        assert_eq!(
+            merged.model_profile("m", "identity").unwrap(),
+            Some(profile),
+            "profiles travel with a merge"
+        );
 
         let c = tempfile::tempdir().unwrap();
         let sc = Store::open_dir(c.path()).unwrap();

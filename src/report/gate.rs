@@ -263,6 +263,7 @@ mod tests {
                     random_baseline: None,
                     mean_clean_tokens: 0.0,
                     mean_attacked_tokens: 0.0,
+                    profile: None,
                 })
                 .collect(),
         }

@@ -4,8 +4,8 @@
 //! question holding markup is shown as text and can never run.
 
 use super::plots::Plot;
-use super::{CampaignSummary, CellResults, length_increase, pct, perturbed_runs};
-use crate::attack::{Outcome, Summary};
+use super::{CampaignSummary, CellResults, perturbed_runs};
+use crate::attack::Outcome;
 use base64::Engine;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use std::fmt::Write;
@@ -29,27 +29,6 @@ fn esc(s: &str) -> String {
     text(s).into_owned()
 }
 
-fn sources(map: &std::collections::BTreeMap<String, usize>) -> String {
-    if map.is_empty() {
-        return "–".into();
-    }
-    map.iter()
-        .map(|(k, v)| format!("{k}: {v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn baseline_cells(b: &Option<Summary>) -> String {
-    match b {
-        Some(b) => format!(
-            "<td>{}</td><td>{}</td>",
-            pct(b.attacked_accuracy),
-            pct(b.success_rate)
-        ),
-        None => "<td class=\"muted\">–</td><td class=\"muted\">–</td>".into(),
-    }
-}
-
 pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]) -> String {
     let mut h = String::new();
     let title = format!("mscr robustness report — {}", summary.campaign);
@@ -70,55 +49,41 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
             .sum::<usize>(),
     );
 
-    // The seed-results table.
-    h.push_str("<h2>Robustness</h2>\n<p>Accuracy on clean questions, accuracy under attack, their drop, the attack success rate (successes / questions answered correctly when clean) and the change in response length of successful attacks. The random-replacement baseline with the same budget stands beside each row.</p>\n");
-    h.push_str("<table id=\"robustness\">\n<thead><tr><th class=\"l\">model</th><th class=\"l\">transform</th><th class=\"l\">dataset</th><th class=\"l\">attack</th><th>questions</th><th>clean acc.</th><th>attacked acc.</th><th>drop</th><th>success rate</th><th>length increase</th><th>random: attacked acc.</th><th>random: success rate</th></tr></thead>\n<tbody>\n");
-    for c in &summary.cells {
-        let s = &c.summary;
-        let _ = writeln!(
+    for t in super::tables::all(summary) {
+        let _ = write!(
             h,
-            "<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
-            if c.baseline {
-                " class=\"baseline\""
+            "<h2>{}</h2>\n<p>{}</p>\n<table id=\"{}\">\n<thead><tr>",
+            esc(t.title),
+            esc(t.intro),
+            attr(t.id)
+        );
+        for c in &t.columns {
+            let _ = write!(
+                h,
+                "<th{}>{}</th>",
+                if c.left { " class=\"l\"" } else { "" },
+                esc(c.name)
+            );
+        }
+        h.push_str("</tr></thead>\n<tbody>\n");
+        for r in &t.rows {
+            h.push_str(if r.muted {
+                "<tr class=\"baseline\">"
             } else {
-                ""
-            },
-            esc(&c.model),
-            esc(&c.transform),
-            esc(&c.dataset),
-            esc(&c.attack),
-            if c.baseline { " (baseline)" } else { "" },
-            s.questions,
-            pct(s.clean_accuracy),
-            pct(s.attacked_accuracy),
-            pct(s.accuracy_drop),
-            pct(s.success_rate),
-            length_increase(s),
-            baseline_cells(&c.random_baseline),
-        );
+                "<tr>"
+            });
+            for (v, c) in r.cells.iter().zip(&t.columns) {
+                let class = match (c.left, v == "–") {
+                    (true, _) => " class=\"l\"",
+                    (false, true) => " class=\"muted\"",
+                    _ => "",
+                };
+                let _ = write!(h, "<td{class}>{}</td>", esc(v));
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</tbody>\n</table>\n");
     }
-    h.push_str("</tbody>\n</table>\n");
-
-    h.push_str("<h2>Attack details</h2>\n<table id=\"details\">\n<thead><tr><th class=\"l\">cell</th><th>success</th><th>failed</th><th>skipped</th><th>performance drop rate</th><th>queries / success</th><th>mean queries</th><th>words changed</th><th>mean similarity</th><th class=\"l\">successes per source</th><th class=\"l\">unique to source</th></tr></thead>\n<tbody>\n");
-    for c in &summary.cells {
-        let s = &c.summary;
-        let _ = writeln!(
-            h,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.2}</td><td>{:.3}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
-            esc(&c.cell),
-            s.successes,
-            s.failures,
-            s.skipped,
-            pct(s.performance_drop_rate),
-            s.queries_per_success,
-            s.mean_queries,
-            s.perturbed_words,
-            s.mean_similarity,
-            esc(&sources(&s.successes_per_source)),
-            esc(&sources(&s.unique_per_source)),
-        );
-    }
-    h.push_str("</tbody>\n</table>\n");
 
     h.push_str("<h2>Plots</h2>\n");
     let b64 = base64::engine::general_purpose::STANDARD;

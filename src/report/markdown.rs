@@ -2,7 +2,7 @@
 //! HTML-escaped (Markdown viewers render inline HTML) and table pipes escaped.
 
 use super::plots::Plot;
-use super::{CampaignSummary, CellResults, length_increase, pct, perturbed_runs};
+use super::{CampaignSummary, CellResults, perturbed_runs};
 use crate::attack::Outcome;
 use std::fmt::Write;
 
@@ -25,57 +25,23 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
         summary.generated_by,
         summary.cells.len()
     );
-    m.push_str("## Robustness\n\n");
-    m.push_str("| model | transform | dataset | attack | questions | clean acc. | attacked acc. | drop | success rate | length increase | random: attacked acc. | random: success rate |\n");
-    m.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for c in &summary.cells {
-        let s = &c.summary;
-        let (ba, bs) = match &c.random_baseline {
-            Some(b) => (pct(b.attacked_accuracy), pct(b.success_rate)),
-            None => ("–".into(), "–".into()),
-        };
-        let _ = writeln!(
-            m,
-            "| {} | {} | {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            cell(&c.model),
-            cell(&c.transform),
-            cell(&c.dataset),
-            cell(&c.attack),
-            if c.baseline { " (baseline)" } else { "" },
-            s.questions,
-            pct(s.clean_accuracy),
-            pct(s.attacked_accuracy),
-            pct(s.accuracy_drop),
-            pct(s.success_rate),
-            length_increase(s),
-            ba,
-            bs
-        );
+    for t in super::tables::all(summary) {
+        let _ = writeln!(m, "## {}\n\n{}\n", t.title, t.intro);
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
+        let _ = writeln!(m, "| {} |", names.join(" | "));
+        let aligns: Vec<&str> = t
+            .columns
+            .iter()
+            .map(|c| if c.left { "---" } else { "---:" })
+            .collect();
+        let _ = writeln!(m, "|{}|", aligns.join("|"));
+        for r in &t.rows {
+            let cells: Vec<String> = r.cells.iter().map(|c| cell(c)).collect();
+            let _ = writeln!(m, "| {} |", cells.join(" | "));
+        }
+        m.push('\n');
     }
-    m.push_str("\n## Attack details\n\n| cell | success | failed | skipped | queries / success | words changed | mean similarity | successes per source | unique to source |\n|---|---:|---:|---:|---:|---:|---:|---|---|\n");
-    for c in &summary.cells {
-        let s = &c.summary;
-        let src = |map: &std::collections::BTreeMap<String, usize>| {
-            map.iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let _ = writeln!(
-            m,
-            "| {} | {} | {} | {} | {:.1} | {:.2} | {:.3} | {} | {} |",
-            cell(&c.cell),
-            s.successes,
-            s.failures,
-            s.skipped,
-            s.queries_per_success,
-            s.perturbed_words,
-            s.mean_similarity,
-            cell(&src(&s.successes_per_source)),
-            cell(&src(&s.unique_per_source)),
-        );
-    }
-    m.push_str("\n## Plots\n\n");
+    m.push_str("## Plots\n\n");
     for p in plots {
         let _ = writeln!(
             m,

@@ -6,9 +6,10 @@ pub mod gate;
 mod html;
 mod markdown;
 pub mod plots;
+mod tables;
 
 use crate::attack::{AttackRecord, Summary, record::write_csv, record::write_jsonl};
-use crate::campaign::store::{CellKey, Store};
+use crate::campaign::store::{CellKey, ModelProfile, Store};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,9 @@ pub struct CellSummary {
     pub mean_clean_tokens: f64,
     /// Mean response tokens of the attacked answers (successes and failures).
     pub mean_attacked_tokens: f64,
+    /// Size and measured speed of the model + transform, when the campaign recorded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ModelProfile>,
 }
 
 /// The whole of `summary.json`.
@@ -67,10 +71,14 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
     if n == 0 { 0.0 } else { s / n as f64 }
 }
 
+/// Model profiles by `(model, transform)`.
+pub type Profiles = std::collections::HashMap<(String, String), ModelProfile>;
+
 /// Builds the per-cell summaries from records (baselines paired by cell).
 pub fn summarise(
     name: &str,
     cells: Vec<(CellKey, bool, Vec<AttackRecord>)>,
+    profiles: &Profiles,
 ) -> (CampaignSummary, Vec<CellResults>) {
     let baseline_attack: Option<String> = cells
         .iter()
@@ -108,6 +116,9 @@ pub fn summarise(
                     .iter()
                     .filter_map(|r| r.attacked_tokens.map(|t| t as f64)),
             ),
+            profile: profiles
+                .get(&(key.model.clone(), key.transform.clone()))
+                .cloned(),
         };
         out.push(CellResults {
             key,
@@ -140,11 +151,18 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles> {
             .unwrap_or_else(|| "campaign".into())
     });
     let mut cells = Vec::new();
+    let mut profiles = Profiles::new();
     for c in store.cells()? {
         let records = store.records(&c.key)?;
+        let mt = (c.key.model.clone(), c.key.transform.clone());
+        if !profiles.contains_key(&mt)
+            && let Some(p) = store.model_profile(&mt.0, &mt.1)?
+        {
+            profiles.insert(mt, p);
+        }
         cells.push((c.key, c.baseline, records));
     }
-    write_report_from(dir, &name, cells)
+    write_report_from(dir, &name, cells, &profiles)
 }
 
 /// Writes the report for records already in memory (what `write_report` reads from the store).
@@ -152,9 +170,10 @@ pub fn write_report_from(
     dir: &Path,
     name: &str,
     cells: Vec<(CellKey, bool, Vec<AttackRecord>)>,
+    profiles: &Profiles,
 ) -> Result<ReportFiles> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let (summary, results) = summarise(name, cells);
+    let (summary, results) = summarise(name, cells, profiles);
     let mut files = Vec::new();
     let write = |file: &str, bytes: &[u8], files: &mut Vec<PathBuf>| -> Result<()> {
         let p = dir.join(file);

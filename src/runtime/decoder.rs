@@ -95,6 +95,12 @@ pub struct GraphInfo {
     pub eos_token_ids: Vec<u32>,
     pub bos_token_id: Option<u32>,
     pub pad_token_id: Option<u32>,
+    /// Parameters of the model the graph was built from (after transforms).
+    #[serde(default)]
+    pub params: u64,
+    /// Matrix FLOPs per generated token (see `Model::flops_per_token`).
+    #[serde(default)]
+    pub flops_per_token: u64,
 }
 
 /// Where a model's graph lives in the cache.
@@ -117,7 +123,8 @@ pub fn cache_dir_for(key: &str, max_position: usize, options: &BuildOptions) -> 
 pub fn cached(dir: &Path) -> Option<GraphInfo> {
     let text = std::fs::read_to_string(dir.join("graph.json")).ok()?;
     let info: GraphInfo = serde_json::from_str(&text).ok()?;
-    dir.join("model.onnx").is_file().then_some(info)
+    // Graphs cached before sizes were recorded are rebuilt, so reports have them.
+    (dir.join("model.onnx").is_file() && info.params > 0).then_some(info)
 }
 
 /// Builds the graph into `dir` (`model.onnx`, `model.onnx.data`, `graph.json`)
@@ -387,6 +394,8 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
         eos_token_ids: c.eos_token_ids.clone(),
         bos_token_id: c.bos_token_id,
         pad_token_id: c.pad_token_id,
+        params: model.params() as u64,
+        flops_per_token: model.flops_per_token() as u64,
     };
     g.metadata(
         "mscr.graph_info",

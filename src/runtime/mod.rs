@@ -113,9 +113,22 @@ pub struct ChatMessage {
     pub content: String,
 }
 
+/// Size and cost of a model, for reports that compare transforms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelStats {
+    pub params: u64,
+    /// Matrix FLOPs per generated token (projections and lm_head).
+    pub flops_per_token: u64,
+}
+
 /// A text generator the attack and evaluator can query. Implementations batch
 /// internally: callers pass every prompt of a step at once.
 pub trait LanguageModel: Send + Sync {
+    /// Parameters and FLOPs, where the backend knows them (not over HTTP).
+    fn stats(&self) -> Option<ModelStats> {
+        None
+    }
+
     /// A stable identity (model + weights + transforms) for cache keys.
     fn id(&self) -> String;
 

@@ -144,6 +144,14 @@ impl LanguageModel for OrtModel {
         self.id.clone()
     }
 
+    fn stats(&self) -> Option<super::ModelStats> {
+        let info = &self.session()?.info;
+        (info.params > 0).then_some(super::ModelStats {
+            params: info.params,
+            flops_per_token: info.flops_per_token,
+        })
+    }
+
     fn generate(&self, prompts: &[Prompt], decoding: &Decoding) -> Result<Vec<Generation>> {
         let ids = prompts
             .iter()

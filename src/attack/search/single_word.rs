@@ -3,6 +3,9 @@
 //! success. With `prescreen`, every candidate question of the item is first
 //! ranked by the teacher-forced log-prob of the clean correct solution (one
 //! batched `score` call, no queries) and generated most damaging first.
+//! `prescreen_limit` caps that call at the candidates the plain plan would try
+//! first (most important positions): scoring every candidate of a long question
+//! costs more prompt tokens than the generations it saves.
 
 use super::{
     Oracle, SearchInput, SearchResult, order_by_expected_damage, order_by_importance,
@@ -18,6 +21,10 @@ pub struct SingleWordConfig {
     pub importance: bool,
     /// Rank all candidate questions by teacher-forced log-prob before generating.
     pub prescreen: bool,
+    /// Score at most this many candidates in the pre-screen: those at the most
+    /// important positions, in the order the plain plan would try them. The rest
+    /// follow, unscored, in that order. `None`: score every candidate.
+    pub prescreen_limit: Option<usize>,
 }
 
 impl Default for SingleWordConfig {
@@ -25,6 +32,7 @@ impl Default for SingleWordConfig {
         SingleWordConfig {
             importance: true,
             prescreen: true,
+            prescreen_limit: None,
         }
     }
 }
@@ -50,20 +58,30 @@ pub fn run(
     oracle: &mut dyn Oracle,
 ) -> Result<SearchResult> {
     if config.prescreen {
-        let pairs: Vec<(usize, usize)> = input
-            .slots
-            .iter()
-            .enumerate()
-            .flat_map(|(s, slot)| (0..slot.candidates.len()).map(move |c| (s, c)))
+        // The plain plan's order decides which candidates a limited pre-screen scores.
+        let mut pairs: Vec<(usize, usize)> = plan_without_prescreen(input)
+            .into_iter()
+            .flatten()
             .collect();
         if pairs.is_empty() {
             return Ok(SearchResult::default());
+        }
+        let rest = pairs.split_off(
+            config
+                .prescreen_limit
+                .unwrap_or(usize::MAX)
+                .min(pairs.len()),
+        );
+        if pairs.is_empty() {
+            let plan: Vec<Vec<(usize, usize)>> = rest.into_iter().map(|p| vec![p]).collect();
+            return run_plan(input, oracle, &plan, input.batch);
         }
         let questions: Vec<String> = pairs.iter().map(|&p| input.perturb(&[p])).collect();
         let scores = oracle.score(&questions)?;
         let plan: Vec<Vec<(usize, usize)>> = order_by_score(&scores)
             .into_iter()
             .map(|i| vec![pairs[i]])
+            .chain(rest.into_iter().map(|p| vec![p]))
             .collect();
         return run_plan(input, oracle, &plan, input.batch);
     }
