@@ -2,8 +2,11 @@
 //! time to first token and peak RSS, for a model spec (default SmolLM2-135M-Instruct),
 //! next to llama.cpp on the same GGUF when `llama_cpp` (llama-cpp-python) is importable.
 //!
-//! `cargo bench --bench decode -- [--model SPEC] [--threads N] [--tokens N]`
-//! Each measurement runs in a child process so its peak RSS is its own.
+//! `cargo bench --bench decode -- [--model SPEC] [--weights q4,int8,f32] [--rounds N]
+//! [--threads N] [--tokens N]`
+//! Each measurement runs in a child process so its peak RSS is its own; the
+//! weight formats and llama.cpp take turns, `--rounds` times, and the medians
+//! are printed as a table at the end.
 
 use mscr::runtime::LoadOptions;
 use mscr::runtime::session::Sampling;
@@ -95,37 +98,37 @@ fn child(mode: &str) {
             serde_json::json!({"mode": mode, "prompt_tokens_per_s": 300.0 / dt, "ttft_ms": ttft * 1000.0,
                 "ttft_prompt_tokens": short.len(), "peak_rss_mib": peak_rss_mib()})
         }
+        "load" => serde_json::json!({"mode": mode, "peak_rss_mib": peak_rss_mib()}),
         _ => panic!("unknown mode {mode}"),
     };
     println!("{result}");
 }
 
-fn main() {
-    if let Some(mode) = std::env::var("MSCR_BENCH_CHILD")
-        .ok()
-        .filter(|m| !m.is_empty())
-    {
-        child(&mode);
-        return;
+/// Runs one child measurement; returns its JSON line.
+fn measure(exe: &std::path::Path, spec: &str, mode: &str) -> Option<serde_json::Value> {
+    let out = Command::new(exe)
+        .args(["--model", spec])
+        .args(["--threads", &arg("--threads", "2")])
+        .args(["--tokens", &arg("--tokens", "128")])
+        .env("MSCR_BENCH_CHILD", mode)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        eprintln!(
+            "{spec} {mode} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
     }
-    let exe = std::env::current_exe().unwrap();
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    for mode in ["decode1", "decode16", "prompt"] {
-        let out = Command::new(&exe)
-            .args(&args)
-            .env("MSCR_BENCH_CHILD", mode)
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            eprintln!("{mode} failed: {}", String::from_utf8_lossy(&out.stderr));
-            continue;
-        }
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-    }
-    // llama.cpp on the same GGUF and thread count, when available.
+    let line = String::from_utf8_lossy(&out.stdout);
+    let mut v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+    v["model"] = spec.into();
+    println!("{v}");
+    Some(v)
+}
+
+/// llama.cpp on the same GGUF and thread count, when llama-cpp-python is importable.
+fn llama_cpp() -> Option<serde_json::Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benchmarks/llamacpp_bench.py");
     let gguf =
         mscr::paths::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
@@ -136,14 +139,108 @@ fn main() {
         .arg(arg("--tokens", "128"))
         .output()
     {
-        Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
-        Ok(o) => eprintln!(
-            "llama.cpp comparison skipped: {}",
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        ),
-        Err(e) => eprintln!("llama.cpp comparison skipped: {e}"),
+        Ok(o) if o.status.success() => {
+            let line = String::from_utf8_lossy(&o.stdout);
+            print!("{line}");
+            serde_json::from_str(line.trim()).ok()
+        }
+        Ok(o) => {
+            eprintln!(
+                "llama.cpp comparison skipped: {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("llama.cpp comparison skipped: {e}");
+            None
+        }
     }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `--weights q4,int8,f32` are measured in turn, then llama.cpp, `--rounds N`
+/// times (interleaved, so every runtime sees the same load); medians at the end.
+fn main() {
+    if let Some(mode) = std::env::var("MSCR_BENCH_CHILD")
+        .ok()
+        .filter(|m| !m.is_empty())
+    {
+        child(&mode);
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let base = arg("--model", "smollm2-135m-instruct");
+    let weights = arg("--weights", "q4,int8,f32");
+    let rounds: usize = arg("--rounds", "1").parse().unwrap();
+    let specs: Vec<String> = weights
+        .split(',')
+        .map(|w| format!("{base}?weights={w}"))
+        .collect();
+    // Build (or find) every graph first, so no measurement pays for a build.
+    for spec in &specs {
+        measure(&exe, spec, "load");
+    }
+    let mut results: Vec<serde_json::Value> = Vec::new();
+    for _ in 0..rounds {
+        for spec in &specs {
+            for mode in ["decode1", "decode16", "prompt"] {
+                results.extend(measure(&exe, spec, mode));
+            }
+        }
+        results.extend(llama_cpp());
+    }
+    // Medians per runtime.
+    let pick = |model: &str, mode: &str, key: &str| -> f64 {
+        median(
+            results
+                .iter()
+                .filter(|r| r["model"] == model && r["mode"] == mode)
+                .filter_map(|r| r[key].as_f64())
+                .collect(),
+        )
+    };
+    println!("\nmedians over {rounds} round(s), tokens/s");
+    println!("| runtime | decode batch 1 | decode batch 16 | prompt | peak RSS batch 1 (MiB) |");
+    println!("|---|---|---|---|---|");
+    for spec in &specs {
+        println!(
+            "| {spec} | {:.1} | {:.1} | {:.1} | {:.0} |",
+            pick(spec, "decode1", "tokens_per_s"),
+            pick(spec, "decode16", "tokens_per_s"),
+            pick(spec, "prompt", "prompt_tokens_per_s"),
+            pick(spec, "decode1", "peak_rss_mib"),
+        );
+    }
+    let l = |key: &str| {
+        median(
+            results
+                .iter()
+                .filter(|r| r["mode"] == "llama.cpp")
+                .filter_map(|r| r[key].as_f64())
+                .collect(),
+        )
+    };
+    println!(
+        "| llama.cpp | {:.1} | {:.1} | {:.1} | {:.0} |",
+        l("decode_tokens_per_s"),
+        l("decode16_tokens_per_s"),
+        l("prompt_tokens_per_s"),
+        l("peak_rss_mib"),
+    );
 }

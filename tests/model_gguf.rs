@@ -150,6 +150,7 @@ fn quantisers_round_trip_within_format_error() {
         GgmlType::Q8_0,
         GgmlType::Q4_0,
         GgmlType::Q4_1,
+        GgmlType::Q4K,
     ] {
         let bytes = quant::quantize(ty, &x).unwrap();
         assert_eq!(Some(bytes.len()), ty.bytes_for(x.len()));
@@ -166,6 +167,8 @@ fn quantisers_round_trip_within_format_error() {
                 GgmlType::Q8_0 => amax / 127.0 * 0.51 + amax * 1e-3,
                 // The positive side stops at 7/8 of the largest magnitude.
                 GgmlType::Q4_0 => amax / 8.0 * 1.01 + amax * 1e-3,
+                // 6-bit sub-block scales (rounded up) and mins (rounded) on top.
+                GgmlType::Q4K => range / 15.0 * 0.75 + amax * 0.02,
                 _ => range / 15.0 * 0.51 + amax * 1e-3,
             };
             for (a, b2) in xs.iter().zip(ys) {

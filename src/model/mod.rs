@@ -6,6 +6,7 @@ pub mod gguf;
 pub mod gguf_write;
 pub mod hf;
 pub mod hub;
+pub mod native;
 pub mod quant;
 pub mod spec;
 pub mod tokenizer;

@@ -283,17 +283,19 @@ pub fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
 }
 
 /// Types the writer can produce.
-pub const WRITABLE: [GgmlType; 6] = [
+pub const WRITABLE: [GgmlType; 7] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
     GgmlType::Q8_0,
     GgmlType::Q4_0,
     GgmlType::Q4_1,
+    GgmlType::Q4K,
 ];
 
 /// Quantises `x` (length a multiple of the block size) to `ty`, following
-/// ggml's reference quantisers.
+/// ggml's reference quantisers (Q4_K with plain min/max sub-block ranges, not
+/// ggml's iterative search: a valid Q4_K file for tests, not an optimal one).
 pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
     let (block, bsize) = ty
         .block()
@@ -346,8 +348,67 @@ pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
                     out.push(q0 | (q1 << 4));
                 }
             }
+            GgmlType::Q4K => quantize_q4k(b, &mut out),
             _ => unreachable!("filtered above"),
         }
     }
     Ok(out)
+}
+
+/// One Q4_K super-block of 256 values: eight 32-value sub-blocks, each
+/// `d·sc·q − dmin·m` with 6-bit `sc`, `m` and 4-bit `q`.
+fn quantize_q4k(x: &[f32], out: &mut Vec<u8>) {
+    let mut scale = [0f32; 8];
+    let mut minv = [0f32; 8];
+    for (j, s) in x.chunks_exact(32).enumerate() {
+        let mn = s.iter().cloned().fold(0f32, f32::min);
+        let mx = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        scale[j] = (mx - mn) / 15.0;
+        minv[j] = -mn;
+    }
+    let d = f16::from_f32(scale.iter().cloned().fold(0f32, f32::max) / 63.0);
+    let dmin = f16::from_f32(minv.iter().cloned().fold(0f32, f32::max) / 63.0);
+    let (df, dminf) = (d.to_f32(), dmin.to_f32());
+    let six = |v: f32, unit: f32| {
+        if unit > 0.0 {
+            (v / unit).round().clamp(0.0, 63.0) as u8
+        } else {
+            0
+        }
+    };
+    // Round the sub-block scale up so the block's range still fits in 0..=15.
+    let sc: Vec<u8> = scale
+        .iter()
+        .map(|&s| {
+            if df > 0.0 {
+                ((s / df).ceil()).clamp(0.0, 63.0) as u8
+            } else {
+                0
+            }
+        })
+        .collect();
+    let m: Vec<u8> = minv.iter().map(|&v| six(v, dminf)).collect();
+    out.extend_from_slice(&d.to_le_bytes());
+    out.extend_from_slice(&dmin.to_le_bytes());
+    let mut scales = [0u8; 12];
+    for j in 0..4 {
+        scales[j] = sc[j] | ((sc[j + 4] >> 4) << 6);
+        scales[j + 4] = m[j] | ((m[j + 4] >> 4) << 6);
+        scales[j + 8] = (sc[j + 4] & 0xF) | ((m[j + 4] & 0xF) << 4);
+    }
+    out.extend_from_slice(&scales);
+    let mut q = [0u8; 256];
+    for (j, s) in x.chunks_exact(32).enumerate() {
+        let step = df * sc[j] as f32;
+        let off = dminf * m[j] as f32;
+        let inv = if step > 0.0 { 1.0 / step } else { 0.0 };
+        for (l, v) in s.iter().enumerate() {
+            q[32 * j + l] = ((v + off) * inv).round().clamp(0.0, 15.0) as u8;
+        }
+    }
+    for g in 0..4 {
+        for l in 0..32 {
+            out.push(q[64 * g + l] | (q[64 * g + 32 + l] << 4));
+        }
+    }
 }

@@ -14,12 +14,14 @@
 use super::onnx::{Attr, DType, Dim, GraphBuilder, MS_DOMAIN};
 use super::quant;
 use crate::error::{Error, Result};
+use crate::model::native::{Blocks4, Native, NativeWeights};
 use crate::model::{Linear, Matrix, Model};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the emitted graph changes, so cached graphs are rebuilt.
-pub const BUILDER_VERSION: u32 = 3;
+pub const BUILDER_VERSION: u32 = 4;
 
 /// How projection weights are stored in the graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -37,6 +39,14 @@ pub enum WeightFormat {
     Int4Exact,
     /// Plain f32 MatMul: reference precision.
     F32,
+    /// A GGUF's own blocks, without a second rounding: Q4_0 / Q4_1 / Q4_K
+    /// projections as 4-bit MatMulNBits with the file's codes and scales (the
+    /// block minimum added exactly by a small f32 product of block sums), Q8_0
+    /// tensors as exact 8-bit blocks; other types, and weights a transform
+    /// changed, as `int8`. Accuracy level 4 (int8 activations).
+    Q4,
+    /// [`WeightFormat::Q4`] computed in f32 (accuracy level 0): slower, exact.
+    Q4Exact,
 }
 
 impl WeightFormat {
@@ -46,6 +56,21 @@ impl WeightFormat {
             WeightFormat::Int4 => "int4",
             WeightFormat::Int4Exact => "int4-exact",
             WeightFormat::F32 => "f32",
+            WeightFormat::Q4 => "q4",
+            WeightFormat::Q4Exact => "q4-exact",
+        }
+    }
+
+    /// Whether the format uses a GGUF's own blocks where it can.
+    pub fn is_native(&self) -> bool {
+        matches!(self, WeightFormat::Q4 | WeightFormat::Q4Exact)
+    }
+
+    /// MatMulNBits' accuracy level: 4 quantises activations to int8 (fast).
+    fn accuracy_level(&self) -> i64 {
+        match self {
+            WeightFormat::Int4 | WeightFormat::Int8 | WeightFormat::Q4 => 4,
+            _ => 0,
         }
     }
 }
@@ -58,8 +83,10 @@ impl std::str::FromStr for WeightFormat {
             "int4" => Ok(WeightFormat::Int4),
             "int4-exact" => Ok(WeightFormat::Int4Exact),
             "f32" => Ok(WeightFormat::F32),
+            "q4" | "gguf-native" => Ok(WeightFormat::Q4),
+            "q4-exact" => Ok(WeightFormat::Q4Exact),
             _ => Err(Error::Config(format!(
-                "unknown weight format {s:?}: use int8, int4, int4-exact or f32"
+                "unknown weight format {s:?}: use q4, q4-exact, int8, int4, int4-exact or f32"
             ))),
         }
     }
@@ -130,6 +157,15 @@ pub fn cached(dir: &Path) -> Option<GraphInfo> {
 /// Builds the graph into `dir` (`model.onnx`, `model.onnx.data`, `graph.json`)
 /// unless it is already there. Returns the graph info.
 pub fn build_cached(model: &Model, options: &BuildOptions) -> Result<(PathBuf, GraphInfo)> {
+    build_cached_with(model, options, None)
+}
+
+/// [`build_cached`] with the weights' own blocks for the native formats.
+pub fn build_cached_with(
+    model: &Model,
+    options: &BuildOptions,
+    native: Option<&NativeWeights>,
+) -> Result<(PathBuf, GraphInfo)> {
     let dir = cache_dir(model, options);
     if let Some(info) = cached(&dir) {
         return Ok((dir, info));
@@ -141,7 +177,7 @@ pub fn build_cached(model: &Model, options: &BuildOptions) -> Result<(PathBuf, G
     let tmp = dir.with_extension(format!("tmp{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let info = build(model, options, &tmp.join("model.onnx"))?;
+    let info = build_with(model, options, native, &tmp.join("model.onnx"))?;
     let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Other(e.to_string()))?;
     std::fs::write(tmp.join("graph.json"), text).map_err(|e| Error::io(&tmp, e))?;
     if dir.exists() {
@@ -157,6 +193,18 @@ pub fn build_cached(model: &Model, options: &BuildOptions) -> Result<(PathBuf, G
 
 /// Emits the graph for `model` to `path`.
 pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<GraphInfo> {
+    build_with(model, options, None, path)
+}
+
+/// Emits the graph for `model` to `path`. With a native format, `native` holds
+/// the file's own blocks (see [`NativeWeights`]); each is used only where it
+/// still holds exactly the model's weights.
+pub fn build_with(
+    model: &Model,
+    options: &BuildOptions,
+    native: Option<&NativeWeights>,
+    path: &Path,
+) -> Result<GraphInfo> {
     let c = &model.config;
     let hd = c.head_dim;
     if !hd.is_multiple_of(16) {
@@ -167,6 +215,11 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
     let max_pos = options.max_positions.min(c.max_position.max(1));
     let mut g = GraphBuilder::new("mscr-decoder");
     let fmt = options.format;
+    let mut cx = Ctx {
+        fmt,
+        native: native.filter(|_| fmt.is_native()),
+        sums: HashMap::new(),
+    };
 
     g.input("input_ids", DType::I64, &["batch".into(), "seq".into()]);
     g.input("seqlens_k", DType::I32, &["batch".into()]);
@@ -182,11 +235,10 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
     // sensitive to it, and GGUF files keep it at 8 bits too.
     let embed_q = match fmt {
         WeightFormat::F32 => None,
-        _ => Some(quant::quantize8(
-            &model.embed.data,
-            model.embed.rows,
-            model.embed.cols,
-        )),
+        _ => Some(match cx.native_for("embed", &model.embed) {
+            Some(Native::Q8(b)) => quant::Q8::from_native(&b),
+            _ => quant::quantize8(&model.embed.data, model.embed.rows, model.embed.cols),
+        }),
     };
     let mut x = match &embed_q {
         None => {
@@ -247,7 +299,12 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
 
         // Packed QKV projection.
         let qkv = stack_linears(&[&layer.q, &layer.k, &layer.v]);
-        let qkv_out = linear(&mut g, &format!("{p}.qkv"), &h, &qkv, fmt);
+        let qkv_native = cx.native_stack(&[
+            (&format!("{p}.q"), &layer.q),
+            (&format!("{p}.k"), &layer.k),
+            (&format!("{p}.v"), &layer.v),
+        ]);
+        let qkv_out = cx.linear(&mut g, &format!("{p}.qkv"), &h, &qkv, qkv_native, 3);
         let past_k = format!("past_key_{i}");
         let past_v = format!("past_value_{i}");
         let pres_k = format!("present_key_{i}");
@@ -287,7 +344,7 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
                 ("scale", Attr::Float(1.0 / (hd as f32).sqrt())),
             ],
         );
-        let o = linear(&mut g, &format!("{p}.o"), &attn, &layer.o, fmt);
+        let o = cx.linear_keyed(&mut g, &format!("{p}.o"), &attn, &layer.o, 3);
 
         // Post-attention norm with the residual add.
         let mlp_norm_w = g.init_f32(
@@ -306,12 +363,11 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
             &mut residual,
         );
 
-        let gate = linear(&mut g, &format!("{p}.gate"), &h2, &layer.gate, fmt);
-        let up = linear(&mut g, &format!("{p}.up"), &h2, &layer.up, fmt);
+        let (gate, up) = gate_up(&mut g, &mut cx, &p, &h2, layer);
         let sig = g.op("Sigmoid", &[&gate], &[]);
         let silu = g.op("Mul", &[&gate, &sig], &[]);
         let act = g.op("Mul", &[&silu, &up], &[]);
-        let down = linear(&mut g, &format!("{p}.down"), &act, &layer.down, fmt);
+        let down = cx.linear_keyed(&mut g, &format!("{p}.down"), &act, &layer.down, 3);
         pending = Some(down);
         x = String::new(); // the stream now lives in `residual` + `pending`
     }
@@ -352,15 +408,18 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
                 &picked,
                 &blob_r,
                 "embed.q8.scales",
-                "embed.q8.zp",
+                Some("embed.q8.zp"),
                 (q.n, q.k),
                 8,
                 fmt,
                 "logits",
             );
         }
-        (Some(h), Some(_)) => {
-            let q = quant::quantize8(&h.data, h.rows, h.cols);
+        (Some(h), Some(_)) if !matches!(cx.native_for("lm_head", h), Some(Native::Q4(_))) => {
+            let q = match cx.native_for("lm_head", h) {
+                Some(Native::Q8(b)) => quant::Q8::from_native(&b),
+                _ => quant::quantize8(&h.data, h.rows, h.cols),
+            };
             let (blob, scales, zp) = q8_inits(&mut g, "lm_head", &q);
             let blob3 = g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
             let blob_r = g.op("Reshape", &[&blob, &blob3], &[]);
@@ -369,7 +428,7 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
                 &picked,
                 &blob_r,
                 &scales,
-                &zp,
+                Some(&zp),
                 (q.n, q.k),
                 8,
                 fmt,
@@ -378,7 +437,7 @@ pub fn build(model: &Model, options: &BuildOptions, path: &Path) -> Result<Graph
         }
         _ => {
             let lin = Linear::dense(head.clone());
-            let out = linear(&mut g, "lm_head", &picked, &lin, fmt);
+            let out = cx.linear_keyed(&mut g, "lm_head", &picked, &lin, 2);
             g.node("Identity", "", &[&out], &["logits"], &[]);
         }
     }
@@ -447,6 +506,43 @@ fn simplified_norm(g: &mut GraphBuilder, x: &str, weight: &str, eps: f32) -> Str
     )
 }
 
+/// The gate and up projections: one MatMul over their stacked rows, split in two
+/// (fewer, larger kernels), unless either is factorised.
+fn gate_up(
+    g: &mut GraphBuilder,
+    cx: &mut Ctx,
+    p: &str,
+    h: &str,
+    layer: &crate::model::Layer,
+) -> (String, String) {
+    let dense = |l: &Linear| matches!(l, Linear::Dense { .. });
+    if !(dense(&layer.gate) && dense(&layer.up)) {
+        let gate = cx.linear_keyed(g, &format!("{p}.gate"), h, &layer.gate, 3);
+        let up = cx.linear_keyed(g, &format!("{p}.up"), h, &layer.up, 3);
+        return (gate, up);
+    }
+    let both = stack_linears(&[&layer.gate, &layer.up]);
+    let native = cx.native_stack(&[
+        (&format!("{p}.gate"), &layer.gate),
+        (&format!("{p}.up"), &layer.up),
+    ]);
+    let y = cx.linear(g, &format!("{p}.gate_up"), h, &both, native, 3);
+    let sizes = g.const_i64(&[
+        layer.gate.out_features() as i64,
+        layer.up.out_features() as i64,
+    ]);
+    let gate = g.fresh(&format!("{p}.gate"));
+    let up = g.fresh(&format!("{p}.up"));
+    g.node(
+        "Split",
+        "",
+        &[&y, &sizes],
+        &[&gate, &up],
+        &[("axis", Attr::Int(-1))],
+    );
+    (gate, up)
+}
+
 /// Stacks projections sharing an input into one (for the packed QKV MatMul).
 fn stack_linears(parts: &[&Linear]) -> Linear {
     let mats: Vec<Matrix> = parts.iter().map(|l| l.to_dense()).collect();
@@ -474,21 +570,147 @@ fn stack_linears(parts: &[&Linear]) -> Linear {
     }
 }
 
-/// `y = x Wᵀ (+ b)` in the chosen format; factorised weights become two MatMuls.
-fn linear(g: &mut GraphBuilder, name: &str, x: &str, lin: &Linear, fmt: WeightFormat) -> String {
-    let y = match lin {
-        Linear::Dense { w, .. } => matmul(g, name, x, w, fmt),
-        Linear::LowRank { u, v, .. } => {
-            let mid = matmul(g, &format!("{name}.v"), x, v, fmt);
-            matmul(g, &format!("{name}.u"), &mid, u, fmt)
+/// What the projections of one graph are emitted with.
+struct Ctx<'a> {
+    fmt: WeightFormat,
+    /// The file's own blocks (native formats only).
+    native: Option<&'a NativeWeights>,
+    /// Block sums already computed, by input name (shared by projections of one input).
+    sums: HashMap<String, String>,
+}
+
+impl Ctx<'_> {
+    /// The file's blocks for `key`, if they still hold exactly `m`.
+    fn native_for(&self, key: &str, m: &Matrix) -> Option<Native> {
+        self.native?.get(key).filter(|n| n.matches(m)).cloned()
+    }
+
+    fn native_dense(&self, key: &str, lin: &Linear) -> Option<Native> {
+        match lin {
+            Linear::Dense { w, .. } => self.native_for(key, w),
+            Linear::LowRank { .. } => None,
         }
-    };
-    match lin.bias() {
-        Some(b) => {
-            let bn = g.init_f32(&format!("{name}.bias"), &[b.len() as i64], b);
-            g.op("Add", &[&y, &bn], &[])
+    }
+
+    /// Row-stacked blocks of several projections, when all have blocks of one kind.
+    fn native_stack(&self, parts: &[(&str, &Linear)]) -> Option<Native> {
+        let blocks = parts
+            .iter()
+            .map(|(k, l)| self.native_dense(k, l))
+            .collect::<Option<Vec<_>>>()?;
+        Native::stack(&blocks.iter().collect::<Vec<_>>())
+    }
+
+    /// [`Ctx::linear`] with the projection's own blocks looked up by its name.
+    fn linear_keyed(
+        &mut self,
+        g: &mut GraphBuilder,
+        name: &str,
+        x: &str,
+        lin: &Linear,
+        rank: usize,
+    ) -> String {
+        let native = self.native_dense(name, lin);
+        self.linear(g, name, x, lin, native, rank)
+    }
+
+    /// `y = x Wᵀ (+ b)` in the chosen format (from `native` blocks when given);
+    /// factorised weights become two MatMuls. `rank` is `x`'s rank.
+    fn linear(
+        &mut self,
+        g: &mut GraphBuilder,
+        name: &str,
+        x: &str,
+        lin: &Linear,
+        native: Option<Native>,
+        rank: usize,
+    ) -> String {
+        let fmt = self.fmt;
+        let y = match (native, lin) {
+            (Some(Native::Q4(b)), _) => self.matmul_q4(g, name, x, &b, rank),
+            (Some(Native::Q8(b)), _) => {
+                let q = quant::Q8::from_native(&b);
+                matmul_q8(g, name, x, &q, fmt)
+            }
+            (None, Linear::Dense { w, .. }) => matmul(g, name, x, w, fmt),
+            (None, Linear::LowRank { u, v, .. }) => {
+                let mid = matmul(g, &format!("{name}.v"), x, v, fmt);
+                matmul(g, &format!("{name}.u"), &mid, u, fmt)
+            }
+        };
+        match lin.bias() {
+            Some(b) => {
+                let bn = g.init_f32(&format!("{name}.bias"), &[b.len() as i64], b);
+                g.op("Add", &[&y, &bn], &[])
+            }
+            None => y,
         }
-        None => y,
+    }
+
+    /// A file's 4-bit blocks `w = s·q + m`: MatMulNBits on the codes with the
+    /// default zero point 8 computes `Σ s·(q − 8)·x`; the rest, `Σ (m + 8s)·x`
+    /// over each block, is the block sums of `x` times an f32 `[K/32, N]` matrix
+    /// (left out when zero, as for Q4_0).
+    fn matmul_q4(
+        &mut self,
+        g: &mut GraphBuilder,
+        name: &str,
+        x: &str,
+        b: &Blocks4,
+        rank: usize,
+    ) -> String {
+        let (n, kb) = (b.rows, b.blocks_per_row());
+        let blob = g.init_raw(
+            &format!("{name}.n4.blob"),
+            DType::U8,
+            &[n as i64, kb as i64, quant::BLOCK as i64 / 2],
+            b.codes.clone(),
+        );
+        let scales = g.init_f32(
+            &format!("{name}.n4.scales"),
+            &[n as i64, kb as i64],
+            &b.scales,
+        );
+        let out = g.fresh(&format!("{name}_out"));
+        let y = matmul_nbits(g, x, &blob, &scales, None, (n, b.cols), 4, self.fmt, &out);
+        // Offsets transposed to [K/32, N] for a plain MatMul.
+        let mut offsets = vec![0f32; kb * n];
+        for r in 0..n {
+            for k in 0..kb {
+                let i = r * kb + k;
+                offsets[k * n + r] = b.mins[i] + 8.0 * b.scales[i];
+            }
+        }
+        if offsets.iter().all(|v| *v == 0.0) {
+            return y;
+        }
+        let offsets = g.init_f32(
+            &format!("{name}.n4.offsets"),
+            &[kb as i64, n as i64],
+            &offsets,
+        );
+        let sums = self.block_sums(g, x, b.cols, rank);
+        let extra = g.op("MatMul", &[&sums, &offsets], &[]);
+        g.op("Add", &[&y, &extra], &[])
+    }
+
+    /// Sums of `x` over each block of 32 along its last axis (`[.., K/32]`).
+    fn block_sums(&mut self, g: &mut GraphBuilder, x: &str, k: usize, rank: usize) -> String {
+        if let Some(s) = self.sums.get(x) {
+            return s.clone();
+        }
+        let mut shape = vec![0i64; rank - 1];
+        shape.extend([(k / quant::BLOCK) as i64, quant::BLOCK as i64]);
+        let shape = g.const_i64(&shape);
+        let blocks = g.op("Reshape", &[x, &shape], &[]);
+        let axes = g.const_i64(&[-1]);
+        let sums = g.op(
+            "ReduceSum",
+            &[&blocks, &axes],
+            &[("keepdims", Attr::Int(0))],
+        );
+        self.sums.insert(x.to_string(), sums.clone());
+        sums
     }
 }
 
@@ -503,53 +725,60 @@ fn matmul(g: &mut GraphBuilder, name: &str, x: &str, w: &Matrix, fmt: WeightForm
             );
             g.op("MatMul", &[x, &wn], &[])
         }
-        _ => {
-            if fmt == WeightFormat::Int8 {
-                let q = quant::quantize8(&w.data, w.rows, w.cols);
-                let (blob, scales, zp) = q8_inits(g, name, &q);
-                let blob3 =
-                    g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
-                let blob_r = g.op("Reshape", &[&blob, &blob3], &[]);
-                let out = g.fresh(&format!("{name}_out"));
-                return matmul_nbits(g, x, &blob_r, &scales, &zp, (q.n, q.k), 8, fmt, &out);
-            }
+        WeightFormat::Int8 | WeightFormat::Q4 | WeightFormat::Q4Exact => {
+            let q = quant::quantize8(&w.data, w.rows, w.cols);
+            matmul_q8(g, name, x, &q, fmt)
+        }
+        WeightFormat::Int4 | WeightFormat::Int4Exact => {
             let q = quant::quantize(&w.data, w.rows, w.cols);
             let (blob, scales, zp) = q4_inits(g, name, &q);
             let out = g.fresh(&format!("{name}_out"));
-            matmul_nbits(g, x, &blob, &scales, &zp, (q.n, q.k), 4, fmt, &out)
+            matmul_nbits(g, x, &blob, &scales, Some(&zp), (q.n, q.k), 4, fmt, &out)
         }
     }
 }
 
-/// `MatMulNBits` over a `[N, K]` weight stored in `bits`-bit blocks.
+fn matmul_q8(
+    g: &mut GraphBuilder,
+    name: &str,
+    x: &str,
+    q: &quant::Q8,
+    fmt: WeightFormat,
+) -> String {
+    let (blob, scales, zp) = q8_inits(g, name, q);
+    let blob3 = g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
+    let blob_r = g.op("Reshape", &[&blob, &blob3], &[]);
+    let out = g.fresh(&format!("{name}_out"));
+    matmul_nbits(g, x, &blob_r, &scales, Some(&zp), (q.n, q.k), 8, fmt, &out)
+}
+
+/// `MatMulNBits` over a `[N, K]` weight stored in `bits`-bit blocks (no zero
+/// points: the default, 8 for 4 bits).
 #[allow(clippy::too_many_arguments)]
 fn matmul_nbits(
     g: &mut GraphBuilder,
     x: &str,
     blob: &str,
     scales: &str,
-    zp: &str,
+    zp: Option<&str>,
     (n, k): (usize, usize),
     bits: i64,
     fmt: WeightFormat,
     out: &str,
 ) -> String {
-    let level = if matches!(fmt, WeightFormat::Int4 | WeightFormat::Int8) {
-        4
-    } else {
-        0
-    };
+    let mut inputs = vec![x, blob, scales];
+    inputs.extend(zp);
     g.node(
         "MatMulNBits",
         MS_DOMAIN,
-        &[x, blob, scales, zp],
+        &inputs,
         &[out],
         &[
             ("K", Attr::Int(k as i64)),
             ("N", Attr::Int(n as i64)),
             ("bits", Attr::Int(bits)),
             ("block_size", Attr::Int(quant::BLOCK as i64)),
-            ("accuracy_level", Attr::Int(level)),
+            ("accuracy_level", Attr::Int(fmt.accuracy_level())),
         ],
     )
 }

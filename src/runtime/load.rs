@@ -10,6 +10,7 @@ use super::{LanguageModel, LoadOptions};
 use crate::error::{Error, Result};
 use crate::model::chat::ChatTemplate;
 use crate::model::gguf::GgufFile;
+use crate::model::native::NativeWeights;
 use crate::model::spec::ResolvedModel;
 use crate::model::tokenizer::Tokenizer;
 use std::path::Path;
@@ -81,8 +82,9 @@ pub fn load_gguf(
         Some(info) => (dir, info),
         None => {
             let model = g.to_model()?;
+            let native = native_weights(&g, &model, build)?;
             drop(g);
-            decoder::build_cached(&model, build)?
+            decoder::build_cached_with(&model, build, native.as_ref())?
         }
     };
     let info = with_tokenizer_eos(info, &tokenizer);
@@ -93,6 +95,18 @@ pub fn load_gguf(
         chat,
         format!("{name}@{key}-{}", build.format.name()),
     ))
+}
+
+/// The file's own blocks, for the native weight formats.
+fn native_weights(
+    g: &GgufFile,
+    model: &crate::model::Model,
+    build: &BuildOptions,
+) -> Result<Option<NativeWeights>> {
+    if !build.format.is_native() {
+        return Ok(None);
+    }
+    NativeWeights::from_gguf(g, &model.config).map(Some)
 }
 
 /// Loads a decoder from a Hugging Face folder (config.json + safetensors).
@@ -198,7 +212,14 @@ pub fn load_with_transforms(
     })?;
     let (model, _records) = crate::transform::apply_chain(&model, steps, &calib)?;
     let key = model.cache_key();
-    let (dir, info) = decoder::build_cached(&model, &so.build)?;
+    // Projections a transform left untouched keep the file's own blocks.
+    let native = match &resolved {
+        ResolvedModel::Gguf { path } if so.build.format.is_native() => {
+            native_weights(&GgufFile::open(path)?, &model, &so.build)?
+        }
+        _ => None,
+    };
+    let (dir, info) = decoder::build_cached_with(&model, &so.build, native.as_ref())?;
     drop(model);
     let info = with_tokenizer_eos(info, &tokenizer);
     let session = DecoderSession::open(&dir, info, &session_options(options))?;

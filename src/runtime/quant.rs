@@ -121,6 +121,18 @@ impl Q8 {
         self.k.div_ceil(BLOCK)
     }
 
+    /// A file's signed 8-bit blocks (GGUF Q8_0, `w = d·q`) exactly: byte `q + 128`
+    /// with zero point 128.
+    pub fn from_native(b: &crate::model::native::Blocks8) -> Q8 {
+        Q8 {
+            n: b.rows,
+            k: b.cols,
+            blob: b.codes.iter().map(|&q| (q as u8) ^ 0x80).collect(),
+            scales: b.scales.clone(),
+            zero_points: vec![128; b.rows * b.blocks_per_row()],
+        }
+    }
+
     pub fn dequantize(&self) -> Vec<f32> {
         let kb = self.blocks_per_row();
         let mut out = vec![0.0; self.n * self.k];

@@ -196,6 +196,28 @@ impl DecoderSession {
         Ok(out)
     }
 
+    /// Raw logits at every position of one sequence (`[len][vocab]`), for
+    /// comparing graphs; `score` is the bounded-memory way to rate text.
+    pub fn logits(&self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = tokens.len();
+        let max_len = self.max_len_for(n)?;
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| Error::Runtime("session lock poisoned".into()))?;
+        let mut state = KvState::new(&session, &self.info, 1, max_len)?;
+        let ids = tokens.iter().map(|t| *t as i64).collect();
+        let index = (0..n as i64).collect();
+        let flat = state.run(&mut session, ids, 1, n, vec![n as i32 - 1], n as i32, index)?;
+        Ok(flat
+            .chunks_exact(self.info.vocab_size)
+            .map(<[f32]>::to_vec)
+            .collect())
+    }
+
     fn score_batch(&self, seqs: &[(Vec<u32>, usize)]) -> Result<Vec<Vec<f32>>> {
         let b = seqs.len();
         for (k, (t, s)) in seqs.iter().enumerate() {
