@@ -673,6 +673,7 @@ mod tests {
             result: Outcome::Failed,
             judge: None,
             seconds: 0.1,
+            decoding: None,
         }
     }
 

@@ -4,7 +4,10 @@
 //! question holding markup is shown as text and can never run.
 
 use super::plots::Plot;
-use super::{CampaignSummary, CellResults, length_increase, pct, perturbed_runs};
+use super::{
+    CampaignSummary, CellResults, length_increase, pct, pct_vs, perturbed_runs, tokens, tokens_vs,
+    transform_rows,
+};
 use crate::attack::{Outcome, Summary};
 use base64::Engine;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
@@ -72,12 +75,12 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
 
     // The seed-results table.
     h.push_str("<h2>Robustness</h2>\n<p>Accuracy on clean questions, accuracy under attack, their drop, the attack success rate (successes / questions answered correctly when clean) and the change in response length of successful attacks. The random-replacement baseline with the same budget stands beside each row.</p>\n");
-    h.push_str("<table id=\"robustness\">\n<thead><tr><th class=\"l\">model</th><th class=\"l\">transform</th><th class=\"l\">dataset</th><th class=\"l\">attack</th><th>questions</th><th>clean acc.</th><th>attacked acc.</th><th>drop</th><th>success rate</th><th>length increase</th><th>random: attacked acc.</th><th>random: success rate</th></tr></thead>\n<tbody>\n");
+    h.push_str("<table id=\"robustness\">\n<thead><tr><th class=\"l\">model</th><th class=\"l\">transform</th><th class=\"l\">dataset</th><th class=\"l\">attack</th><th>questions</th><th>clean acc.</th><th>attacked acc.</th><th>drop</th><th>success rate</th><th>length increase</th><th>response tokens</th><th>tokens / question</th><th>random: attacked acc.</th><th>random: success rate</th></tr></thead>\n<tbody>\n");
     for c in &summary.cells {
         let s = &c.summary;
         let _ = writeln!(
             h,
-            "<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
+            "<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
             if c.baseline {
                 " class=\"baseline\""
             } else {
@@ -94,10 +97,44 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
             pct(s.accuracy_drop),
             pct(s.success_rate),
             length_increase(s),
+            tokens(s.mean_response_tokens),
+            tokens(s.tokens_per_question),
             baseline_cells(&c.random_baseline),
         );
     }
     h.push_str("</tbody>\n</table>\n");
+
+    let rows = transform_rows(summary);
+    if !rows.is_empty() {
+        h.push_str("<h2>Transforms</h2>\n<p>Each transform chain beside the untransformed model (<code>identity</code>) on the same model, dataset and attack; differences in points (accuracy) or as a ratio (tokens). <i>Response tokens</i>: mean length of one clean response; <i>tokens / question</i>: tokens generated to answer one clean question, every sample included (the cost); <i>samples</i>: answers drawn per question (each a query). For <code>pass@k</code> and <code>sample</code> rows the accuracies are pass@k estimates and the success rate is the mean chance that none of k samples of the attacked question is right.</p>\n");
+        h.push_str("<table id=\"transforms\">\n<thead><tr><th class=\"l\">model</th><th class=\"l\">dataset</th><th class=\"l\">attack</th><th class=\"l\">transform</th><th>samples</th><th>clean acc.</th><th>attacked acc.</th><th>success rate</th><th>response tokens</th><th>tokens / question</th><th>queries / attacked question</th></tr></thead>\n<tbody>\n");
+        for r in &rows {
+            let s = &r.cell.summary;
+            let b = r.reference.map(|c| &c.summary);
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+                esc(&r.cell.model),
+                esc(&r.cell.dataset),
+                esc(&r.cell.attack),
+                esc(&r.cell.transform),
+                s.samples_per_question,
+                esc(&pct_vs(s.clean_accuracy, b.map(|b| b.clean_accuracy))),
+                esc(&pct_vs(s.attacked_accuracy, b.map(|b| b.attacked_accuracy))),
+                esc(&pct_vs(s.success_rate, b.map(|b| b.success_rate))),
+                esc(&tokens_vs(
+                    s.mean_response_tokens,
+                    b.map(|b| b.mean_response_tokens)
+                )),
+                esc(&tokens_vs(
+                    s.tokens_per_question,
+                    b.map(|b| b.tokens_per_question)
+                )),
+                s.mean_queries,
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+    }
 
     h.push_str("<h2>Attack details</h2>\n<table id=\"details\">\n<thead><tr><th class=\"l\">cell</th><th>success</th><th>failed</th><th>skipped</th><th>performance drop rate</th><th>queries / success</th><th>mean queries</th><th>words changed</th><th>mean similarity</th><th class=\"l\">successes per source</th><th class=\"l\">unique to source</th></tr></thead>\n<tbody>\n");
     for c in &summary.cells {

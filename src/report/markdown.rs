@@ -2,7 +2,10 @@
 //! HTML-escaped (Markdown viewers render inline HTML) and table pipes escaped.
 
 use super::plots::Plot;
-use super::{CampaignSummary, CellResults, length_increase, pct, perturbed_runs};
+use super::{
+    CampaignSummary, CellResults, length_increase, pct, pct_vs, perturbed_runs, tokens, tokens_vs,
+    transform_rows,
+};
 use crate::attack::Outcome;
 use std::fmt::Write;
 
@@ -26,8 +29,8 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
         summary.cells.len()
     );
     m.push_str("## Robustness\n\n");
-    m.push_str("| model | transform | dataset | attack | questions | clean acc. | attacked acc. | drop | success rate | length increase | random: attacked acc. | random: success rate |\n");
-    m.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    m.push_str("| model | transform | dataset | attack | questions | clean acc. | attacked acc. | drop | success rate | length increase | response tokens | tokens / question | random: attacked acc. | random: success rate |\n");
+    m.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in &summary.cells {
         let s = &c.summary;
         let (ba, bs) = match &c.random_baseline {
@@ -36,7 +39,7 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
         };
         let _ = writeln!(
             m,
-            "| {} | {} | {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(&c.model),
             cell(&c.transform),
             cell(&c.dataset),
@@ -48,9 +51,35 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
             pct(s.accuracy_drop),
             pct(s.success_rate),
             length_increase(s),
+            tokens(s.mean_response_tokens),
+            tokens(s.tokens_per_question),
             ba,
             bs
         );
+    }
+    let rows = transform_rows(summary);
+    if !rows.is_empty() {
+        m.push_str("\n## Transforms\n\nEach transform chain beside the untransformed model (`identity`) on the same model, dataset and attack; differences in points (accuracy) or as a ratio (tokens). *Response tokens*: mean length of one clean response; *tokens / question*: tokens generated to answer one clean question, every sample included (the cost); *samples*: answers drawn per question (each a query). For `pass@k` and `sample` rows the accuracies are pass@k estimates and the success rate is the mean chance that none of k samples of the attacked question is right.\n\n");
+        m.push_str("| model | dataset | attack | transform | samples | clean acc. | attacked acc. | success rate | response tokens | tokens / question | queries / attacked question |\n|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        for r in &rows {
+            let s = &r.cell.summary;
+            let b = r.reference.map(|c| &c.summary);
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.1} |",
+                cell(&r.cell.model),
+                cell(&r.cell.dataset),
+                cell(&r.cell.attack),
+                cell(&r.cell.transform),
+                s.samples_per_question,
+                pct_vs(s.clean_accuracy, b.map(|b| b.clean_accuracy)),
+                pct_vs(s.attacked_accuracy, b.map(|b| b.attacked_accuracy)),
+                pct_vs(s.success_rate, b.map(|b| b.success_rate)),
+                tokens_vs(s.mean_response_tokens, b.map(|b| b.mean_response_tokens)),
+                tokens_vs(s.tokens_per_question, b.map(|b| b.tokens_per_question)),
+                s.mean_queries,
+            );
+        }
     }
     m.push_str("\n## Attack details\n\n| cell | success | failed | skipped | queries / success | words changed | mean similarity | successes per source | unique to source |\n|---|---:|---:|---:|---:|---:|---:|---|---|\n");
     for c in &summary.cells {
