@@ -43,6 +43,7 @@ fn record(id: &str, attack: &str, result: Outcome, sources: &[&str]) -> AttackRe
         result,
         judge: None,
         seconds: 1.0,
+        decoding: None,
     }
 }
 

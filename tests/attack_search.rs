@@ -52,12 +52,7 @@ impl Oracle for Scripted {
                     .breaks
                     .iter()
                     .all(|b| q.split(' ').any(|w| w.trim_end_matches('.') == *b));
-                Evaluated {
-                    output: format!("out: {q}"),
-                    answer: Some("1".into()),
-                    wrong,
-                    tokens: 3,
-                }
+                Evaluated::plain(format!("out: {q}"), Some("1".into()), wrong, 3)
             })
             .collect())
     }

@@ -69,6 +69,7 @@ impl QuestionRunner for Slow {
             result: Outcome::Success,
             judge: None,
             seconds: 0.003,
+            decoding: None,
         })
     }
 }

@@ -11,8 +11,9 @@ use super::{Labels, Resources};
 use crate::data::Item;
 use crate::data::prompt::PromptTemplate;
 use crate::error::{Error, Result};
-use crate::runtime::{Decoding, Generation, LanguageModel};
+use crate::runtime::{Decoding, LanguageModel};
 use crate::score::AnswerStyle;
+use crate::transform::decode::{Answerer, Decision};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,6 +35,7 @@ pub struct Attacker {
     sources: Vec<Box<dyn CandidateSource>>,
     filters: Filters,
     stopwords: Stopwords,
+    answerer: Answerer,
 }
 
 impl Attacker {
@@ -57,7 +59,20 @@ impl Attacker {
             sources,
             filters,
             stopwords,
+            answerer: Answerer::plain(),
         })
+    }
+
+    /// Answers through a decoding transform (self-consistency, best-of-n,
+    /// ...): the clean answer and every perturbed answer are its decisions,
+    /// and every sample counts as a query.
+    pub fn with_answerer(mut self, answerer: Answerer) -> Self {
+        self.answerer = answerer;
+        self
+    }
+
+    pub fn answerer(&self) -> &Answerer {
+        &self.answerer
     }
 
     pub fn config(&self) -> &AttackConfig {
@@ -79,7 +94,8 @@ impl Attacker {
         )
     }
 
-    /// Runs clean generation (one query), then the search; returns the record.
+    /// Answers the clean question (one query per sample), then runs the
+    /// search; returns the record.
     pub fn attack(
         &self,
         item: &Item,
@@ -89,7 +105,24 @@ impl Attacker {
         labels: &Labels,
     ) -> Result<AttackRecord> {
         let start = Instant::now();
-        let clean = self.generate_one(&[prompt.render(&item.question)], decoding, &item.id)?;
+        let clean = self
+            .answerer
+            .answer(
+                self.model.as_ref(),
+                std::slice::from_ref(&item.question),
+                &[prompt.render(&item.question)],
+                decoding,
+                &[item.gold.as_str()],
+                style,
+            )?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                Error::Runtime(format!(
+                    "item {}: the model returned no generation",
+                    item.id
+                ))
+            })?;
         self.attack_after_clean(item, clean, style, prompt, decoding, labels, start)
     }
 
@@ -111,14 +144,16 @@ impl Attacker {
         }
         let start = Instant::now();
         let prompts: Vec<_> = items.iter().map(|i| prompt.render(&i.question)).collect();
-        let clean = self.model.generate(&prompts, decoding)?;
-        if clean.len() != items.len() {
-            return Err(Error::Runtime(format!(
-                "model returned {} generations for {} prompts",
-                clean.len(),
-                items.len()
-            )));
-        }
+        let questions: Vec<String> = items.iter().map(|i| i.question.clone()).collect();
+        let golds: Vec<&str> = items.iter().map(|i| i.gold.as_str()).collect();
+        let clean = self.answerer.answer(
+            self.model.as_ref(),
+            &questions,
+            &prompts,
+            decoding,
+            &golds,
+            style,
+        )?;
         // The shared clean batch's time is split evenly over its items.
         let clean_share = start.elapsed().as_secs_f64() / items.len() as f64;
         for (item, g) in items.iter().zip(clean) {
@@ -130,31 +165,18 @@ impl Attacker {
         Ok(())
     }
 
-    fn generate_one(
-        &self,
-        prompts: &[crate::runtime::Prompt],
-        decoding: &Decoding,
-        id: &str,
-    ) -> Result<Generation> {
-        self.model
-            .generate(prompts, decoding)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Runtime(format!("item {id}: the model returned no generation")))
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn attack_after_clean(
         &self,
         item: &Item,
-        clean: Generation,
+        clean: Decision,
         style: AnswerStyle,
         prompt: &PromptTemplate,
         decoding: &Decoding,
         labels: &Labels,
         start: Instant,
     ) -> Result<AttackRecord> {
-        let (clean_answer, clean_correct) = goal::evaluate(&clean.text, &item.gold, style);
+        let clean_correct = clean.correct;
         let mut record = AttackRecord {
             id: item.id.clone(),
             dataset: labels.dataset.clone(),
@@ -166,17 +188,18 @@ impl Attacker {
             perturbed_question: item.question.clone(),
             changes: Vec::new(),
             sentence_similarity: None,
-            clean_output: clean.text.clone(),
-            clean_answer,
+            clean_output: clean.output.clone(),
+            clean_answer: clean.answer.clone(),
             clean_correct,
-            clean_tokens: clean.completion_tokens,
+            clean_tokens: clean.tokens,
             attacked_output: None,
             attacked_answer: None,
             attacked_tokens: None,
-            queries: 1,
+            queries: clean.samples,
             result: Outcome::Skipped,
             judge: None,
             seconds: 0.0,
+            decoding: self.answerer.record(&clean),
         };
         if !clean_correct {
             record.seconds = start.elapsed().as_secs_f64();
@@ -185,12 +208,13 @@ impl Attacker {
         let prepared = self.prepare(&item.question, false)?;
         let mut oracle = ModelOracle {
             model: self.model.as_ref(),
+            answerer: &self.answerer,
             prompt,
             decoding,
             gold: &item.gold,
             style,
-            clean_solution: &clean.text,
-            used: 1,
+            clean_solution: &clean.output,
+            used: clean.samples,
             max: self.config.budget.max_queries,
         };
         let mut slots: Vec<Slot> = prepared
@@ -265,6 +289,9 @@ impl Attacker {
             record.attacked_output = Some(e.output);
             record.attacked_answer = e.answer;
             record.attacked_tokens = Some(e.tokens);
+            if let Some(d) = record.decoding.as_mut() {
+                d.attacked = e.decision;
+            }
         }
         if let (true, Some(judge), Some(cfg)) =
             (result.success, &self.resources.judge, &self.config.judge)
@@ -328,9 +355,11 @@ pub fn item_seed(seed: u64, id: &str) -> u64 {
     seed ^ u64::from_le_bytes(b)
 }
 
-/// The attacked model behind the search's [`Oracle`], counting queries.
+/// The attacked model behind the search's [`Oracle`], counting queries (every
+/// sample of a decoding transform is one).
 struct ModelOracle<'a> {
     model: &'a dyn LanguageModel,
+    answerer: &'a Answerer,
     prompt: &'a PromptTemplate,
     decoding: &'a Decoding,
     gold: &'a str,
@@ -350,25 +379,25 @@ impl Oracle for ModelOracle<'_> {
             )));
         }
         let prompts: Vec<_> = questions.iter().map(|q| self.prompt.render(q)).collect();
-        let gens = self.model.generate(&prompts, self.decoding)?;
-        if gens.len() != questions.len() {
-            return Err(Error::Runtime(format!(
-                "model returned {} generations for {} prompts",
-                gens.len(),
-                questions.len()
-            )));
-        }
-        self.used += questions.len();
-        Ok(gens
+        let golds = vec![self.gold; questions.len()];
+        let decisions = self.answerer.answer(
+            self.model,
+            questions,
+            &prompts,
+            self.decoding,
+            &golds,
+            self.style,
+        )?;
+        self.used += questions.len() * self.answerer.samples();
+        Ok(decisions
             .into_iter()
-            .map(|g| {
-                let (answer, correct) = goal::evaluate(&g.text, self.gold, self.style);
-                Evaluated {
-                    wrong: goal::is_success(true, correct),
-                    answer,
-                    tokens: g.completion_tokens,
-                    output: g.text,
-                }
+            .map(|d| Evaluated {
+                wrong: goal::is_success(true, d.correct),
+                damage: d.damage(),
+                answer: d.answer,
+                tokens: d.tokens,
+                output: d.output,
+                decision: d.record,
             })
             .collect())
     }
@@ -389,7 +418,9 @@ impl Oracle for ModelOracle<'_> {
         Ok(s)
     }
 
+    /// Perturbed questions that still fit the budget: each costs one query
+    /// per sample.
     fn remaining(&self) -> usize {
-        self.max.saturating_sub(self.used)
+        self.max.saturating_sub(self.used) / self.answerer.samples().max(1)
     }
 }

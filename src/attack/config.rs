@@ -36,7 +36,8 @@ pub struct AttackConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Budget {
-    /// Generations per question, the clean one included.
+    /// Generations per question, the clean one included; under a decoding
+    /// transform every sample is one.
     pub max_queries: usize,
     /// Perturbed questions generated together in one step (one `generate` batch).
     pub batch: usize,

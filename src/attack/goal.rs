@@ -1,7 +1,9 @@
 //! The goal: only questions the model answers correctly when clean are
 //! attacked; an attack succeeds when the perturbed question's extracted answer
-//! is wrong under the answer checker. An optional judge model confirms that the
-//! perturbation kept the gold answer.
+//! is wrong under the answer checker. Under a decoding transform the answer is
+//! the transform's decision (the majority answer, the best-of-n pick; for
+//! pass@k, whether any sample is right): see `crate::transform::decode`. An
+//! optional judge model confirms that the perturbation kept the gold answer.
 
 use super::record::JudgeVerdict;
 use crate::error::Result;

@@ -74,12 +74,16 @@ pub struct AttackRecord {
     pub attacked_output: Option<String>,
     pub attacked_answer: Option<String>,
     pub attacked_tokens: Option<usize>,
-    /// Model generations spent on this question, the clean one included.
+    /// Model generations spent on this question, the clean one included
+    /// (every sample of a decoding transform counts).
     pub queries: usize,
     pub result: Outcome,
     pub judge: Option<JudgeVerdict>,
     /// Wall time spent on this question.
     pub seconds: f64,
+    /// The decoding transform's samples and decisions (absent for plain decoding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding: Option<crate::transform::decode::DecodingRecord>,
 }
 
 /// One CSV row: our columns plus TextAttack's (original_text, perturbed_text,

@@ -1,4 +1,10 @@
 //! Attack-level figures (issue 4, item 7) computed from per-question records.
+//!
+//! Accuracies and the success rate are means of per-question credit: 1 or 0
+//! for a decided answer, and for `pass@k`/`sample` decoding the pass@k
+//! estimate, so that their success rate is the mean chance that none of k
+//! samples of the perturbed question is right. For decided answers these are
+//! the familiar counts (successes / attacked, ...).
 
 use super::record::{AttackRecord, Outcome};
 use serde::{Deserialize, Serialize};
@@ -34,6 +40,17 @@ pub struct Summary {
     pub successes_per_source: BTreeMap<String, usize>,
     /// Successes whose winning replacement only that source proposed.
     pub unique_per_source: BTreeMap<String, usize>,
+    /// Mean completion tokens of one clean response (every sample of a
+    /// decoding transform counted), over all questions.
+    #[serde(default)]
+    pub mean_response_tokens: f64,
+    /// Mean completion tokens generated to answer one clean question (all
+    /// samples): what the transform costs per question.
+    #[serde(default)]
+    pub tokens_per_question: f64,
+    /// Samples drawn per question (1 without a decoding transform).
+    #[serde(default)]
+    pub samples_per_question: f64,
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -44,6 +61,36 @@ fn mean(v: &[f64]) -> f64 {
     }
 }
 
+/// A question's clean credit: the decision's, or 1/0.
+pub fn clean_credit(r: &AttackRecord) -> f64 {
+    match &r.decoding {
+        Some(d) => d.clean.credit,
+        None => f64::from(u8::from(r.clean_correct)),
+    }
+}
+
+/// A question's credit after the attack: 0 for a success of a decided
+/// answer; the settled perturbed question's decision otherwise; unchanged
+/// when nothing was attacked or tried.
+pub fn attacked_credit(r: &AttackRecord) -> f64 {
+    if r.result == Outcome::Skipped {
+        return clean_credit(r);
+    }
+    match r.decoding.as_ref().and_then(|d| d.attacked.as_ref()) {
+        Some(a) => a.credit,
+        None if r.result == Outcome::Success => 0.0,
+        None => clean_credit(r),
+    }
+}
+
+/// Completion tokens of every clean sample of a question.
+fn clean_sample_tokens(r: &AttackRecord) -> Vec<usize> {
+    match &r.decoding {
+        Some(d) => d.clean.tokens.clone(),
+        None => vec![r.clean_tokens],
+    }
+}
+
 impl Summary {
     pub fn from_records(records: &[AttackRecord]) -> Summary {
         let n = records.len();
@@ -51,10 +98,8 @@ impl Summary {
         let successes = count(Outcome::Success);
         let failures = count(Outcome::Failed);
         let skipped = count(Outcome::Skipped);
-        let clean_correct = records.iter().filter(|r| r.clean_correct).count();
-        let frac = |a: usize| if n == 0 { 0.0 } else { a as f64 / n as f64 };
-        let clean_accuracy = frac(clean_correct);
-        let attacked_accuracy = frac(clean_correct.saturating_sub(successes));
+        let clean_accuracy = mean(&records.iter().map(clean_credit).collect::<Vec<_>>());
+        let attacked_accuracy = mean(&records.iter().map(attacked_credit).collect::<Vec<_>>());
         let won: Vec<&AttackRecord> = records
             .iter()
             .filter(|r| r.result == Outcome::Success)
@@ -84,11 +129,12 @@ impl Summary {
             clean_accuracy,
             attacked_accuracy,
             accuracy_drop: clean_accuracy - attacked_accuracy,
-            success_rate: if successes + failures == 0 {
-                0.0
-            } else {
-                successes as f64 / (successes + failures) as f64
-            },
+            success_rate: mean(
+                &attacked
+                    .iter()
+                    .map(|r| 1.0 - attacked_credit(r))
+                    .collect::<Vec<_>>(),
+            ),
             performance_drop_rate: if clean_accuracy > 0.0 {
                 1.0 - attacked_accuracy / clean_accuracy
             } else {
@@ -121,6 +167,127 @@ impl Summary {
             ),
             successes_per_source: per_source,
             unique_per_source: unique,
+            mean_response_tokens: mean(
+                &records
+                    .iter()
+                    .flat_map(clean_sample_tokens)
+                    .map(|t| t as f64)
+                    .collect::<Vec<_>>(),
+            ),
+            tokens_per_question: mean(
+                &records
+                    .iter()
+                    .map(|r| clean_sample_tokens(r).iter().sum::<usize>() as f64)
+                    .collect::<Vec<_>>(),
+            ),
+            samples_per_question: mean(
+                &records
+                    .iter()
+                    .map(|r| r.decoding.as_ref().map_or(1, |d| d.samples) as f64)
+                    .collect::<Vec<_>>(),
+            ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::decode::{DecisionRecord, DecodingRecord, pass_at_k};
+
+    fn record(result: Outcome, clean_correct: bool) -> AttackRecord {
+        AttackRecord {
+            id: "q".into(),
+            dataset: "d".into(),
+            model: "m".into(),
+            transform: "t".into(),
+            attack: "a".into(),
+            gold: "5".into(),
+            original_question: "q".into(),
+            perturbed_question: "q".into(),
+            changes: vec![],
+            sentence_similarity: None,
+            clean_output: String::new(),
+            clean_answer: None,
+            clean_correct,
+            clean_tokens: 10,
+            attacked_output: None,
+            attacked_answer: None,
+            attacked_tokens: None,
+            queries: 1,
+            result,
+            judge: None,
+            seconds: 0.0,
+            decoding: None,
+        }
+    }
+
+    fn decision(n: usize, c: usize, k: usize) -> DecisionRecord {
+        DecisionRecord {
+            answers: vec![None; n],
+            tokens: (0..n).map(|i| 10 + i).collect(),
+            correct: c,
+            chosen: 0,
+            votes: None,
+            scores: vec![],
+            credit: pass_at_k(n, c, k),
+        }
+    }
+
+    fn with_pass_at_k(
+        mut r: AttackRecord,
+        clean_c: usize,
+        attacked_c: Option<usize>,
+    ) -> AttackRecord {
+        r.decoding = Some(DecodingRecord {
+            kind: "pass@k".into(),
+            samples: 4,
+            k: Some(2),
+            clean: decision(4, clean_c, 2),
+            attacked: attacked_c.map(|c| decision(4, c, 2)),
+        });
+        r
+    }
+
+    #[test]
+    fn decided_answers_give_the_familiar_counts() {
+        let rs = vec![
+            record(Outcome::Success, true),
+            record(Outcome::Failed, true),
+            record(Outcome::Failed, true),
+            record(Outcome::Skipped, false),
+        ];
+        let s = Summary::from_records(&rs);
+        assert_eq!(s.clean_accuracy, 0.75);
+        assert_eq!(s.attacked_accuracy, 0.5);
+        assert_eq!(s.success_rate, 1.0 / 3.0);
+        assert_eq!(s.mean_response_tokens, 10.0);
+        assert_eq!(s.tokens_per_question, 10.0);
+        assert_eq!(s.samples_per_question, 1.0);
+    }
+
+    #[test]
+    fn pass_at_k_reports_the_chance_that_no_sample_is_right() {
+        // n = 4, k = 2. Question 1: 2 right clean, none after the attack.
+        // Question 2: 1 right clean, 1 still right after it (attack failed).
+        // Question 3: none right: skipped.
+        let rs = vec![
+            with_pass_at_k(record(Outcome::Success, true), 2, Some(0)),
+            with_pass_at_k(record(Outcome::Failed, true), 1, Some(1)),
+            with_pass_at_k(record(Outcome::Skipped, false), 0, None),
+        ];
+        let s = Summary::from_records(&rs);
+        let p21 = 1.0 - 3.0 / 6.0; // pass@2 with 1 of 4 right: 1 − C(3,2)/C(4,2)
+        let p22 = 1.0 - 1.0 / 6.0; // 2 of 4 right: 1 − C(2,2)/C(4,2)
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(s.clean_accuracy, (p22 + p21) / 3.0), "{s:?}");
+        assert!(close(s.attacked_accuracy, p21 / 3.0), "{s:?}");
+        // Attacked: chance none of 2 is right = 1 on q1, C(3,2)/C(4,2) = 1/2 on q2.
+        assert!(close(s.success_rate, (1.0 + 0.5) / 2.0), "{s:?}");
+        assert_eq!((s.successes, s.failures, s.skipped), (1, 1, 1));
+        // Every sample's tokens: 10..13 per question.
+        assert_eq!(s.mean_response_tokens, 11.5);
+        assert_eq!(s.tokens_per_question, 46.0);
+        assert_eq!(s.samples_per_question, 4.0);
     }
 }

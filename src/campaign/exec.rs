@@ -11,6 +11,7 @@ use crate::data::prompt::PromptTemplate;
 use crate::error::{Error, Result};
 use crate::runtime::{Decoding, LanguageModel, LoadOptions, Prompt};
 use crate::score::AnswerStyle;
+use crate::transform::decode::Answerer;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -105,23 +106,49 @@ pub fn load_model(spec: &str, base_dir: &Path, threads: usize) -> Result<Arc<dyn
     crate::runtime::load_model(&resolved, &options)
 }
 
-/// Loads a model with a transform chain applied. Weight transforms edit the
-/// in-memory model before the ONNX build (the built graph is cached per chain).
+/// Loads a model with a transform chain's weight steps applied. Weight
+/// transforms edit the in-memory model before the ONNX build (the built graph
+/// is cached per chain); prompt and decoding steps act later, at inference.
 pub fn load_transformed(
     spec: &str,
     base_dir: &Path,
     chain: &TransformChain,
     threads: usize,
 ) -> Result<Arc<dyn LanguageModel>> {
-    if chain.is_identity() {
+    if chain.weights_unchanged() {
         return load_model(spec, base_dir, threads);
     }
     let options = LoadOptions {
         threads,
         ..LoadOptions::default()
     };
-    let m = crate::runtime::load::load_with_transforms(spec, &chain.steps, &options)?;
+    let m = crate::runtime::load::load_with_transforms(spec, &chain.weight_steps(), &options)?;
     Ok(Arc::new(m))
+}
+
+/// The prompt template a chain asks its questions with: its prompt step's,
+/// else the campaign's.
+pub fn chain_prompt(spec: &CampaignSpec, chain: &TransformChain) -> Result<PromptTemplate> {
+    match chain.prompt_step().and_then(|s| s.prompt()) {
+        Some(p) => p.template(),
+        None => Ok(spec.prompt.clone()),
+    }
+}
+
+/// How a chain's questions are answered: its decoding step, else plain
+/// decoding with the campaign's settings.
+pub fn chain_answerer(chain: &TransformChain, threads: usize) -> Result<Answerer> {
+    let options = LoadOptions {
+        threads,
+        ..LoadOptions::default()
+    };
+    match chain.decoding_step() {
+        Some(step) => Ok(step
+            .build_decoding(&options)?
+            .map(Answerer::new)
+            .unwrap_or_default()),
+        None => Ok(Answerer::plain()),
+    }
 }
 
 /// Checks an attack configuration parses, before any work.
@@ -156,7 +183,10 @@ pub struct CellContext<'a> {
     pub transform: &'a str,
     pub dataset: &'a str,
     pub style: AnswerStyle,
-    pub prompt: &'a PromptTemplate,
+    /// The chain's prompt template (its prompt transform's, or the campaign's).
+    pub prompt: PromptTemplate,
+    /// How answers are drawn and decided (the chain's decoding transform).
+    pub answerer: Answerer,
     pub decoding: &'a Decoding,
     pub attack: &'a AttackSpec,
     pub threads: usize,
@@ -179,7 +209,8 @@ pub fn cell_runner<'a>(ctx: CellContext<'a>) -> Result<Box<dyn QuestionRunner + 
     if let Some(j) = &config.judge {
         resources.judge = Some(crate::runtime::load_model(&j.model, &options)?);
     }
-    let attacker = crate::attack::Attacker::new(config, resources)?;
+    let attacker =
+        crate::attack::Attacker::new(config, resources)?.with_answerer(ctx.answerer.clone());
     let labels = crate::attack::Labels {
         dataset: ctx.dataset.into(),
         model: ctx.model_spec.into(),
@@ -203,34 +234,54 @@ impl QuestionRunner for AttackRunner<'_> {
         self.attacker.attack(
             item,
             self.ctx.style,
-            self.ctx.prompt,
+            &self.ctx.prompt,
             self.ctx.decoding,
             &self.labels,
         )
     }
 
     fn prepare(&self, items: &[&Item]) -> Result<()> {
-        // One batched pass fills the generation cache; each attack's clean
-        // generation then reads it back.
+        // One batched pass (per sample, under a decoding transform) fills
+        // the generation cache; each attack's clean answer then reads it back.
         // Chunks keep what is done cached if the run stops part-way.
         for chunk in items.chunks(64) {
             let prompts: Vec<_> = chunk
                 .iter()
                 .map(|i| self.ctx.prompt.render(&i.question))
                 .collect();
-            self.ctx.model.generate(&prompts, self.ctx.decoding)?;
+            self.attacker
+                .answerer()
+                .warm(self.ctx.model.as_ref(), &prompts, self.ctx.decoding)?;
         }
         Ok(())
     }
 }
 
 /// Validates a whole spec before any work: every model found, every dataset
-/// loads, every attack config parses. Returns the loaded datasets.
+/// loads, every attack config and prompt template parses. Returns the loaded
+/// datasets.
 pub fn validate(spec: &CampaignSpec) -> Result<Vec<DatasetData>> {
     let mut problems = Vec::new();
     for m in &spec.models {
         if let Err(e) = check_model(m, &spec.base_dir) {
             problems.push(format!("model `{m}`: {e}"));
+        }
+    }
+    for chain in &spec.transforms {
+        if let Err(e) = chain_prompt(spec, chain) {
+            problems.push(format!("transform `{}`: {e}", chain.name));
+        }
+        if let Some(crate::transform::TransformSpec::BestOfN(c)) = chain.decoding_step() {
+            if !c.verifier.is_self()
+                && let Err(e) = check_model(&c.verifier.model, &spec.base_dir)
+            {
+                problems.push(format!("transform `{}`: verifier: {e}", chain.name));
+            }
+            if let Some(t) = &c.verifier.template
+                && let Err(e) = crate::transform::decode::best_of_n::JudgeTemplate::from_file(t)
+            {
+                problems.push(format!("transform `{}`: verifier: {e}", chain.name));
+            }
         }
     }
     for a in &spec.attacks {
@@ -290,9 +341,11 @@ pub fn profile_model(model: &dyn LanguageModel) -> Result<ModelProfile> {
 }
 
 /// Keeps the most recent model loaded, so consecutive cells of one model and
-/// transform share it and only one model sits in memory at a time.
+/// weight chain share it (chains that differ only in prompt or decoding
+/// transforms reuse the loaded model) and only one sits in memory at a time.
 pub struct ModelSlot {
-    current: Option<(String, String, Arc<dyn LanguageModel>)>,
+    /// (model spec, weight-steps key, loaded model, its size and speed)
+    current: Option<(String, String, Arc<dyn LanguageModel>, ModelProfile)>,
 }
 
 impl Default for ModelSlot {
@@ -313,21 +366,33 @@ impl ModelSlot {
         chain: &TransformChain,
         store: &Arc<Store>,
     ) -> Result<Arc<dyn LanguageModel>> {
-        if let Some((m, t, l)) = &self.current
-            && m == model
-            && t == &chain.name
-        {
-            return Ok(l.clone());
-        }
-        self.current = None; // drop the previous model first
-        let transformed = load_transformed(model, &spec.base_dir, chain, spec.threads)?;
+        let weights = if chain.weights_unchanged() {
+            String::new()
+        } else {
+            serde_json::to_string(&chain.weight_steps()).unwrap_or_default()
+        };
+        let (loaded, profile) = match &self.current {
+            Some((m, w, l, p)) if m == model && *w == weights => (l.clone(), p.clone()),
+            _ => {
+                self.current = None; // drop the previous model first
+                let l = load_transformed(model, &spec.base_dir, chain, spec.threads)?;
+                // Measured once per loaded weights (a resumed run reuses the stored one).
+                let p = match store.model_profile(model, &chain.name)? {
+                    Some(p) => p,
+                    None => profile_model(l.as_ref())?,
+                };
+                self.current = Some((model.into(), weights, l.clone(), p.clone()));
+                (l, p)
+            }
+        };
         if store.model_profile(model, &chain.name)?.is_none() {
-            let profile = profile_model(transformed.as_ref())?;
             store.put_model_profile(model, &chain.name, &profile)?;
         }
-        let cached: Arc<dyn LanguageModel> =
-            Arc::new(CachedModel::new(transformed, store.clone(), &chain.name));
-        self.current = Some((model.into(), chain.name.clone(), cached.clone()));
-        Ok(cached)
+        // The generation cache is per chain: its name and inference steps are in every key.
+        Ok(Arc::new(CachedModel::new(
+            loaded,
+            store.clone(),
+            &chain.cache_label(),
+        )))
     }
 }

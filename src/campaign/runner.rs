@@ -337,6 +337,7 @@ mod tests {
                 result: Outcome::Skipped,
                 judge: None,
                 seconds: 0.0,
+                decoding: None,
             })
         }
     }

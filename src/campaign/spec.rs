@@ -27,16 +27,28 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// The `kind`s a transform step may name (kept in step with [`TransformStep`]).
-pub const TRANSFORM_KINDS: &[&str] = &["identity", "prune-heads", "low-rank"];
+pub const TRANSFORM_KINDS: &[&str] = crate::transform::KINDS;
 
-/// One step of a transform chain: a model transform (`crate::transform`).
-/// New transforms are new variants there; the spec format does not change.
+use crate::transform::Stage;
+/// One step of a transform chain: a weight, prompt or decoding transform
+/// (`crate::transform`). New transforms are new variants there; the spec
+/// format does not change.
 pub use crate::transform::TransformSpec as TransformStep;
 
-/// Short label for cache keys and reports, e.g. `prune-heads{"ratio":0.3}`.
+/// Short label for cache keys and reports, e.g. `prune-heads{"ratio":0.3}`;
+/// prompt and decoding transforms show only the settings they change
+/// (`self-doubt`, `self-consistency{"n":9}`).
 pub fn step_label(step: &TransformStep) -> String {
     match step {
         TransformStep::Identity {} => "identity".into(),
+        other if other.stage() != Stage::Weights => {
+            let s = other.changed_settings();
+            if s.as_object().is_some_and(|o| o.is_empty()) {
+                other.kind().to_string()
+            } else {
+                format!("{}{s}", other.kind())
+            }
+        }
         other => format!("{}{}", other.kind(), other.settings()),
     }
 }
@@ -61,6 +73,51 @@ impl TransformChain {
         self.steps
             .iter()
             .all(|s| matches!(s, TransformStep::Identity {}))
+    }
+
+    /// The weight steps, in order (what the built graph depends on).
+    pub fn weight_steps(&self) -> Vec<TransformStep> {
+        self.steps
+            .iter()
+            .filter(|s| s.stage() == Stage::Weights)
+            .cloned()
+            .collect()
+    }
+
+    /// True when the chain leaves the weights as they are (prompt and
+    /// decoding steps aside).
+    pub fn weights_unchanged(&self) -> bool {
+        self.steps
+            .iter()
+            .all(|s| s.stage() != Stage::Weights || matches!(s, TransformStep::Identity {}))
+    }
+
+    /// The chain's prompt step, if any.
+    pub fn prompt_step(&self) -> Option<&TransformStep> {
+        self.steps.iter().find(|s| s.stage() == Stage::Prompt)
+    }
+
+    /// The chain's decoding step, if any.
+    pub fn decoding_step(&self) -> Option<&TransformStep> {
+        self.steps.iter().find(|s| s.stage() == Stage::Decoding)
+    }
+
+    /// The label cached generations are stored under: the name, plus the
+    /// inference steps' settings, so outputs of different prompt or decoding
+    /// transforms never mix even under a reused name. Weight-only chains keep
+    /// their name alone (the key of caches written before inference transforms).
+    pub fn cache_label(&self) -> String {
+        let inference: Vec<String> = self
+            .steps
+            .iter()
+            .filter(|s| s.stage() != Stage::Weights)
+            .map(|s| serde_json::to_string(s).unwrap_or_default())
+            .collect();
+        if inference.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}|{}", self.name, inference.join("|"))
+        }
     }
 }
 
@@ -299,6 +356,7 @@ fn parse_transforms(values: &[toml::Value], path: &Path) -> Result<Vec<Transform
                 steps: vec![step],
             }
         };
+        let chain = check_chain(chain, i, path)?;
         if chains.iter().any(|c: &TransformChain| c.name == chain.name) {
             return Err(Error::file(
                 path,
@@ -311,6 +369,66 @@ fn parse_transforms(values: &[toml::Value], path: &Path) -> Result<Vec<Transform
         chains.push(chain);
     }
     Ok(chains)
+}
+
+/// Checks a chain's stages and settings, and resolves the files its steps
+/// name against the spec's folder.
+fn check_chain(mut chain: TransformChain, i: usize, path: &Path) -> Result<TransformChain> {
+    let err = |m: String| Error::file(path, format!("transforms[{i}] (`{}`): {m}", chain.name));
+    let mut last = Stage::Weights;
+    let mut seen: Vec<(Stage, &'static str)> = Vec::new();
+    for step in &chain.steps {
+        let stage = step.stage();
+        if stage < last {
+            return Err(err(format!(
+                "the {} transform `{}` comes after a {} transform; order a chain's steps as \
+                 weight transforms, then one prompt transform, then one decoding transform",
+                stage.name(),
+                step.kind(),
+                last.name()
+            )));
+        }
+        if stage != Stage::Weights
+            && let Some((_, other)) = seen.iter().find(|(s, _)| *s == stage)
+        {
+            return Err(err(format!(
+                "two {} transforms (`{other}` and `{}`); a chain takes at most one — \
+                 put the other in its own `[[transforms]]` entry",
+                stage.name(),
+                step.kind()
+            )));
+        }
+        seen.push((stage, step.kind()));
+        last = stage;
+        step.validate().map_err(|e| err(e.to_string()))?;
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    for step in &mut chain.steps {
+        if let Some(p) = step.prompt_mut()
+            && let Some(f) = p.file().map(resolve)
+        {
+            p.set_file(f);
+        }
+        if let TransformStep::BestOfN(c) = step {
+            if let Some(t) = c.verifier.template.as_deref().map(resolve) {
+                c.verifier.template = Some(t);
+            }
+            // A verifier given as a file or folder is relative to the spec, like `models`.
+            let m = c.verifier.model.clone();
+            let is_path = m.ends_with(".gguf") || m.ends_with(".onnx") || m.contains('/');
+            if is_path && !m.starts_with("openai:") && !Path::new(&m).is_absolute() {
+                c.verifier.model = base.join(&m).to_string_lossy().into_owned();
+            }
+        }
+    }
+    Ok(chain)
 }
 
 fn parse_attacks(tables: &[toml::Table], path: &Path) -> Result<Vec<AttackSpec>> {
@@ -609,6 +727,128 @@ search = { kind = "random" }
     }
 
     #[test]
+    fn prompt_and_decoding_transforms_chain_with_weight_transforms() {
+        let s = parse(&format!(
+            r#"{MIN}
+[[transforms]]
+kind = "identity"
+[[transforms]]
+kind = "self-doubt"
+[[transforms]]
+kind = "self-consistency"
+n = 7
+[[transforms]]
+name = "pruned-concise-bon"
+steps = [
+  {{ kind = "prune-heads", ratio = 0.25 }},
+  {{ kind = "concise" }},
+  {{ kind = "best-of-n", n = 3, verifier = {{ method = "judge", template = "prompts/judge.toml" }} }},
+]
+[[transforms]]
+kind = "pass@k"
+n = 6
+k = 3
+[[transforms]]
+kind = "prompt-template"
+file = "prompts/mine.toml"
+"#
+        ))
+        .unwrap();
+        let names: Vec<&str> = s.transforms.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "identity",
+                "self-doubt",
+                "self-consistency{\"n\":7}",
+                "pruned-concise-bon",
+                "pass@k{\"k\":3,\"n\":6}",
+                "prompt-template{\"file\":\"prompts/mine.toml\"}",
+            ]
+        );
+        let sd = &s.transforms[1];
+        assert!(
+            sd.weights_unchanged() && sd.prompt_step().is_some() && sd.decoding_step().is_none()
+        );
+        let chain = &s.transforms[3];
+        assert!(!chain.weights_unchanged());
+        assert_eq!(chain.weight_steps().len(), 1);
+        assert_eq!(chain.prompt_step().unwrap().kind(), "concise");
+        // Files resolve against the spec's folder.
+        match chain.decoding_step().unwrap() {
+            TransformStep::BestOfN(c) => assert_eq!(
+                c.verifier.template.as_deref(),
+                Some(Path::new("attacks/prompts/judge.toml"))
+            ),
+            other => panic!("{other:?}"),
+        }
+        let file = s.transforms[5]
+            .prompt_step()
+            .unwrap()
+            .prompt()
+            .unwrap()
+            .file();
+        assert_eq!(file, Some(Path::new("attacks/prompts/mine.toml")));
+        // The cache label separates inference transforms; weight-only chains keep their name.
+        assert_eq!(s.transforms[0].cache_label(), "identity");
+        assert_ne!(sd.cache_label(), sd.name);
+        assert_ne!(s.transforms[2].cache_label(), s.transforms[4].cache_label());
+    }
+
+    #[test]
+    fn chain_order_and_settings_are_checked() {
+        let chain = |steps: &str| {
+            parse(&format!(
+                "{MIN}\n[[transforms]]\nname = \"c\"\nsteps = [{steps}]\n"
+            ))
+            .unwrap_err()
+            .to_string()
+        };
+        let e = chain(r#"{ kind = "self-consistency" }, { kind = "self-doubt" }"#);
+        assert!(
+            e.contains("t.toml") && e.contains("`self-doubt`") && e.contains("order"),
+            "{e}"
+        );
+        let e = chain(r#"{ kind = "cot" }, { kind = "concise" }"#);
+        assert!(e.contains("two prompt transforms"), "{e}");
+        let e = chain(r#"{ kind = "concise" }, { kind = "low-rank", rank = 8 }"#);
+        assert!(e.contains("weight transform `low-rank`"), "{e}");
+        let e = chain(r#"{ kind = "pass@k", n = 2, k = 3 }"#);
+        assert!(e.contains("t.toml") && e.contains("k = 3"), "{e}");
+        let e = chain(r#"{ kind = "sample", temperature = 0.0 }"#);
+        assert!(e.contains("temperature"), "{e}");
+        // Unknown keys name the key and the file, nested tables too.
+        let e = parse(&format!(
+            "{MIN}\n[[transforms]]\nkind = \"self-consistency\"\nsamples = 5\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("t.toml") && e.contains("samples") && e.contains("`n`"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{MIN}\n[[transforms]]\nkind = \"best-of-n\"\nverifier = {{ modle = \"self\" }}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("t.toml") && e.contains("modle"), "{e}");
+        let e = parse(&format!(
+            "{MIN}\n[[transforms]]\nkind = \"self-doubt\"\nfle = \"x\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("fle") && e.contains("self-doubt"), "{e}");
+        let e = parse(&format!("{MIN}\n[[transforms]]\nkind = \"majority\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("majority") && e.contains("self-consistency") && e.contains("pass@k"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn duplicate_attack_names_rejected() {
         let e = parse(&format!(
             "{MIN}\n[[attacks]]\nconfig = \"other/mscr.toml\"\n"
@@ -634,6 +874,7 @@ mod shipped {
             "ablation-sources",
             "ci-gate",
             "compression",
+            "prompting",
         ] {
             let s = CampaignSpec::from_file(&dir.join(format!("{name}.toml")))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -663,6 +904,16 @@ mod shipped {
                 "{}",
                 single.name
             );
+        }
+        let p = CampaignSpec::from_file(&dir.join("prompting.toml")).unwrap();
+        let chains: Vec<&str> = p.transforms.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(chains, ["identity", "self-doubt", "self-consistency"]);
+        match p.transforms[2].decoding_step() {
+            Some(TransformStep::SelfConsistency(c)) => assert_eq!(c.n, 5),
+            other => panic!("{other:?}"),
+        }
+        for a in &p.attacks {
+            super::super::exec::check_attack(a).unwrap();
         }
         let q = CampaignSpec::from_file(&dir.join("quickstart.toml")).unwrap();
         assert_eq!(q.limit, Some(40));

@@ -733,6 +733,7 @@ mod tests {
             result: Outcome::Failed,
             judge: None,
             seconds: 0.1,
+            decoding: None,
         }
     }
 

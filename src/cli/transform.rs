@@ -36,7 +36,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let specs = a
         .transforms
         .iter()
-        .map(|t| TransformSpec::parse(t))
+        // Weight transforms only: prompt and decoding kinds are refused here,
+        // before the model is read, with a message saying where they belong.
+        .map(|t| TransformSpec::parse(t).and_then(|s| s.build().map(|_| s)))
         .collect::<Result<Vec<_>, _>>()?;
     let (model, tok, tokenizer_files) = load_source(&a.model)?;
     let calib = match &a.calibration {

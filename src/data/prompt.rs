@@ -14,6 +14,14 @@ const BUILTIN: &[(&str, &str)] = &[
         "gsm8k-8shot",
         include_str!("../../attacks/prompts/gsm8k-8shot.toml"),
     ),
+    (
+        "self-doubt",
+        include_str!("../../attacks/prompts/self-doubt.toml"),
+    ),
+    (
+        "concise",
+        include_str!("../../attacks/prompts/concise.toml"),
+    ),
 ];
 
 /// A prompt template. `user` holds `{question}` where the question goes.
@@ -51,7 +59,8 @@ impl PromptTemplate {
         BUILTIN.iter().map(|(n, _)| *n).collect()
     }
 
-    /// A built-in template by name (`cot`, `boxed`, `plain`, `gsm8k-8shot`, with
+    /// A built-in template by name (`cot`, `boxed`, `plain`, `gsm8k-8shot`,
+    /// `self-doubt`, `concise`, with
     /// an optional `-chat`/`-plain` suffix), or a TOML template file's path.
     pub fn named(name: &str) -> Result<PromptTemplate> {
         let path = Path::new(name);

@@ -227,6 +227,75 @@ pub(crate) fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
 
+/// Tokens with one decimal (response lengths, costs).
+pub(crate) fn tokens(x: f64) -> String {
+    format!("{x:.1}")
+}
+
+/// The name of the untransformed chain a transform row is compared with.
+pub const UNTRANSFORMED: &str = "identity";
+
+/// One row of the transform comparison: a cell, and the untransformed
+/// model's cell with the same model, dataset and attack.
+pub(crate) struct TransformRow<'a> {
+    pub cell: &'a CellSummary,
+    pub reference: Option<&'a CellSummary>,
+}
+
+/// Rows comparing transform chains, grouped by model, dataset and attack
+/// (the untransformed row first in each group); empty when the campaign ran
+/// one chain only. Baseline cells are left out.
+pub(crate) fn transform_rows(summary: &CampaignSummary) -> Vec<TransformRow<'_>> {
+    let main: Vec<&CellSummary> = summary.cells.iter().filter(|c| !c.baseline).collect();
+    let mut chains: Vec<&str> = main.iter().map(|c| c.transform.as_str()).collect();
+    chains.sort();
+    chains.dedup();
+    if chains.len() < 2 {
+        return Vec::new();
+    }
+    let mut groups: Vec<(&str, &str, &str)> = Vec::new();
+    for c in &main {
+        let g = (c.model.as_str(), c.dataset.as_str(), c.attack.as_str());
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    let mut rows = Vec::new();
+    for (m, d, a) in groups {
+        let mut cells: Vec<&CellSummary> = main
+            .iter()
+            .copied()
+            .filter(|c| c.model == m && c.dataset == d && c.attack == a)
+            .collect();
+        // The untransformed row first; the others keep campaign order.
+        cells.sort_by_key(|c| c.transform != UNTRANSFORMED);
+        let reference = cells.iter().copied().find(|c| c.transform == UNTRANSFORMED);
+        for cell in cells {
+            rows.push(TransformRow {
+                cell,
+                reference: reference.filter(|r| r.transform != cell.transform),
+            });
+        }
+    }
+    rows
+}
+
+/// `value (±delta)` against the reference, in points, for accuracy-like figures.
+pub(crate) fn pct_vs(value: f64, reference: Option<f64>) -> String {
+    match reference {
+        Some(r) => format!("{} ({:+.1})", pct(value), 100.0 * (value - r)),
+        None => pct(value),
+    }
+}
+
+/// `value (×ratio)` against the reference, for costs.
+pub(crate) fn tokens_vs(value: f64, reference: Option<f64>) -> String {
+    match reference {
+        Some(r) if r > 0.0 => format!("{} (×{:.2})", tokens(value), value / r),
+        _ => tokens(value),
+    }
+}
+
 /// Response-length increase of successful attacks, as a signed percent.
 pub(crate) fn length_increase(s: &Summary) -> String {
     if s.successes == 0 || s.length_ratio == 0.0 {

@@ -42,6 +42,7 @@ const ATTACKED: RGBColor = RGBColor(204, 80, 62);
 const BASELINE: RGBColor = RGBColor(150, 150, 150);
 const ANY: RGBColor = RGBColor(78, 154, 6);
 const EXACT: RGBColor = RGBColor(117, 80, 123);
+const ALL_QUESTIONS: RGBColor = RGBColor(114, 159, 207);
 
 /// A horizontal grouped bar chart: one row per label, one bar per series.
 struct HBars {
@@ -490,8 +491,14 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
         }),
     )?);
 
-    // 3. Response length, clean vs attacked, over attacked questions.
+    // 3. Response length: clean over every question (where a prompt
+    // transform's effect on length shows), then clean vs attacked over the
+    // attacked questions.
     let len_cells: Vec<&CellResults> = all.clone();
+    let all_len: Vec<f64> = len_cells
+        .iter()
+        .map(|c| c.summary.summary.mean_response_tokens)
+        .collect();
     let attacked_mean = |c: &CellResults, clean: bool| {
         let v: Vec<f64> = c
             .records
@@ -516,17 +523,22 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
     let x_max = clean_len
         .iter()
         .chain(&att_len)
+        .chain(&all_len)
         .cloned()
         .fold(1.0, f64::max);
     plots.push(render(
         "length",
         "Response length, clean vs attacked",
-        "Mean response tokens on the attacked questions (clean answered correctly), before and after the perturbation.",
+        "Mean response tokens: clean, over every question (every sample of a decoding transform), where a prompt transform's effect on length shows; then on the attacked questions (clean answered correctly), before and after the perturbation.",
         Chart::HBars(HBars {
             title: "Response length, clean vs attacked".into(),
             x_desc: "mean response tokens".into(),
             labels: short_labels(&len_cells),
-            series: vec![("clean".into(), CLEAN, clean_len), ("attacked".into(), ATTACKED, att_len)],
+            series: vec![
+                ("clean, all questions".into(), ALL_QUESTIONS, all_len),
+                ("clean".into(), CLEAN, clean_len),
+                ("attacked".into(), ATTACKED, att_len),
+            ],
             x_max,
             percent: false,
         }),

@@ -1,7 +1,9 @@
 //! The report's tables as plain text cells, built once and rendered by both
 //! `report.md` and `report.html` (each escapes the cells for its format).
 
-use super::{CampaignSummary, CellSummary, length_increase, pct};
+use super::{
+    CampaignSummary, TransformRow, length_increase, pct, pct_vs, tokens, tokens_vs, transform_rows,
+};
 use crate::attack::Summary;
 use std::collections::BTreeMap;
 
@@ -72,6 +74,8 @@ pub fn robustness(summary: &CampaignSummary) -> Table {
                     pct(s.accuracy_drop),
                     pct(s.success_rate),
                     length_increase(s),
+                    tokens(s.mean_response_tokens),
+                    tokens(s.tokens_per_question),
                     ba,
                     bs,
                 ],
@@ -94,6 +98,8 @@ pub fn robustness(summary: &CampaignSummary) -> Table {
             ("drop", false),
             ("success rate", false),
             ("length increase", false),
+            ("response tokens", false),
+            ("tokens / question", false),
             ("random: attacked acc.", false),
             ("random: success rate", false),
         ]),
@@ -169,50 +175,63 @@ fn count_vs(x: Option<u64>, reference: Option<u64>) -> String {
     }
 }
 
-fn speed_vs(x: Option<f64>, reference: Option<f64>, is_reference: bool) -> String {
+fn speed_vs(x: Option<f64>, reference: Option<f64>) -> String {
     match (x, reference) {
-        (Some(x), Some(r)) if r > 0.0 && !is_reference => format!("{x:.1} (×{:.2})", x / r),
+        (Some(x), Some(r)) if r > 0.0 => format!("{x:.1} (×{:.2})", x / r),
         (Some(x), _) => format!("{x:.1}"),
         _ => DASH.into(),
     }
 }
 
-/// The compression table of the seed paper: per model and transform,
-/// parameters, FLOPs per token and measured decode speed (against the same
-/// model untransformed in this campaign), with clean accuracy and robustness
-/// under each (non-baseline) attack.
+/// Transform chains side by side, in the form of the compression papers'
+/// tables: per model, dataset and attack, each chain beside the untransformed
+/// model (`identity`) — parameters, FLOPs per token and measured decode speed,
+/// samples per question, clean accuracy and robustness (differences in
+/// points), response length and tokens per question (ratios: the cost). With a
+/// single chain the table still shows its size and speed when they were measured.
 pub fn transforms(summary: &CampaignSummary) -> Option<Table> {
-    if summary.cells.iter().all(|c| c.profile.is_none()) {
-        return None;
-    }
-    let reference = |c: &CellSummary| {
-        summary
+    let mut rows: Vec<TransformRow> = transform_rows(summary);
+    if rows.is_empty() {
+        if summary.cells.iter().all(|c| c.profile.is_none()) {
+            return None;
+        }
+        rows = summary
             .cells
             .iter()
-            .find(|r| r.model == c.model && r.transform == "identity" && r.profile.is_some())
-            .and_then(|r| r.profile.clone())
-    };
-    let rows = summary
-        .cells
+            .filter(|c| !c.baseline)
+            .map(|cell| TransformRow {
+                cell,
+                reference: None,
+            })
+            .collect();
+    }
+    let rows = rows
         .iter()
-        .filter(|c| !c.baseline)
-        .map(|c| {
-            let p = c.profile.clone().unwrap_or_default();
-            let r = reference(c).unwrap_or_default();
-            let is_ref = c.transform == "identity";
+        .map(|r| {
+            let c = r.cell;
             let s = &c.summary;
+            let b = r.reference.map(|b| &b.summary);
+            let p = c.profile.clone().unwrap_or_default();
+            let rp = r
+                .reference
+                .and_then(|b| b.profile.clone())
+                .unwrap_or_default();
             Row {
                 cells: vec![
                     c.model.clone(),
-                    c.transform.clone(),
                     c.dataset.clone(),
                     c.attack.clone(),
-                    count_vs(p.params, r.params),
-                    count_vs(p.flops_per_token, r.flops_per_token),
-                    speed_vs(p.decode_tokens_per_s, r.decode_tokens_per_s, is_ref),
-                    pct(s.clean_accuracy),
-                    pct(s.attacked_accuracy),
-                    pct(s.success_rate),
+                    c.transform.clone(),
+                    count_vs(p.params, rp.params),
+                    count_vs(p.flops_per_token, rp.flops_per_token),
+                    speed_vs(p.decode_tokens_per_s, rp.decode_tokens_per_s),
+                    format!("{:.0}", s.samples_per_question),
+                    pct_vs(s.clean_accuracy, b.map(|b| b.clean_accuracy)),
+                    pct_vs(s.attacked_accuracy, b.map(|b| b.attacked_accuracy)),
+                    pct_vs(s.success_rate, b.map(|b| b.success_rate)),
+                    tokens_vs(s.mean_response_tokens, b.map(|b| b.mean_response_tokens)),
+                    tokens_vs(s.tokens_per_question, b.map(|b| b.tokens_per_question)),
+                    format!("{:.1}", s.mean_queries),
                 ],
                 muted: false,
             }
@@ -220,19 +239,23 @@ pub fn transforms(summary: &CampaignSummary) -> Option<Table> {
         .collect();
     Some(Table {
         id: "transforms",
-        title: "Transforms: size, speed and robustness",
-        intro: "Parameters and matrix FLOPs per generated token of each transformed model (change against the same model untransformed), its batch-1 greedy generation speed in tokens/s measured once when the campaign loaded it (a short run on the campaign's machine, not a benchmark), and clean accuracy, accuracy under attack and attack success rate.",
+        title: "Transforms",
+        intro: "Each transform chain beside the untransformed model (identity) on the same model, dataset and attack; differences in points (accuracy) or as a ratio (tokens, speed). Params and FLOPs / token: the weights after the chain's weight transforms (matrix FLOPs per generated token). Decode tok/s: batch-1 greedy generation speed measured once when the campaign loaded the model (a short run on the campaign's machine, not a benchmark). Samples: answers drawn per question (each a query). Response tokens: mean length of one clean response; tokens / question: tokens generated to answer one clean question, every sample included (the cost). For pass@k and sample rows the accuracies are pass@k estimates and the success rate is the mean chance that none of k samples of the attacked question is right.",
         columns: cols(&[
             ("model", true),
-            ("transform", true),
             ("dataset", true),
             ("attack", true),
+            ("transform", true),
             ("params", false),
             ("FLOPs / token", false),
             ("decode tok/s", false),
+            ("samples", false),
             ("clean acc.", false),
             ("attacked acc.", false),
             ("success rate", false),
+            ("response tokens", false),
+            ("tokens / question", false),
+            ("queries / attacked question", false),
         ]),
         rows,
     })
@@ -242,6 +265,7 @@ pub fn transforms(summary: &CampaignSummary) -> Option<Table> {
 mod tests {
     use super::*;
     use crate::campaign::store::ModelProfile;
+    use crate::report::CellSummary;
 
     fn cell(transform: &str, params: u64, speed: f64, baseline: bool) -> CellSummary {
         CellSummary {
@@ -281,14 +305,20 @@ mod tests {
         };
         let t = transforms(&s).unwrap();
         assert_eq!(t.rows.len(), 2, "baseline cells are left out");
-        let pruned = &t.rows[0].cells;
+        let identity = &t.rows[0].cells;
+        assert_eq!(identity[3], "identity", "the untransformed row comes first");
+        assert_eq!(identity[4..7], ["100.0M", "200.0M", "200.0"]);
+        let pruned = &t.rows[1].cells;
         assert_eq!(pruned[4], "90.0M (-10.0%)");
         assert_eq!(pruned[5], "180.0M (-10.0%)");
         assert_eq!(pruned[6], "250.0 (×1.25)");
-        assert_eq!(pruned[7..], ["50.0%", "25.0%", "50.0%"]);
-        let identity = &t.rows[1].cells;
-        assert_eq!(identity[4..7], ["100.0M", "200.0M", "200.0"]);
-        // No profile anywhere (e.g. an old store): no table.
+        assert_eq!(
+            pruned[8..11],
+            ["50.0% (+0.0)", "25.0% (+0.0)", "50.0% (+0.0)"]
+        );
+        // One chain: the table shows its size and speed; without profiles, no table.
+        s.cells.remove(0);
+        assert_eq!(transforms(&s).unwrap().rows.len(), 1);
         for c in &mut s.cells {
             c.profile = None;
         }

@@ -1,6 +1,12 @@
-//! Model transforms applied to the in-memory [`Model`] before the graph is
-//! built: attention-head pruning with closed-form distillation, and low-rank
-//! factorisation (plain SVD, activation-aware, IMPACT-style importance-weighted).
+//! Model transforms. Weight transforms edit the in-memory [`Model`] before the
+//! graph is built: attention-head pruning with closed-form distillation, and
+//! low-rank factorisation (plain SVD, activation-aware, IMPACT-style
+//! importance-weighted). Inference transforms leave the weights alone and act
+//! when the model is asked: prompt transforms ([`prompt`]: `self-doubt`, `cot`,
+//! `concise`, `prompt-template`) choose the prompt, decoding transforms
+//! ([`decode`]: `sample`, `self-consistency`, `best-of-n`, `pass@k`) draw
+//! several answers and decide among them. A chain may hold weight steps, then
+//! at most one prompt step, then at most one decoding step ([`Stage`]).
 //!
 //! A transform is named by a serde-tagged [`TransformSpec`] (TOML
 //! `[[transforms]] kind = "prune-heads" ratio = 0.3`, or the CLI form
@@ -10,8 +16,10 @@
 //! `model.transforms`, so built graphs are cached per chain.
 
 pub mod calib;
+pub mod decode;
 pub mod low_rank;
 pub mod persist;
+pub mod prompt;
 pub mod prune_heads;
 
 pub use calib::Calibration;
@@ -38,7 +46,54 @@ pub enum TransformSpec {
     Identity {},
     PruneHeads(PruneHeadsConfig),
     LowRank(LowRankConfig),
+    // Prompt transforms (src/transform/prompt/).
+    SelfDoubt(prompt::SelfDoubtConfig),
+    Cot(prompt::CotConfig),
+    Concise(prompt::ConciseConfig),
+    PromptTemplate(prompt::PromptTemplateConfig),
+    // Decoding transforms (src/transform/decode/).
+    Sample(decode::SampleConfig),
+    SelfConsistency(decode::SelfConsistencyConfig),
+    BestOfN(decode::BestOfNConfig),
+    #[serde(rename = "pass@k", alias = "pass-at-k")]
+    PassAtK(decode::PassAtKConfig),
 }
+
+/// Where a transform acts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// On the in-memory weights, before the graph is built.
+    Weights,
+    /// On the prompt the question is asked with.
+    Prompt,
+    /// On how answers are drawn from the model and decided.
+    Decoding,
+}
+
+impl Stage {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Weights => "weight",
+            Stage::Prompt => "prompt",
+            Stage::Decoding => "decoding",
+        }
+    }
+}
+
+/// Every `kind` a transform may name, weight transforms first.
+pub const KINDS: &[&str] = &[
+    "identity",
+    "prune-heads",
+    "low-rank",
+    "self-doubt",
+    "cot",
+    "concise",
+    "prompt-template",
+    "sample",
+    "self-consistency",
+    "best-of-n",
+    "pass@k",
+];
 
 impl TransformSpec {
     pub fn kind(&self) -> &'static str {
@@ -46,7 +101,103 @@ impl TransformSpec {
             TransformSpec::Identity {} => "identity",
             TransformSpec::PruneHeads(_) => "prune-heads",
             TransformSpec::LowRank(_) => "low-rank",
+            TransformSpec::SelfDoubt(_) => "self-doubt",
+            TransformSpec::Cot(_) => "cot",
+            TransformSpec::Concise(_) => "concise",
+            TransformSpec::PromptTemplate(_) => "prompt-template",
+            TransformSpec::Sample(_) => "sample",
+            TransformSpec::SelfConsistency(_) => "self-consistency",
+            TransformSpec::BestOfN(_) => "best-of-n",
+            TransformSpec::PassAtK(_) => "pass@k",
         }
+    }
+
+    pub fn stage(&self) -> Stage {
+        match self {
+            TransformSpec::Identity {}
+            | TransformSpec::PruneHeads(_)
+            | TransformSpec::LowRank(_) => Stage::Weights,
+            TransformSpec::SelfDoubt(_)
+            | TransformSpec::Cot(_)
+            | TransformSpec::Concise(_)
+            | TransformSpec::PromptTemplate(_) => Stage::Prompt,
+            TransformSpec::Sample(_)
+            | TransformSpec::SelfConsistency(_)
+            | TransformSpec::BestOfN(_)
+            | TransformSpec::PassAtK(_) => Stage::Decoding,
+        }
+    }
+
+    /// Checks the settings of any kind of transform.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            TransformSpec::Identity {} => Ok(()),
+            TransformSpec::PruneHeads(c) => c.validate(),
+            TransformSpec::LowRank(c) => c.validate(),
+            TransformSpec::SelfDoubt(_)
+            | TransformSpec::Cot(_)
+            | TransformSpec::Concise(_)
+            | TransformSpec::PromptTemplate(_) => Ok(()),
+            TransformSpec::Sample(c) => c.validate(),
+            TransformSpec::SelfConsistency(c) => c.validate(),
+            TransformSpec::BestOfN(c) => c.validate(),
+            TransformSpec::PassAtK(c) => c.validate(),
+        }
+    }
+
+    /// The prompt transform this spec names (`None` for other stages).
+    pub fn prompt(&self) -> Option<&dyn prompt::PromptTransform> {
+        match self {
+            TransformSpec::SelfDoubt(c) => Some(c),
+            TransformSpec::Cot(c) => Some(c),
+            TransformSpec::Concise(c) => Some(c),
+            TransformSpec::PromptTemplate(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The prompt transform this spec names, to edit its settings.
+    pub fn prompt_mut(&mut self) -> Option<&mut dyn prompt::PromptTransform> {
+        match self {
+            TransformSpec::SelfDoubt(c) => Some(c),
+            TransformSpec::Cot(c) => Some(c),
+            TransformSpec::Concise(c) => Some(c),
+            TransformSpec::PromptTemplate(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Builds the decoding transform this spec names (`None` for other
+    /// stages); a verifier model other than `self` is loaded here.
+    pub fn build_decoding(
+        &self,
+        options: &crate::runtime::LoadOptions,
+    ) -> Result<Option<std::sync::Arc<dyn decode::DecodingTransform>>> {
+        self.validate()?;
+        Ok(match self {
+            TransformSpec::Sample(c) => Some(std::sync::Arc::new(c.clone())),
+            TransformSpec::SelfConsistency(c) => Some(std::sync::Arc::new(c.clone())),
+            TransformSpec::BestOfN(c) => Some(std::sync::Arc::new(c.build(options)?)),
+            TransformSpec::PassAtK(c) => Some(std::sync::Arc::new(c.clone())),
+            _ => None,
+        })
+    }
+
+    /// The settings of an inference transform that differ from its defaults
+    /// (all settings for weight transforms and for kinds without defaults),
+    /// for short labels: `self-consistency{"n":9}`.
+    pub fn changed_settings(&self) -> serde_json::Value {
+        let mut v = self.settings();
+        if self.stage() == Stage::Weights {
+            return v;
+        }
+        let mut t = toml::Table::new();
+        t.insert("kind".into(), toml::Value::String(self.kind().into()));
+        let default: Option<TransformSpec> = toml::Value::Table(t).try_into().ok();
+        if let (Some(d), Some(o)) = (default.map(|d| d.settings()), v.as_object_mut()) {
+            o.retain(|k, val| d.get(k) != Some(val));
+        }
+        v
     }
 
     /// The settings as JSON (without the kind), with defaults filled in.
@@ -58,7 +209,8 @@ impl TransformSpec {
         v
     }
 
-    /// The transform this spec names.
+    /// The weight transform this spec names. Prompt and decoding transforms
+    /// act at inference, not on weights: for them this is an error saying so.
     pub fn build(&self) -> Result<Box<dyn Transform>> {
         Ok(match self {
             TransformSpec::Identity {} => Box::new(Identity),
@@ -69,6 +221,15 @@ impl TransformSpec {
             TransformSpec::LowRank(c) => {
                 c.validate()?;
                 Box::new(c.clone())
+            }
+            other => {
+                return Err(Error::Config(format!(
+                    "`{}` is a {} transform: it acts when the model is asked, not on its weights, \
+                     so it cannot be applied here; name it in a campaign's `[[transforms]]` \
+                     (weight transforms: identity, prune-heads, low-rank)",
+                    other.kind(),
+                    other.stage().name()
+                )));
             }
         })
     }
@@ -84,7 +245,8 @@ impl TransformSpec {
         };
         if kind.is_empty() {
             return Err(Error::Config(format!(
-                "transform {text:?}: missing kind; use identity, prune-heads or low-rank"
+                "transform {text:?}: missing kind; use one of {}",
+                KINDS.join(", ")
             )));
         }
         let mut table = toml::Table::new();
@@ -114,7 +276,7 @@ impl TransformSpec {
                 .map_err(|e: toml::de::Error| {
                     Error::Config(format!("transform {text:?}: {}", e.message()))
                 })?;
-        spec.build()?; // validate settings now, not at apply time
+        spec.validate()?; // validate settings now, not at apply time
         Ok(spec)
     }
 }
@@ -253,7 +415,8 @@ impl Transform for Identity {
     }
 }
 
-/// Applies the transforms in order, each to the previous one's output.
+/// Applies the weight transforms in order, each to the previous one's output.
+/// Prompt and decoding steps are skipped: they act at inference.
 pub fn apply_chain(
     model: &Model,
     specs: &[TransformSpec],
@@ -261,7 +424,7 @@ pub fn apply_chain(
 ) -> Result<(Model, Vec<TransformRecord>)> {
     let mut current = model.clone();
     let mut records = Vec::with_capacity(specs.len());
-    for spec in specs {
+    for spec in specs.iter().filter(|s| s.stage() == Stage::Weights) {
         let t = spec.build()?;
         let (next, rec) = t.apply(&current, calib)?;
         current = next;
@@ -281,7 +444,7 @@ pub fn parse_toml_list(text: &str) -> Result<Vec<TransformSpec>> {
     let list: List =
         toml::from_str(text).map_err(|e| Error::Config(format!("transforms: {}", e.message())))?;
     for t in &list.transforms {
-        t.build()?;
+        t.validate()?;
     }
     Ok(list.transforms)
 }

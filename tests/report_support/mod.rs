@@ -85,6 +85,7 @@ pub fn rec(
         result,
         judge: None,
         seconds: 0.5,
+        decoding: None,
     }
 }
 

@@ -71,15 +71,16 @@ pub fn run(
             let evals = oracle.generate(&qs)?;
             for (&k, e) in chosen[i..i + n].iter().zip(evals) {
                 let wrong = e.wrong;
-                last = SearchResult {
+                let r = SearchResult {
                     picks: options[k].0.clone(),
                     question: Some(questions[k].clone()),
                     evaluated: Some(e),
                     success: wrong,
                 };
                 if wrong {
-                    return Ok(last);
+                    return Ok(r);
                 }
+                last.keep_worse(r);
             }
             i += n;
         }

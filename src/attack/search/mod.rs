@@ -59,6 +59,39 @@ pub struct Evaluated {
     /// The extracted answer no longer matches the gold: the attack succeeded.
     pub wrong: bool,
     pub tokens: usize,
+    /// How close the answer is to meeting the goal, in [0, 1]: 1 when
+    /// `wrong`, 0 when right; between for fractional figures (pass@k: the
+    /// chance that none of k samples is right). A failed search settles on the
+    /// most damaging question it tried.
+    pub damage: f64,
+    /// The decoding transform's decision, when one answered.
+    pub decision: Option<crate::transform::decode::DecisionRecord>,
+}
+
+impl Evaluated {
+    /// A one-generation answer: damage is 1 when wrong, else 0.
+    pub fn plain(output: String, answer: Option<String>, wrong: bool, tokens: usize) -> Self {
+        Evaluated {
+            output,
+            answer,
+            wrong,
+            tokens,
+            damage: if wrong { 1.0 } else { 0.0 },
+            decision: None,
+        }
+    }
+}
+
+impl SearchResult {
+    /// Keeps `new` unless the result held is more damaging (ties go to the
+    /// newer one, so among equally harmless questions the last tried stays).
+    pub fn keep_worse(&mut self, new: SearchResult) {
+        let held = self.evaluated.as_ref().map_or(-1.0, |e| e.damage);
+        let other = new.evaluated.as_ref().map_or(-1.0, |e| e.damage);
+        if new.question.is_some() && other >= held {
+            *self = new;
+        }
+    }
 }
 
 /// What the search may ask of the attacked model.
@@ -165,7 +198,8 @@ pub fn order_by_score(scores: &[f32]) -> Vec<usize> {
 
 /// Generates `plan` (lists of picks) in batches of at most `batch`, never
 /// past the budget, stopping after the first batch that contains a success
-/// (the first successful question in plan order wins).
+/// (the first successful question in plan order wins). Without a success it
+/// returns the most damaging question tried (the last one among equals).
 pub fn run_plan(
     input: &SearchInput,
     oracle: &mut dyn Oracle,
@@ -185,15 +219,16 @@ pub fn run_plan(
         pos += n;
         for ((picks, q), e) in chunk.iter().zip(questions).zip(evals) {
             let wrong = e.wrong;
-            result = SearchResult {
+            let r = SearchResult {
                 picks: picks.clone(),
                 question: Some(q),
                 evaluated: Some(e),
                 success: wrong,
             };
             if wrong {
-                return Ok(result);
+                return Ok(r);
             }
+            result.keep_worse(r);
         }
     }
     Ok(result)

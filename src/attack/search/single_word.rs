@@ -96,9 +96,7 @@ pub fn run(
         if r.success {
             return Ok(r);
         }
-        if r.question.is_some() {
-            last = r;
-        }
+        last.keep_worse(r);
     }
     Ok(last)
 }
