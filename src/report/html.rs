@@ -5,8 +5,8 @@
 
 use super::plots::Plot;
 use super::{
-    CampaignSummary, CellResults, length_increase, pct, pct_vs, perturbed_runs, tokens, tokens_vs,
-    transform_rows,
+    CampaignSummary, CellResults, if_attacked, length_increase, pct, pct_vs, perturbed_runs,
+    tokens, tokens_vs, transform_rows,
 };
 use crate::attack::{Outcome, Summary};
 use base64::Engine;
@@ -113,7 +113,7 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
             let b = r.reference.map(|c| &c.summary);
             let _ = writeln!(
                 h,
-                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&r.cell.model),
                 esc(&r.cell.dataset),
                 esc(&r.cell.attack),
@@ -121,7 +121,14 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
                 s.samples_per_question,
                 esc(&pct_vs(s.clean_accuracy, b.map(|b| b.clean_accuracy))),
                 esc(&pct_vs(s.attacked_accuracy, b.map(|b| b.attacked_accuracy))),
-                esc(&pct_vs(s.success_rate, b.map(|b| b.success_rate))),
+                esc(&if_attacked(
+                    s,
+                    pct_vs(
+                        s.success_rate,
+                        b.filter(|b| b.successes + b.failures > 0)
+                            .map(|b| b.success_rate)
+                    )
+                )),
                 esc(&tokens_vs(
                     s.mean_response_tokens,
                     b.map(|b| b.mean_response_tokens)
@@ -130,7 +137,7 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
                     s.tokens_per_question,
                     b.map(|b| b.tokens_per_question)
                 )),
-                s.mean_queries,
+                esc(&if_attacked(s, format!("{:.1}", s.mean_queries))),
             );
         }
         h.push_str("</tbody>\n</table>\n");

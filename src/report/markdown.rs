@@ -3,8 +3,8 @@
 
 use super::plots::Plot;
 use super::{
-    CampaignSummary, CellResults, length_increase, pct, pct_vs, perturbed_runs, tokens, tokens_vs,
-    transform_rows,
+    CampaignSummary, CellResults, if_attacked, length_increase, pct, pct_vs, perturbed_runs,
+    tokens, tokens_vs, transform_rows,
 };
 use crate::attack::Outcome;
 use std::fmt::Write;
@@ -66,7 +66,7 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
             let b = r.reference.map(|c| &c.summary);
             let _ = writeln!(
                 m,
-                "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.1} |",
+                "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
                 cell(&r.cell.model),
                 cell(&r.cell.dataset),
                 cell(&r.cell.attack),
@@ -74,10 +74,17 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
                 s.samples_per_question,
                 pct_vs(s.clean_accuracy, b.map(|b| b.clean_accuracy)),
                 pct_vs(s.attacked_accuracy, b.map(|b| b.attacked_accuracy)),
-                pct_vs(s.success_rate, b.map(|b| b.success_rate)),
+                if_attacked(
+                    s,
+                    pct_vs(
+                        s.success_rate,
+                        b.filter(|b| b.successes + b.failures > 0)
+                            .map(|b| b.success_rate)
+                    )
+                ),
                 tokens_vs(s.mean_response_tokens, b.map(|b| b.mean_response_tokens)),
                 tokens_vs(s.tokens_per_question, b.map(|b| b.tokens_per_question)),
-                s.mean_queries,
+                if_attacked(s, format!("{:.1}", s.mean_queries)),
             );
         }
     }
