@@ -280,6 +280,15 @@ pub(crate) fn transform_rows(summary: &CampaignSummary) -> Vec<TransformRow<'_>>
     rows
 }
 
+/// A figure over attacked questions, or `–` when the cell attacked none.
+pub(crate) fn if_attacked(s: &Summary, text: String) -> String {
+    if s.successes + s.failures == 0 {
+        "–".into()
+    } else {
+        text
+    }
+}
+
 /// `value (±delta)` against the reference, in points, for accuracy-like figures.
 pub(crate) fn pct_vs(value: f64, reference: Option<f64>) -> String {
     match reference {

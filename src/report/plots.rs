@@ -513,7 +513,7 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
             })
             .collect();
         if v.is_empty() {
-            0.0
+            f64::NAN // no attacked question: no bar
         } else {
             v.iter().sum::<f64>() / v.len() as f64
         }
@@ -536,7 +536,7 @@ pub fn draw_all(results: &[CellResults]) -> Result<Vec<Plot>> {
             labels: short_labels(&len_cells),
             series: vec![
                 ("clean, all questions".into(), ALL_QUESTIONS, all_len),
-                ("clean".into(), CLEAN, clean_len),
+                ("clean, attacked questions".into(), CLEAN, clean_len),
                 ("attacked".into(), ATTACKED, att_len),
             ],
             x_max,

@@ -2,7 +2,8 @@
 //! `report.md` and `report.html` (each escapes the cells for its format).
 
 use super::{
-    CampaignSummary, TransformRow, length_increase, pct, pct_vs, tokens, tokens_vs, transform_rows,
+    CampaignSummary, TransformRow, if_attacked, length_increase, pct, pct_vs, tokens, tokens_vs,
+    transform_rows,
 };
 use crate::attack::Summary;
 use std::collections::BTreeMap;
@@ -228,10 +229,17 @@ pub fn transforms(summary: &CampaignSummary) -> Option<Table> {
                     format!("{:.0}", s.samples_per_question),
                     pct_vs(s.clean_accuracy, b.map(|b| b.clean_accuracy)),
                     pct_vs(s.attacked_accuracy, b.map(|b| b.attacked_accuracy)),
-                    pct_vs(s.success_rate, b.map(|b| b.success_rate)),
+                    if_attacked(
+                        s,
+                        pct_vs(
+                            s.success_rate,
+                            b.filter(|b| b.successes + b.failures > 0)
+                                .map(|b| b.success_rate),
+                        ),
+                    ),
                     tokens_vs(s.mean_response_tokens, b.map(|b| b.mean_response_tokens)),
                     tokens_vs(s.tokens_per_question, b.map(|b| b.tokens_per_question)),
-                    format!("{:.1}", s.mean_queries),
+                    if_attacked(s, format!("{:.1}", s.mean_queries)),
                 ],
                 muted: false,
             }
@@ -312,10 +320,8 @@ mod tests {
         assert_eq!(pruned[4], "90.0M (-10.0%)");
         assert_eq!(pruned[5], "180.0M (-10.0%)");
         assert_eq!(pruned[6], "250.0 (×1.25)");
-        assert_eq!(
-            pruned[8..11],
-            ["50.0% (+0.0)", "25.0% (+0.0)", "50.0% (+0.0)"]
-        );
+        assert_eq!(pruned[8..10], ["50.0% (+0.0)", "25.0% (+0.0)"]);
+        assert_eq!(pruned[10], "–", "no question attacked in this summary");
         // One chain: the table shows its size and speed; without profiles, no table.
         s.cells.remove(0);
         assert_eq!(transforms(&s).unwrap().rows.len(), 1);
