@@ -1,7 +1,9 @@
 //! Builds an ONNX decoder graph from the in-memory [`Model`], with ORT's fused
 //! operators: SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization,
 //! GroupQueryAttention with rotary embedding and a shared-buffer KV cache, and
-//! MatMulNBits for 4-bit weights (the wiring onnxruntime-genai's model builder uses).
+//! MatMulNBits for 4- and 8-bit weights (the wiring onnxruntime-genai's model
+//! builder uses). The native formats take a GGUF's own 4-bit blocks as they are
+//! (see [`WeightFormat::Q4`] and `model::native`).
 //!
 //! Graph interface:
 //! - inputs: `input_ids` int64 `[B, S]`; `seqlens_k` int32 `[B]` (each row's total
@@ -27,10 +29,9 @@ pub const BUILDER_VERSION: u32 = 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum WeightFormat {
-    /// 8-bit blocks (MatMulNBits, accuracy level 4). The default: a 4-bit GGUF
-    /// (Q4_1, Q4_K) passes through it almost losslessly, where re-quantising to
-    /// ORT's 4-bit grid would round every weight a second time.
-    #[default]
+    /// 8-bit blocks (MatMulNBits, accuracy level 4): a 4-bit GGUF (Q4_1, Q4_K)
+    /// passes through it almost losslessly, where re-quantising to ORT's 4-bit
+    /// grid would round every weight a second time.
     Int8,
     /// 4-bit blocks (MatMulNBits, accuracy level 4: int8 activations): about
     /// half the memory traffic of int8, at the cost of a second rounding.
@@ -43,7 +44,9 @@ pub enum WeightFormat {
     /// projections as 4-bit MatMulNBits with the file's codes and scales (the
     /// block minimum added exactly by a small f32 product of block sums), Q8_0
     /// tensors as exact 8-bit blocks; other types, and weights a transform
-    /// changed, as `int8`. Accuracy level 4 (int8 activations).
+    /// changed, as `int8`. Accuracy level 4 (int8 activations). The default:
+    /// the file's exact weights at half of int8's weight traffic.
+    #[default]
     Q4,
     /// [`WeightFormat::Q4`] computed in f32 (accuracy level 0): slower, exact.
     Q4Exact,
@@ -102,7 +105,7 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
-            format: WeightFormat::Int8,
+            format: WeightFormat::default(),
             max_positions: 4096,
         }
     }
