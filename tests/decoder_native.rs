@@ -279,3 +279,23 @@ fn smollm2_native_graph_matches_the_dequantised_model() {
     assert!(fast.agree >= 0.95, "{}", report[1]);
     assert!(fast.mean <= int8.mean * 1.1, "{}\n{}", report[1], report[2]);
 }
+
+#[test]
+fn int8_is_the_default_and_spec_options_name_the_formats() {
+    use mscr::runtime::load::parse_options;
+    assert_eq!(
+        parse_options("m.gguf").unwrap().build.format,
+        WeightFormat::Int8
+    );
+    for (spec, want) in [
+        ("m.gguf?weights=q4", WeightFormat::Q4),
+        ("m.gguf?weights=gguf-native", WeightFormat::Q4),
+        ("m.gguf?weights=q4-exact", WeightFormat::Q4Exact),
+        ("m.gguf?weights=int8", WeightFormat::Int8),
+        ("m.gguf?weights=int4-all", WeightFormat::Int4All),
+    ] {
+        assert_eq!(parse_options(spec).unwrap().build.format, want, "{spec}");
+    }
+    let err = parse_options("m.gguf?weights=q3").unwrap_err().to_string();
+    assert!(err.contains("q4") && err.contains("int8"), "{err}");
+}

@@ -1,7 +1,9 @@
 //! Builds an ONNX decoder graph from the in-memory [`Model`], with ORT's fused
 //! operators: SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization,
 //! GroupQueryAttention with rotary embedding and a shared-buffer KV cache, and
-//! MatMulNBits for 4-bit weights (the wiring onnxruntime-genai's model builder uses).
+//! MatMulNBits for 4- and 8-bit weights (the wiring onnxruntime-genai's model
+//! builder uses). The native formats take a GGUF's own 4-bit blocks as they are
+//! (see [`WeightFormat::Q4`] and `model::native`).
 //!
 //! Graph interface:
 //! - inputs: `input_ids` int64 `[B, S]`; `seqlens_k` int32 `[B]` (each row's total
@@ -28,8 +30,9 @@ pub const BUILDER_VERSION: u32 = 4;
 #[serde(rename_all = "lowercase")]
 pub enum WeightFormat {
     /// 8-bit blocks (MatMulNBits, accuracy level 4). The default: a 4-bit GGUF
-    /// (Q4_1, Q4_K) passes through it almost losslessly, where re-quantising to
-    /// ORT's 4-bit grid would round every weight a second time.
+    /// (Q4_1, Q4_K) passes through it almost losslessly, and on the default
+    /// model it decodes as fast as `q4` (benchmarks/RESULTS.md) while keeping
+    /// clean accuracy where `q4`'s int8 activations on 4-bit codes lost some.
     #[default]
     Int8,
     /// 4-bit blocks (MatMulNBits, accuracy level 4: int8 activations): about
@@ -37,6 +40,9 @@ pub enum WeightFormat {
     Int4,
     /// 4-bit blocks computed in f32 (accuracy level 0): slower, closer to the float model.
     Int4Exact,
+    /// `int4` with the lm_head at 4 bits too (the embedding lookup stays 8-bit):
+    /// the fastest CPU decode, and the least faithful (benchmarks/RESULTS.md).
+    Int4All,
     /// Plain f32 MatMul: reference precision.
     F32,
     /// A GGUF's own blocks, without a second rounding: Q4_0 / Q4_1 / Q4_K
@@ -55,6 +61,7 @@ impl WeightFormat {
             WeightFormat::Int8 => "int8",
             WeightFormat::Int4 => "int4",
             WeightFormat::Int4Exact => "int4-exact",
+            WeightFormat::Int4All => "int4-all",
             WeightFormat::F32 => "f32",
             WeightFormat::Q4 => "q4",
             WeightFormat::Q4Exact => "q4-exact",
@@ -69,7 +76,7 @@ impl WeightFormat {
     /// MatMulNBits' accuracy level: 4 quantises activations to int8 (fast).
     fn accuracy_level(&self) -> i64 {
         match self {
-            WeightFormat::Int4 | WeightFormat::Int8 | WeightFormat::Q4 => 4,
+            WeightFormat::Int4 | WeightFormat::Int4All | WeightFormat::Int8 | WeightFormat::Q4 => 4,
             _ => 0,
         }
     }
@@ -82,11 +89,12 @@ impl std::str::FromStr for WeightFormat {
             "int8" => Ok(WeightFormat::Int8),
             "int4" => Ok(WeightFormat::Int4),
             "int4-exact" => Ok(WeightFormat::Int4Exact),
+            "int4-all" => Ok(WeightFormat::Int4All),
             "f32" => Ok(WeightFormat::F32),
             "q4" | "gguf-native" => Ok(WeightFormat::Q4),
             "q4-exact" => Ok(WeightFormat::Q4Exact),
             _ => Err(Error::Config(format!(
-                "unknown weight format {s:?}: use q4, q4-exact, int8, int4, int4-exact or f32"
+                "unknown weight format {s:?}: use int8, q4, q4-exact, int4, int4-all, int4-exact or f32"
             ))),
         }
     }
@@ -102,7 +110,7 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
-            format: WeightFormat::Int8,
+            format: WeightFormat::default(),
             max_positions: 4096,
         }
     }
@@ -399,6 +407,12 @@ pub fn build_with(
     );
     let head = model.lm_head();
     match (&model.lm_head, &embed_q) {
+        // int4-all: a 4-bit head of its own (tied or not), through the dense path below.
+        _ if fmt == WeightFormat::Int4All => {
+            let lin = Linear::dense(head.clone());
+            let out = cx.linear_keyed(&mut g, "lm_head", &picked, &lin, 2);
+            g.node("Identity", "", &[&out], &["logits"], &[]);
+        }
         // Tied: reuse the embedding's 8-bit blob.
         (None, Some(q)) => {
             let blob3 = g.const_i64(&[q.n as i64, q.blocks_per_row() as i64, quant::BLOCK as i64]);
@@ -729,7 +743,7 @@ fn matmul(g: &mut GraphBuilder, name: &str, x: &str, w: &Matrix, fmt: WeightForm
             let q = quant::quantize8(&w.data, w.rows, w.cols);
             matmul_q8(g, name, x, &q, fmt)
         }
-        WeightFormat::Int4 | WeightFormat::Int4Exact => {
+        WeightFormat::Int4 | WeightFormat::Int4Exact | WeightFormat::Int4All => {
             let q = quant::quantize(&w.data, w.rows, w.cols);
             let (blob, scales, zp) = q4_inits(g, name, &q);
             let out = g.fresh(&format!("{name}_out"));
