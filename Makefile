@@ -4,7 +4,7 @@
 CARGO ?= cargo
 DEMO_OUT ?= reports/quickstart
 
-.PHONY: setup setup-test demo test lint bench
+.PHONY: setup setup-test demo test test-cuda lint bench
 
 # Release binary for the demo and benchmarks.
 setup:
@@ -21,6 +21,13 @@ setup-test:
 
 test: setup-test
 	$(CARGO) test --no-fail-fast -- --test-threads=2
+
+# On a machine with an NVIDIA GPU (CUDA 13 and cuDNN 9 libraries on the loader
+# path): fetch the CUDA build of ONNX Runtime and check the CUDA path against the CPU.
+test-cuda:
+	$(CARGO) build -q --bin mscr
+	./target/debug/mscr setup --quiet --cuda
+	MSCR_TEST_CUDA=1 $(CARGO) test --test cuda -- --test-threads=1 --nocapture
 
 lint:
 	$(CARGO) fmt --check

@@ -189,16 +189,36 @@ pub fn run(opts: &SetupOptions) -> Result<()> {
     Ok(())
 }
 
+/// The CUDA build's library (`mscr setup --cuda`), a release behind the CPU one:
+/// the GPU wheel for CUDA 13 + cuDNN 9 is published as 1.31.1.
+pub const ORT_CUDA_LIB: &str = "libonnxruntime.so.1.31.1";
+
 pub const ORT_CUDA: Wheel = Wheel {
     name: "onnxruntime-gpu",
     requirement: "onnxruntime-gpu==1.31.1",
     platform_args: CP311_LINUX,
-    // The CUDA wheel is not fetched in CI; its hash is checked when present in
-    // the pinned list below and otherwise recorded on first download.
-    sha256: "",
+    sha256: "e26c475fe361b2015f45b4b824bd13f0bb20204e59b62814e6f0acd5f3d491a6",
     dest: "ort-cuda",
-    files: &[],
-    prefix: Some("onnxruntime/capi/"),
+    // The CUDA provider is loaded from beside the main library; the Python
+    // binding and the TensorRT provider are left in the wheel.
+    files: &[
+        WheelFile {
+            member: "onnxruntime/capi/libonnxruntime.so.1.31.1",
+            dest: ORT_CUDA_LIB,
+            sha256: Some("5104254339ecadae808da771bd0b63b240f0dbd466514234905e54372435c303"),
+        },
+        WheelFile {
+            member: "onnxruntime/capi/libonnxruntime_providers_shared.so",
+            dest: "libonnxruntime_providers_shared.so",
+            sha256: Some("086ec1d5388f64153d9c63470d126693db9a182c8ce236d3a1119068471b8a0d"),
+        },
+        WheelFile {
+            member: "onnxruntime/capi/libonnxruntime_providers_cuda.so",
+            dest: "libonnxruntime_providers_cuda.so",
+            sha256: Some("d5290158115fa5569a3fe8f1f4037ee9b0e86658a96e52f852bbb7039aa88137"),
+        },
+    ],
+    prefix: None,
 };
 
 /// Path of the CPU ONNX Runtime library (after setup). `ORT_DYLIB_PATH` wins.
@@ -207,7 +227,7 @@ pub fn ort_library(cuda: bool) -> PathBuf {
         return PathBuf::from(p);
     }
     if cuda {
-        paths::home().join("ort-cuda").join(ORT_LIB)
+        paths::home().join("ort-cuda").join(ORT_CUDA_LIB)
     } else {
         paths::ort_dir().join(ORT_LIB)
     }

@@ -95,6 +95,12 @@ pub fn open_session(
     if threads > 0 {
         b = b.with_intra_threads(threads)?;
     }
+    // Per-node timings and placement (which execution provider ran each node),
+    // for checking where a graph really runs: MSCR_ORT_PROFILE names a file
+    // prefix; the profile is written by `DecoderSession::end_profiling`.
+    if let Some(p) = std::env::var_os("MSCR_ORT_PROFILE").filter(|p| !p.is_empty()) {
+        b = b.with_profiling(p)?;
+    }
     if let Device::Cuda(id) = device {
         let ep = ort::ep::CUDA::default()
             .with_device_id(id)
@@ -103,7 +109,8 @@ pub fn open_session(
         b = b.with_execution_providers([ep]).map_err(|e| {
             Error::Runtime(format!(
                 "CUDA device {id} could not start for {}: {e}. Install the CUDA build with \
-                 `mscr setup --cuda` (needs CUDA 13 and cuDNN 9), or use --device cpu",
+                 `mscr setup --cuda`; it needs an NVIDIA driver and the CUDA 13 and cuDNN 9 \
+                 libraries on the loader path (LD_LIBRARY_PATH); or use --device cpu",
                 path.display()
             ))
         })?;

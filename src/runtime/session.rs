@@ -63,6 +63,16 @@ impl DecoderSession {
         })
     }
 
+    /// Writes ONNX Runtime's profile of this session (started when
+    /// `MSCR_ORT_PROFILE` was set at open) and returns its path.
+    pub fn end_profiling(&self) -> Result<String> {
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| Error::Runtime("decoder session lock poisoned".into()))?;
+        Ok(session.end_profiling()?)
+    }
+
     fn max_len_for(&self, needed: usize) -> Result<usize> {
         if needed > self.info.max_positions {
             return Err(Error::Config(format!(
