@@ -16,7 +16,7 @@ mod common;
 
 use common::*;
 use mscr::model::Arch;
-use mscr::runtime::decoder::{self, BuildOptions, WeightFormat};
+use mscr::runtime::decoder::WeightFormat;
 use mscr::runtime::env::Device;
 use mscr::runtime::session::{DecoderSession, Sampling, SessionOptions};
 
@@ -40,18 +40,7 @@ fn open(
     format: WeightFormat,
     device: Device,
 ) -> mscr::Result<DecoderSession> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model.onnx");
-    let info = decoder::build(
-        m,
-        &BuildOptions {
-            format,
-            max_positions: 256,
-        },
-        &path,
-    )
-    .unwrap();
-    DecoderSession::open(dir.path(), info, &SessionOptions { device, threads: 2 })
+    open_graph(m, format, &SessionOptions { device, threads: 2 })
 }
 
 fn greedy(n: usize) -> Sampling {

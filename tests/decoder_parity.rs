@@ -5,25 +5,11 @@ mod common;
 
 use common::*;
 use mscr::model::Arch;
-use mscr::runtime::decoder::{self, BuildOptions, WeightFormat};
+use mscr::runtime::decoder::WeightFormat;
 use mscr::runtime::session::{DecoderSession, Sampling, SessionOptions};
 
 fn session_for(m: &mscr::model::Model, format: WeightFormat) -> DecoderSession {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model.onnx");
-    let info = decoder::build(
-        m,
-        &BuildOptions {
-            format,
-            max_positions: 256,
-        },
-        &path,
-    )
-    .unwrap();
-    let s = DecoderSession::open(dir.path(), info, &SessionOptions::default()).unwrap();
-    // ORT has read the files; the folder can go.
-    drop(dir);
-    s
+    open_graph(m, format, &SessionOptions::default()).unwrap()
 }
 
 /// Log-probs of every next token under the reference, for comparison with `score`.

@@ -607,3 +607,24 @@ pub fn write_optimum_style(m: &Model, path: &std::path::Path) {
     g.node("MatMul", "", &[&hf, &wl], &["logits"], &[]);
     g.save(path, &[("", 17)]).unwrap();
 }
+
+/// Builds `m`'s decoder graph in `format` (256 positions) in a temporary folder
+/// and opens it with `options`; the folder goes once ORT has read the files.
+pub fn open_graph(
+    m: &Model,
+    format: mscr::runtime::decoder::WeightFormat,
+    options: &mscr::runtime::session::SessionOptions,
+) -> mscr::Result<mscr::runtime::session::DecoderSession> {
+    use mscr::runtime::decoder::{self, BuildOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.onnx");
+    let info = decoder::build(
+        m,
+        &BuildOptions {
+            format,
+            max_positions: 256,
+        },
+        &path,
+    )?;
+    mscr::runtime::session::DecoderSession::open(dir.path(), info, options)
+}
