@@ -1,7 +1,7 @@
 //! Compression transforms on the default model (SmolLM2-135M-Instruct): for the
 //! untransformed model, 30% head pruning (with and without the closed-form
 //! least-squares refit) and low-rank settings — parameters, FLOPs/token,
-//! transform time, measured decode tokens/s (int4 graph, ORT CPU, batch 1) and a
+//! transform time, measured decode tokens/s (default int8 graph, ORT CPU, batch 1) and a
 //! quick accuracy proxy: the mean per-token log-prob of GSM8K gold solutions.
 //!
 //! `cargo bench --bench transform -- [--gguf PATH] [--threads N] [--calib N] [--score N]
@@ -178,7 +178,7 @@ fn pct(x: f64, base: f64) -> f64 {
 }
 
 /// Decode tokens/s at batch 1 (prefill subtracted) and the mean per-token
-/// log-prob of the scored continuations, on an int4 graph built in a temp dir.
+/// log-prob of the scored continuations, on the default graph built in a temp dir.
 fn measure(
     m: &Model,
     threads: usize,
