@@ -53,6 +53,59 @@ pub fn step_label(step: &TransformStep) -> String {
     }
 }
 
+/// A chain's name as readers see it in reports and plots: each generated step
+/// label (`kind{settings}`) cut to the settings that differ from the kind's
+/// defaults, written `kind key=value ...`. Names a user gave come back as they are.
+pub fn display_label(name: &str) -> String {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, ch) in name.char_indices() {
+        match ch {
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth -= 1,
+            '+' if depth == 0 => {
+                parts.push(&name[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&name[start..]);
+    parts
+        .iter()
+        .map(|p| display_step(p).unwrap_or_else(|| p.to_string()))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+fn display_step(part: &str) -> Option<String> {
+    let brace = part.find('{')?;
+    let (kind, json) = part.split_at(brace);
+    let serde_json::Value::Object(mut o) = serde_json::from_str(json).ok()? else {
+        return None;
+    };
+    o.insert("kind".into(), kind.into());
+    let step: TransformStep = serde_json::from_value(o.into()).ok()?;
+    let shown: Vec<String> = step
+        .non_default_settings()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", plain(&v)))
+        .collect();
+    Some(if shown.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind} {}", shown.join(" "))
+    })
+}
+
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a.iter().map(plain).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
 /// A chain of transform steps applied in order. The identity chain is empty
 /// or holds only `identity` steps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -610,6 +663,38 @@ config = "mscr.toml"
         assert!(e.contains("attacks/t.toml"), "{e}");
         assert!(e.contains("`limt`"), "{e}");
         assert!(e.contains("`limit`") && e.contains("`datasets`"), "{e}");
+    }
+
+    #[test]
+    fn display_labels_keep_only_settings_that_differ_from_defaults() {
+        let s = parse(&format!(
+            "{MIN}\n[[transforms]]\nkind = \"identity\"\n\
+             [[transforms]]\nkind = \"prune-heads\"\nratio = 0.3\n\
+             [[transforms]]\nkind = \"low-rank\"\nmethod = \"activation\"\nsize = 0.6\n\
+             targets = [\"o\", \"down\"]\n\
+             [[transforms]]\nname = \"mine\"\nsteps = [{{kind = \"prune-heads\", ratio = 0.1}}]\n"
+        ))
+        .unwrap();
+        let shown: Vec<String> = s
+            .transforms
+            .iter()
+            .map(|c| display_label(&c.name))
+            .collect();
+        assert!(
+            s.transforms[1].name.contains("w_entropy"),
+            "{}",
+            s.transforms[1].name
+        );
+        assert_eq!(shown[1], "prune-heads ratio=0.3");
+        // `method = "activation"` is low-rank's default, so it is not shown.
+        assert_eq!(shown[2], "low-rank size=0.6 targets=o,down");
+        assert_eq!(shown[3], "mine");
+        assert_eq!(display_label("identity"), "identity");
+        let chain = format!("{}+{}", s.transforms[1].name, s.transforms[2].name);
+        assert_eq!(
+            display_label(&chain),
+            format!("{} + {}", shown[1], shown[2])
+        );
     }
 
     #[test]

@@ -136,7 +136,10 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
             let _ = writeln!(
                 h,
                 "<div class=\"example\"><p class=\"muted\">{} · item {}</p>\n<p><b>original:</b> <span class=\"q\">{}</span></p>\n<p><b>perturbed:</b> <span class=\"q\">{}</span></p>\n<p><b>changed:</b> {} · <b>gold:</b> {} · <b>clean answer:</b> {} · <b>attacked answer:</b> {} · <b>queries:</b> {}</p>\n<details><summary>model outputs</summary><p><b>clean</b></p><pre>{}</pre><p><b>attacked</b></p><pre>{}</pre></details></div>",
-                esc(&c.summary.cell),
+                esc(&super::tables::display_cell(
+                    &c.summary.cell,
+                    &c.key.transform
+                )),
                 esc(&r.id),
                 esc(&r.original_question),
                 q,

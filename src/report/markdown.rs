@@ -72,7 +72,10 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
             let _ = writeln!(
                 m,
                 "- *{}*, item `{}` — gold {}, clean answer {}, attacked answer {}, {} queries\n  - original: {}\n  - perturbed: {}\n",
-                cell(&c.summary.cell),
+                cell(&super::tables::display_cell(
+                    &c.summary.cell,
+                    &c.key.transform
+                )),
                 r.id.replace('`', "'"),
                 cell(&r.gold),
                 cell(r.clean_answer.as_deref().unwrap_or("(none)")),

@@ -365,7 +365,7 @@ pub fn short_labels(cells: &[&CellResults]) -> Vec<String> {
     let parts = |c: &CellResults| {
         [
             c.key.model.clone(),
-            c.key.transform.clone(),
+            crate::campaign::spec::display_label(&c.key.transform),
             c.key.dataset.clone(),
             c.key.attack.clone(),
         ]

@@ -37,6 +37,12 @@ fn cols(spec: &[(&'static str, bool)]) -> Vec<Column> {
 
 const DASH: &str = "–";
 
+/// A cell's name (`model | transform | dataset | attack`) with its transform
+/// shown as readers see it ([`crate::campaign::spec::display_label`]).
+pub fn display_cell(cell: &str, transform: &str) -> String {
+    cell.replace(transform, &crate::campaign::spec::display_label(transform))
+}
+
 /// All tables, in report order (the transform table only when a cell has a profile).
 pub fn all(summary: &CampaignSummary) -> Vec<Table> {
     let mut t = vec![robustness(summary)];
@@ -62,7 +68,7 @@ pub fn robustness(summary: &CampaignSummary) -> Table {
             Row {
                 cells: vec![
                     c.model.clone(),
-                    c.transform.clone(),
+                    crate::campaign::spec::display_label(&c.transform),
                     c.dataset.clone(),
                     format!(
                         "{}{}",
@@ -126,7 +132,7 @@ pub fn details(summary: &CampaignSummary) -> Table {
             let s: &Summary = &c.summary;
             Row {
                 cells: vec![
-                    c.cell.clone(),
+                    display_cell(&c.cell, &c.transform),
                     s.successes.to_string(),
                     s.failures.to_string(),
                     s.skipped.to_string(),
@@ -222,7 +228,7 @@ pub fn transforms(summary: &CampaignSummary) -> Option<Table> {
                     c.model.clone(),
                     c.dataset.clone(),
                     c.attack.clone(),
-                    c.transform.clone(),
+                    crate::campaign::spec::display_label(&c.transform),
                     count_vs(p.params, rp.params),
                     count_vs(p.flops_per_token, rp.flops_per_token),
                     speed_vs(p.decode_tokens_per_s, rp.decode_tokens_per_s),

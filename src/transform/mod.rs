@@ -200,6 +200,27 @@ impl TransformSpec {
         v
     }
 
+    /// The settings that differ from the kind's defaults, for labels people
+    /// read; a setting with no default (a required one) is always kept.
+    pub fn non_default_settings(&self) -> serde_json::Map<String, serde_json::Value> {
+        let all = self.settings();
+        let Some(o) = all.as_object() else {
+            return serde_json::Map::new();
+        };
+        o.iter()
+            .filter(|(k, val)| {
+                let mut without = o.clone();
+                without.remove(*k);
+                without.insert("kind".into(), self.kind().into());
+                let default = serde_json::from_value::<TransformSpec>(without.into())
+                    .ok()
+                    .map(|d| d.settings());
+                default.as_ref().and_then(|d| d.get(*k)) != Some(*val)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// The settings as JSON (without the kind), with defaults filled in.
     pub fn settings(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
