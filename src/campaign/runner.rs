@@ -206,17 +206,29 @@ pub fn run_cells<'r>(
         bar.set_message(key.id());
         let runner = make_runner(&cell.info)?;
         bar.set_message(format!("{} (clean answers)", key.id()));
-        runner
-            .prepare(todo)
-            .map_err(|e| Error::Other(format!("cell `{}`: {e}", key.id())))?;
+        runner.prepare(todo).map_err(|e| {
+            Error::Other(format!(
+                "cell `{}`, clean answers of {} questions (`{}` …): {e}\n{}",
+                key.id(),
+                todo.len(),
+                todo[0].id,
+                saved_hint(&stats)
+            ))
+        })?;
         bar.set_message(key.id());
         for item in todo {
             if STOP.load(Ordering::SeqCst) {
                 stats.interrupted = true;
                 break;
             }
+            // A failed question is not stored, so `--resume` asks it again.
             let mut record = runner.run(item).map_err(|e| {
-                Error::Other(format!("cell `{}`, item `{}`: {e}", key.id(), item.id))
+                Error::Other(format!(
+                    "cell `{}`, item `{}`: {e}\n{}",
+                    key.id(),
+                    item.id,
+                    saved_hint(&stats)
+                ))
             })?;
             // The cell's labels are the campaign's names for its parts.
             record.id = item.id.clone();
@@ -236,6 +248,16 @@ pub fn run_cells<'r>(
     }
     overall.finish();
     Ok(stats)
+}
+
+/// What a run that stops on an error leaves behind, and how to go on.
+fn saved_hint(stats: &RunStats) -> String {
+    format!(
+        "{} questions finished by this run and {} by earlier runs are saved; once the cause is \
+         fixed (e.g. the model server is back), run the same command with --resume to continue \
+         from this question",
+        stats.ran, stats.resumed
+    )
 }
 
 #[cfg(test)]
@@ -342,8 +364,12 @@ mod tests {
         }
     }
 
+    /// The runner's stop flag is process-wide: tests that run cells take turns.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn stop_then_resume_runs_each_question_once() {
+        let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_dir(dir.path()).unwrap();
         let cells: Vec<CellPlan> = ["mscr", "random"]
@@ -417,5 +443,87 @@ mod tests {
                 interrupted: false
             }
         );
+    }
+
+    /// Fails on one item (a model server that went away), answers the rest.
+    struct FailOn<'a> {
+        inner: Counting<'a>,
+        fail: &'a Cell<Option<&'static str>>,
+    }
+
+    impl QuestionRunner for FailOn<'_> {
+        fn run(&self, item: &Item) -> Result<AttackRecord> {
+            if self.fail.get() == Some(item.id.as_str()) {
+                return Err(Error::Network(
+                    "openai:http://127.0.0.1:9/v1#m: prompt 1 of 1 failed: could not connect"
+                        .into(),
+                ));
+            }
+            self.inner.run(item)
+        }
+    }
+
+    #[test]
+    fn a_failed_question_is_not_stored_and_resume_asks_it_again() {
+        let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let key = CellKey {
+            model: "m".into(),
+            transform: "identity".into(),
+            dataset: "d".into(),
+            attack: "mscr".into(),
+        };
+        let cells = vec![CellPlan {
+            info: CellInfo {
+                key: key.clone(),
+                baseline: false,
+            },
+            items: items(5),
+        }];
+        let seen = Cell::new(0);
+        let fail = Cell::new(Some("q2"));
+        let make = |_: &CellInfo| -> Result<Box<dyn QuestionRunner + '_>> {
+            Ok(Box::new(FailOn {
+                inner: Counting {
+                    seen: &seen,
+                    stop_after: 0,
+                },
+                fail: &fail,
+            }))
+        };
+        let e = run_cells(&store, &cells, make, &RunOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("item `q2`") && e.contains("127.0.0.1:9") && e.contains("--resume"),
+            "{e}"
+        );
+        assert!(e.contains("2 questions finished by this run"), "{e}");
+        let ids = |s: &Store| -> Vec<String> {
+            s.records(&key).unwrap().into_iter().map(|r| r.id).collect()
+        };
+        assert_eq!(
+            ids(&store),
+            ["q0", "q1"],
+            "the failed question is not stored"
+        );
+
+        fail.set(None);
+        let resume = RunOptions {
+            resume: true,
+            ..RunOptions::default()
+        };
+        let stats = run_cells(&store, &cells, make, &resume).unwrap();
+        assert_eq!(
+            stats,
+            RunStats {
+                ran: 3,
+                resumed: 2,
+                interrupted: false
+            }
+        );
+        assert_eq!(ids(&store), ["q0", "q1", "q2", "q3", "q4"]);
+        assert_eq!(seen.get(), 5, "no finished question was asked again");
     }
 }

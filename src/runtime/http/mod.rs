@@ -69,7 +69,13 @@ impl HttpModel {
         let client = reqwest::blocking::Client::builder()
             .timeout(spec.timeout)
             .connect_timeout(spec.timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(spec.max_in_flight)
+            // One connection per request. A kept-alive connection pins a
+            // server thread between requests, and servers with a fixed pool
+            // (tiny_http's, behind `mscr serve`) can leave a burst of new
+            // connections queued behind idle ones until the client times out
+            // (tests/serve_concurrency.rs). A new TCP connection costs far less
+            // than one generation.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| Error::Network(format!("could not build the HTTP client: {e}")))?;
         Ok(HttpModel { spec, key, client })

@@ -1,0 +1,214 @@
+//! The MSCR attack on three ASDiv-A questions through the HTTP client against
+//! `mscr serve` (the library server, on 127.0.0.1 with an ephemeral port)
+//! gives the same records as the attack run in-process: same outcome,
+//! perturbed question, changes, answers and query count.
+//!
+//! The default model (SmolLM2-135M-Instruct) answers these three correctly
+//! when clean (checked by `mscr eval`-style greedy decoding, and asserted
+//! below), so each is really attacked: clean generation, leave-one-out
+//! importance and the log-prob pre-screen (`score`, which goes through
+//! `/v1/chat/completions` echo scoring), then one batch of 2 perturbed
+//! questions. The server batches concurrent requests differently from the
+//! in-process calls (e.g. 14 leave-one-out scores arrive as batches of 1 and
+//! 13, 43 pre-screen scores as 7+9+7+9+7+4, each padded to its own longest
+//! row); the records still match exactly, because a row's numbers do not
+//! depend on the other rows of its batch. Needs `mscr setup`.
+
+use mscr::attack::{AttackConfig, AttackRecord, Attacker, Labels, Outcome, load_resources};
+use mscr::data::Item;
+use mscr::data::prompt::PromptTemplate;
+use mscr::runtime::http::HttpModel;
+use mscr::runtime::{Decoding, LanguageModel, LoadOptions};
+use mscr::score::AnswerStyle;
+use mscr::serve::{ServeOptions, Server};
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::Instant;
+
+const MODEL: &str = "smollm2-135m-instruct";
+
+/// ASDiv-A questions the default model answers correctly when clean
+/// (greedy, zero-shot CoT chat prompt, 128 new tokens).
+const IDS: [&str; 3] = ["nluds-0002", "nluds-0007", "nluds-0012"];
+
+/// attacks/quickstart-mscr.toml (all three sources, MiniLM window filter,
+/// importance order, log-prob pre-screen) with fewer candidates per source and
+/// one batch of 2: the pre-screen's teacher-forced scoring of every candidate
+/// is most of the attack's time on 2 cores.
+const CONFIG: &str = r#"
+name = "mscr"
+seed = 0
+[budget]
+max_queries = 3
+batch = 2
+[[sources]]
+kind = "embedding"
+k = 2
+min_cosine = 0.3
+[[sources]]
+kind = "wordnet"
+max = 2
+[[sources]]
+kind = "mlm"
+k = 2
+min_prob = 0.005
+[[filters]]
+kind = "differs"
+[[filters]]
+kind = "same-pos"
+[[filters]]
+kind = "numbers"
+[[filters]]
+kind = "sentence-similarity"
+min_cosine = 0.90
+window = 7
+[[filters]]
+kind = "max-words"
+max = 1
+[search]
+kind = "single-word"
+importance = true
+prescreen = true
+"#;
+
+fn items() -> Vec<Item> {
+    let dir = mscr::paths::shared_data_dir().expect("../shared/data (test data) not found");
+    let f = std::fs::File::open(dir.join("asdiv_a.jsonl")).unwrap();
+    let by_id: Vec<Item> = std::io::BufReader::new(f)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
+            let s = |k: &str| v[k].as_str().unwrap_or_default().trim().to_string();
+            Item {
+                id: s("ID"),
+                question: format!("{} {}", s("Body"), s("Question")),
+                gold: s("Answer")
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+                meta: Default::default(),
+            }
+        })
+        .filter(|it| IDS.contains(&it.id.as_str()))
+        .collect();
+    assert_eq!(by_id.len(), IDS.len(), "ids missing from asdiv_a.jsonl");
+    by_id
+}
+
+fn attack(attacker: &Attacker, items: &[Item]) -> Vec<AttackRecord> {
+    let decoding = Decoding {
+        max_new_tokens: 128,
+        ..Decoding::default()
+    };
+    let labels = Labels {
+        dataset: "asdiv_a".into(),
+        model: MODEL.into(),
+        transform: "identity".into(),
+    };
+    let mut out = Vec::new();
+    attacker
+        .attack_many(
+            items,
+            AnswerStyle::Numeric,
+            &PromptTemplate::zero_shot_cot(),
+            &decoding,
+            &labels,
+            &mut |r| {
+                out.push(r);
+                Ok(())
+            },
+        )
+        .unwrap();
+    out
+}
+
+/// The parts of a record that must match (not timings or the model label).
+fn essentials(r: &AttackRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "result": r.result.as_str(),
+        "clean_output": r.clean_output,
+        "clean_answer": r.clean_answer,
+        "clean_correct": r.clean_correct,
+        "clean_tokens": r.clean_tokens,
+        "perturbed_question": r.perturbed_question,
+        "changes": r.changes.iter()
+            .map(|c| (c.start, c.end, &c.original, &c.replacement, &c.sources))
+            .collect::<Vec<_>>(),
+        "sentence_similarity": r.sentence_similarity,
+        "attacked_output": r.attacked_output,
+        "attacked_answer": r.attacked_answer,
+        "attacked_tokens": r.attacked_tokens,
+        "queries": r.queries,
+    })
+}
+
+#[test]
+fn mscr_attack_through_serve_equals_in_process() {
+    let config = AttackConfig::from_toml_str(CONFIG, "serve_attack.rs").unwrap();
+    let items = items();
+
+    let t0 = Instant::now();
+    let resources = load_resources(MODEL, &config, &LoadOptions::default())
+        .expect("load the default model and the attack's parts (run `mscr setup`)");
+    let model: Arc<dyn LanguageModel> = resources.model.clone().unwrap();
+    eprintln!("loaded in {:.1} s", t0.elapsed().as_secs_f64());
+
+    let t = Instant::now();
+    let local = attack(
+        &Attacker::new(config.clone(), resources.clone()).unwrap(),
+        &items,
+    );
+    eprintln!("in-process attack: {:.1} s", t.elapsed().as_secs_f64());
+
+    // The same model object behind the server; the attack's other parts
+    // (embeddings of the same model, WordNet, MLM, MiniLM) stay local.
+    let server = Server::start(
+        model,
+        ServeOptions {
+            addr: "127.0.0.1:0".into(),
+            model_name: MODEL.into(),
+            ..ServeOptions::default()
+        },
+    )
+    .unwrap();
+    // No retries, so every request is computed once; a long timeout, since on a
+    // busy 2-core machine a request can wait behind several batches.
+    let client = HttpModel::from_spec(&format!(
+        "openai:{}#{MODEL}?timeout_s=600&retries=0",
+        server.base_url()
+    ))
+    .unwrap();
+    let mut remote_resources = resources.clone();
+    remote_resources.model = Some(Arc::new(client));
+    let t = Instant::now();
+    let remote = attack(&Attacker::new(config, remote_resources).unwrap(), &items);
+    eprintln!("attack through serve: {:.1} s", t.elapsed().as_secs_f64());
+    server.shutdown();
+
+    assert_eq!(local.len(), IDS.len());
+    assert_eq!(remote.len(), IDS.len());
+    for (l, r) in local.iter().zip(&remote) {
+        assert!(
+            l.clean_correct,
+            "{} should be answered correctly when clean (pick other ids): {:?}",
+            l.id, l.clean_output
+        );
+        assert_ne!(l.result, Outcome::Skipped);
+        assert!(l.queries > 1, "{}: the search ran no queries", l.id);
+        assert_eq!(
+            essentials(l),
+            essentials(r),
+            "{}: the attack through serve differs from in-process",
+            l.id
+        );
+    }
+    eprintln!(
+        "results: {:?}",
+        local
+            .iter()
+            .map(|r| (r.id.as_str(), r.result.as_str(), r.queries))
+            .collect::<Vec<_>>()
+    );
+}

@@ -1,0 +1,243 @@
+//! A campaign against `mscr serve` whose server is killed mid-run, through the
+//! real binaries (both child processes): the client retries, then the run stops
+//! with an error naming the server and the question, finished questions stay
+//! in campaign.sqlite and the failed one is not stored; with the server back
+//! on the same port, `--resume` finishes every question exactly once and
+//! recomputes none of the finished ones. Needs `mscr setup`.
+
+#[path = "report_support/mod.rs"]
+mod report_support;
+use mscr::campaign::Store;
+use report_support::mscr_bin;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MODEL: &str = "smollm2-135m-instruct";
+/// The first 8 ASDiv-A questions: the default model answers nluds-0002 and
+/// nluds-0007 correctly (so they are attacked, asking the server again after
+/// the clean answers); most others are skipped after their clean answer.
+const ITEMS: usize = 8;
+
+/// Kills the child (SIGKILL) when dropped, so a failing test leaves no server.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `mscr serve` on `addr` and returns it with its base URL, once it
+/// prints "serving ... on http://ADDR/v1".
+fn serve(addr: &str) -> (Proc, String) {
+    let mut child = Command::new(mscr_bin())
+        .args([
+            "serve",
+            "--model",
+            MODEL,
+            "--addr",
+            addr,
+            "--max-batch",
+            "8",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let child = Proc(child);
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(i) = line.find("http://") {
+            let base = line[i..].split_whitespace().next().unwrap().to_string();
+            // Keep draining its stderr so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, base);
+        }
+    }
+    panic!("mscr serve did not start on {addr}:\n{seen}");
+}
+
+fn snapshot(out: &Path) -> BTreeMap<(String, String), String> {
+    let Ok(store) = Store::open_existing(out) else {
+        return BTreeMap::new();
+    };
+    let mut m = BTreeMap::new();
+    for c in store.cells().unwrap() {
+        for r in store.records(&c.key).unwrap() {
+            m.insert(
+                (c.key.id(), r.id.clone()),
+                serde_json::to_string(&r).unwrap(),
+            );
+        }
+    }
+    m
+}
+
+fn count(out: &Path) -> usize {
+    Store::open_existing(out)
+        .and_then(|s| s.record_count())
+        .unwrap_or(0)
+}
+
+fn campaign(spec: &Path, resume: bool) -> Command {
+    let mut c = Command::new(mscr_bin());
+    c.args(["campaign", "run", "--no-report"]).arg(spec);
+    if resume {
+        c.arg("--resume");
+    }
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+#[test]
+fn server_killed_mid_campaign_then_resume_finishes_each_question_once() {
+    let data = mscr::paths::shared_data_dir().expect("../shared/data (test data) not found");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let spec = tmp.path().join("served.toml");
+
+    let (server, base) = serve("127.0.0.1:0");
+    let addr = base
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_string();
+    // Short timeouts and quick retries: a dead server is given up on in about a second.
+    let model = format!("openai:{base}#{MODEL}?timeout_s=60&retries=2&backoff_ms=200");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"name = "served"
+models = [{model:?}]
+datasets = [{data:?}]
+limit = {ITEMS}
+out = {out:?}
+[decoding]
+max_new_tokens = 128
+[[attacks]]
+name = "wordnet"
+[attacks.budget]
+max_queries = 5
+batch = 4
+[[attacks.sources]]
+kind = "wordnet"
+max = 8
+[[attacks.filters]]
+kind = "differs"
+[[attacks.filters]]
+kind = "numbers"
+[attacks.search]
+kind = "single-word"
+importance = false
+prescreen = false
+"#,
+            data = data.join("asdiv_a.jsonl").to_string_lossy(),
+            out = out.to_string_lossy(),
+        ),
+    )
+    .unwrap();
+
+    // 1. Run; SIGKILL the server once the first question is stored (the clean
+    //    answers are in; the attacks still need the server).
+    let t0 = Instant::now();
+    let mut run = Proc(campaign(&spec, false).spawn().unwrap());
+    while count(&out) < 1 {
+        if let Some(status) = run.0.try_wait().unwrap() {
+            let mut err = String::new();
+            run.0
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("campaign exited ({status}) before storing a question:\n{err}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(900), "no progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(server); // SIGKILL
+    let mut err = String::new();
+    run.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = run.0.wait().unwrap();
+    eprintln!("first run ({:.0} s): {err}", t0.elapsed().as_secs_f64());
+    let before = snapshot(&out);
+    assert!(
+        !before.is_empty() && before.len() < ITEMS,
+        "expected the run to stop part-way, it stored {}:\n{err}",
+        before.len()
+    );
+    // A clear error, not a panic: the server, the question, retries, what to do.
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let failed = err
+        .split("item `")
+        .nth(1)
+        .and_then(|s| s.split('`').next())
+        .unwrap_or_else(|| panic!("the error names no item:\n{err}"))
+        .to_string();
+    assert!(failed.starts_with("nluds-"), "{err}");
+    assert!(
+        err.contains(&format!("openai:http://{addr}/v1#{MODEL}")),
+        "the error should name the server:\n{err}"
+    );
+    assert!(err.contains("gave up after 3 attempts"), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    assert!(
+        !before.keys().any(|(_, id)| *id == failed),
+        "the failed question {failed} must not be stored as finished"
+    );
+
+    // 2. The server comes back on the same port; resume to the end.
+    let (_server, base2) = serve(&addr);
+    assert_eq!(base2, base);
+    let t1 = Instant::now();
+    let o = campaign(&spec, true).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    eprintln!("resumed run ({:.0} s): {err}", t1.elapsed().as_secs_f64());
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} questions run, {} already done",
+            ITEMS - before.len(),
+            before.len()
+        )),
+        "{err}"
+    );
+    let after = snapshot(&out);
+    assert_eq!(after.len(), ITEMS, "every question exactly once");
+    assert!(after.keys().any(|(_, id)| *id == failed));
+    for (k, v) in &before {
+        assert_eq!(
+            after.get(k),
+            Some(v),
+            "finished record {k:?} was recomputed"
+        );
+    }
+    let ids: Vec<String> = {
+        let store = Store::open_existing(&out).unwrap();
+        let cells = store.cells().unwrap();
+        assert_eq!(cells.len(), 1);
+        store
+            .records(&cells[0].key)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ITEMS, "{ids:?}");
+}
