@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the emitted graph changes, so cached graphs are rebuilt.
-pub const BUILDER_VERSION: u32 = 4;
+pub const BUILDER_VERSION: u32 = 5;
 
 /// How projection weights are stored in the graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -189,8 +189,19 @@ pub fn build_cached_with(
     let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Other(e.to_string()))?;
     std::fs::write(tmp.join("graph.json"), text).map_err(|e| Error::io(&tmp, e))?;
     if dir.exists() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    } else if let Err(e) = std::fs::rename(&tmp, &dir) {
+        if cached(&dir).is_some() {
+            // Another builder finished first: keep its graph.
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Ok((dir, info));
+        }
+        // An outdated or incomplete graph (e.g. cached before sizes were
+        // recorded): move it aside so the new one replaces it, instead of
+        // being rebuilt on every load.
+        let old = dir.with_extension(format!("old{}-{n}", std::process::id()));
+        let _ = std::fs::rename(&dir, &old);
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    if let Err(e) = std::fs::rename(&tmp, &dir) {
         let _ = std::fs::remove_dir_all(&tmp);
         if !dir.join("graph.json").is_file() {
             return Err(Error::io(&dir, e));
