@@ -8,36 +8,12 @@
 #[path = "report_support/mod.rs"]
 mod report_support;
 use mscr::campaign::{CellKey, Store};
-use report_support::mscr_bin;
-use std::collections::BTreeMap;
+use report_support::{mscr_bin, stored_count as count, stored_records as snapshot};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ITEMS: usize = 8;
-
-/// Every stored record, by (cell, item), as its JSON.
-fn snapshot(out: &Path) -> BTreeMap<(String, String), String> {
-    let Ok(store) = Store::open_existing(out) else {
-        return BTreeMap::new();
-    };
-    let mut m = BTreeMap::new();
-    for c in store.cells().unwrap() {
-        for r in store.records(&c.key).unwrap() {
-            m.insert(
-                (c.key.id(), r.id.clone()),
-                serde_json::to_string(&r).unwrap(),
-            );
-        }
-    }
-    m
-}
-
-fn count(out: &Path) -> usize {
-    Store::open_existing(out)
-        .and_then(|s| s.record_count())
-        .unwrap_or(0)
-}
 
 fn start(spec: &Path, resume: bool) -> Child {
     let mut c = Command::new(mscr_bin());

@@ -8,8 +8,7 @@
 #[path = "report_support/mod.rs"]
 mod report_support;
 use mscr::campaign::Store;
-use report_support::mscr_bin;
-use std::collections::BTreeMap;
+use report_support::{mscr_bin, stored_count as count, stored_records as snapshot};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -63,28 +62,6 @@ fn serve(addr: &str) -> (Proc, String) {
         }
     }
     panic!("mscr serve did not start on {addr}:\n{seen}");
-}
-
-fn snapshot(out: &Path) -> BTreeMap<(String, String), String> {
-    let Ok(store) = Store::open_existing(out) else {
-        return BTreeMap::new();
-    };
-    let mut m = BTreeMap::new();
-    for c in store.cells().unwrap() {
-        for r in store.records(&c.key).unwrap() {
-            m.insert(
-                (c.key.id(), r.id.clone()),
-                serde_json::to_string(&r).unwrap(),
-            );
-        }
-    }
-    m
-}
-
-fn count(out: &Path) -> usize {
-    Store::open_existing(out)
-        .and_then(|s| s.record_count())
-        .unwrap_or(0)
 }
 
 fn campaign(spec: &Path, resume: bool) -> Command {

@@ -159,3 +159,28 @@ pub fn write_store(dir: &Path, cells: &[(CellKey, bool, Vec<AttackRecord>)]) {
 pub fn mscr_bin() -> &'static str {
     env!("CARGO_BIN_EXE_mscr")
 }
+
+/// Every record stored in the campaign folder `out`, by (cell, item), as its
+/// JSON; empty before the store exists.
+pub fn stored_records(out: &Path) -> std::collections::BTreeMap<(String, String), String> {
+    let Ok(store) = Store::open_existing(out) else {
+        return Default::default();
+    };
+    let mut m = std::collections::BTreeMap::new();
+    for c in store.cells().unwrap() {
+        for r in store.records(&c.key).unwrap() {
+            m.insert(
+                (c.key.id(), r.id.clone()),
+                serde_json::to_string(&r).unwrap(),
+            );
+        }
+    }
+    m
+}
+
+/// How many records the campaign folder `out` holds (0 before the store exists).
+pub fn stored_count(out: &Path) -> usize {
+    Store::open_existing(out)
+        .and_then(|s| s.record_count())
+        .unwrap_or(0)
+}
