@@ -1004,7 +1004,20 @@ mod shipped {
         assert_eq!(q.limit, Some(40));
         assert_eq!(q.baseline_attack().unwrap().name, "quickstart-random");
         let c = CampaignSpec::from_file(&dir.join("compression.toml")).unwrap();
-        let kinds: Vec<String> = c.transforms.iter().map(|t| t.name.clone()).collect();
-        assert_eq!(kinds.len(), 3, "{kinds:?}");
+        let shown: Vec<String> = c
+            .transforms
+            .iter()
+            .map(|t| display_label(&t.name))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "identity",
+                "prune-heads ratio=0.1",
+                "prune-heads ratio=0.3",
+                "low-rank size=0.9 targets=down",
+                "low-rank size=0.6 targets=o,down"
+            ]
+        );
     }
 }
