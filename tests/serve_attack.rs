@@ -1,26 +1,30 @@
 //! The MSCR attack on three ASDiv-A questions through the HTTP client against
-//! `mscr serve` (the library server, on 127.0.0.1 with an ephemeral port)
-//! gives the same records as the attack run in-process: same outcome,
-//! perturbed question, changes, answers and query count.
+//! `mscr serve` (the real binary, a child process on 127.0.0.1 with an
+//! ephemeral port, loading the default model itself) gives the same records
+//! as the attack run in-process: same outcome, clean and attacked outputs,
+//! perturbed question, changes, similarity, answers, token counts and query
+//! count.
 //!
 //! The default model (SmolLM2-135M-Instruct) answers these three correctly
-//! when clean (checked by `mscr eval`-style greedy decoding, and asserted
-//! below), so each is really attacked: clean generation, leave-one-out
-//! importance and the log-prob pre-screen (`score`, which goes through
-//! `/v1/chat/completions` echo scoring), then one batch of 2 perturbed
-//! questions. The server batches concurrent requests differently from the
-//! in-process calls (e.g. 14 leave-one-out scores arrive as batches of 1 and
-//! 13, 43 pre-screen scores as 7+9+7+9+7+4, each padded to its own longest
-//! row); the records still match exactly, because a row's numbers do not
-//! depend on the other rows of its batch. Needs `mscr setup`.
+//! when clean (greedy, asserted below), so each is really attacked: clean
+//! generation, leave-one-out importance and the log-prob pre-screen (`score`,
+//! which for chat prompts goes through `/v1/chat/completions` echo scoring),
+//! then one batch of 2 perturbed questions. The server batches concurrent
+//! requests differently from the in-process calls (leave-one-out and
+//! pre-screen scores arrive in batches whose make-up depends on timing, each
+//! padded to its own longest row); the records still match exactly, because a
+//! row's numbers do not depend on the other rows of its batch. Only the target
+//! model is served: the attack's other parts (embeddings, WordNet, the masked
+//! LM, MiniLM) run in the test process both times. Needs `mscr setup`.
 
+#[path = "serve_support/mod.rs"]
+mod serve_support;
 use mscr::attack::{AttackConfig, AttackRecord, Attacker, Labels, Outcome, load_resources};
 use mscr::data::Item;
 use mscr::data::prompt::PromptTemplate;
 use mscr::runtime::http::HttpModel;
-use mscr::runtime::{Decoding, LanguageModel, LoadOptions};
+use mscr::runtime::{Decoding, LoadOptions};
 use mscr::score::AnswerStyle;
-use mscr::serve::{ServeOptions, Server};
 use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Instant;
@@ -152,7 +156,6 @@ fn mscr_attack_through_serve_equals_in_process() {
     let t0 = Instant::now();
     let resources = load_resources(MODEL, &config, &LoadOptions::default())
         .expect("load the default model and the attack's parts (run `mscr setup`)");
-    let model: Arc<dyn LanguageModel> = resources.model.clone().unwrap();
     eprintln!("loaded in {:.1} s", t0.elapsed().as_secs_f64());
 
     let t = Instant::now();
@@ -162,30 +165,20 @@ fn mscr_attack_through_serve_equals_in_process() {
     );
     eprintln!("in-process attack: {:.1} s", t.elapsed().as_secs_f64());
 
-    // The same model object behind the server; the attack's other parts
-    // (embeddings of the same model, WordNet, MLM, MiniLM) stay local.
-    let server = Server::start(
-        model,
-        ServeOptions {
-            addr: "127.0.0.1:0".into(),
-            model_name: MODEL.into(),
-            ..ServeOptions::default()
-        },
-    )
-    .unwrap();
+    // The server loads the model itself, as a user's `mscr serve` does.
+    let t = Instant::now();
+    let (server, base) = serve_support::serve(MODEL, "127.0.0.1:0", &[]);
+    eprintln!("server started in {:.1} s", t.elapsed().as_secs_f64());
     // No retries, so every request is computed once; a long timeout, since on a
     // busy 2-core machine a request can wait behind several batches.
-    let client = HttpModel::from_spec(&format!(
-        "openai:{}#{MODEL}?timeout_s=600&retries=0",
-        server.base_url()
-    ))
-    .unwrap();
+    let client =
+        HttpModel::from_spec(&format!("openai:{base}#{MODEL}?timeout_s=600&retries=0")).unwrap();
     let mut remote_resources = resources.clone();
     remote_resources.model = Some(Arc::new(client));
     let t = Instant::now();
     let remote = attack(&Attacker::new(config, remote_resources).unwrap(), &items);
     eprintln!("attack through serve: {:.1} s", t.elapsed().as_secs_f64());
-    server.shutdown();
+    drop(server);
 
     assert_eq!(local.len(), IDS.len());
     assert_eq!(remote.len(), IDS.len());

@@ -1,17 +1,22 @@
-//! A campaign against `mscr serve` whose server is killed mid-run, through the
-//! real binaries (both child processes): the client retries, then the run stops
-//! with an error naming the server and the question, finished questions stay
-//! in campaign.sqlite and the failed one is not stored; with the server back
-//! on the same port, `--resume` finishes every question exactly once and
-//! recomputes none of the finished ones. Needs `mscr setup`.
+//! A campaign against `mscr serve` whose server is SIGKILLed mid-run, through
+//! the real binaries (both child processes, the default model, 8 ASDiv-A
+//! questions): the client retries, then the run stops (exit status 2, no
+//! panic) with an error naming the server, the question, the attempts and
+//! `--resume`; finished questions stay in campaign.sqlite and the failed one is
+//! not stored. With the server back on the same port, `--resume` runs exactly
+//! the questions left, stores every question once, and leaves the finished
+//! records byte for byte as they were (none recomputed). Needs `mscr setup`.
 
 #[path = "report_support/mod.rs"]
 mod report_support;
 use mscr::campaign::Store;
+#[path = "serve_support/mod.rs"]
+mod serve_support;
 use report_support::{mscr_bin, stored_count as count, stored_records as snapshot};
-use std::io::{BufRead, BufReader, Read};
+use serve_support::Proc;
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const MODEL: &str = "smollm2-135m-instruct";
@@ -20,48 +25,9 @@ const MODEL: &str = "smollm2-135m-instruct";
 /// the clean answers); most others are skipped after their clean answer.
 const ITEMS: usize = 8;
 
-/// Kills the child (SIGKILL) when dropped, so a failing test leaves no server.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `mscr serve` on `addr` and returns it with its base URL, once it
-/// prints "serving ... on http://ADDR/v1".
+/// Starts `mscr serve` with the default model on `addr`.
 fn serve(addr: &str) -> (Proc, String) {
-    let mut child = Command::new(mscr_bin())
-        .args([
-            "serve",
-            "--model",
-            MODEL,
-            "--addr",
-            addr,
-            "--max-batch",
-            "8",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let child = Proc(child);
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(i) = line.find("http://") {
-            let base = line[i..].split_whitespace().next().unwrap().to_string();
-            // Keep draining its stderr so the server never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return (child, base);
-        }
-    }
-    panic!("mscr serve did not start on {addr}:\n{seen}");
+    serve_support::serve(MODEL, addr, &["--max-batch", "8"])
 }
 
 fn campaign(spec: &Path, resume: bool) -> Command {
@@ -86,7 +52,9 @@ fn server_killed_mid_campaign_then_resume_finishes_each_question_once() {
         .trim_start_matches("http://")
         .trim_end_matches("/v1")
         .to_string();
-    // Short timeouts and quick retries: a dead server is given up on in about a second.
+    // Quick retries: a dead server (connection refused) is given up on in about
+    // a second. The timeout is long because a live request can wait behind
+    // several batches on a busy 2-core machine.
     let model = format!("openai:{base}#{MODEL}?timeout_s=60&retries=2&backoff_ms=200");
     std::fs::write(
         &spec,

@@ -252,11 +252,13 @@ pub fn run_cells<'r>(
 
 /// What a run that stops on an error leaves behind, and how to go on.
 fn saved_hint(stats: &RunStats) -> String {
+    let questions = |n: usize| format!("{n} question{}", if n == 1 { "" } else { "s" });
     format!(
-        "{} questions finished by this run and {} by earlier runs are saved; once the cause is \
-         fixed (e.g. the model server is back), run the same command with --resume to continue \
-         from this question",
-        stats.ran, stats.resumed
+        "{} finished by this run and {} by earlier runs are saved; once the cause is fixed (e.g. \
+         the model server is back), run the same command with --resume to continue from this \
+         question",
+        questions(stats.ran),
+        stats.resumed
     )
 }
 
