@@ -2,7 +2,9 @@
 # and `make test`. Both run the idempotent setup first.
 
 CARGO ?= cargo
-DEMO_OUT ?= reports/quickstart
+# Each demo starts fresh in its own folder (the committed reports/quickstart/ is
+# left alone; `make demo DEMO_OUT=reports/quickstart` regenerates it).
+DEMO_OUT ?= runs/demo
 
 .PHONY: setup setup-test demo test test-cuda lint bench
 
@@ -11,6 +13,7 @@ setup:
 	$(CARGO) run --release -q -- setup
 
 demo: setup
+	rm -rf $(DEMO_OUT)
 	./target/release/mscr campaign run attacks/quickstart.toml --out $(DEMO_OUT)
 
 # Tests reuse one debug build (dependencies optimised) for the setup and the suite.
