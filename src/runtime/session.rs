@@ -106,7 +106,7 @@ impl DecoderSession {
             .session
             .lock()
             .map_err(|_| Error::Runtime("session lock poisoned".into()))?;
-        let mut state = KvState::new(&session, &self.info, b, max_len)?;
+        let mut state = KvState::new(&session, &self.info, b, max_len, true)?;
         let mut rngs: Vec<ChaCha8Rng> = (0..b)
             .map(|i| ChaCha8Rng::seed_from_u64(sampling.seed.wrapping_add(i as u64 * 0x9E37_79B9)))
             .collect();
@@ -134,7 +134,7 @@ impl DecoderSession {
             .enumerate()
             .map(|(r, l)| (r * longest + l - 1) as i64)
             .collect();
-        let mut logits = state.run(
+        state.step(
             &mut session,
             ids,
             b,
@@ -148,6 +148,7 @@ impl DecoderSession {
         let eos = &self.info.eos_token_ids;
         loop {
             let mut next = vec![pad; b];
+            let logits = state.fixed_logits()?;
             for r in 0..b {
                 if done[r] {
                     continue;
@@ -177,7 +178,7 @@ impl DecoderSession {
             }
             let total = lens.iter().copied().max().unwrap_or(1) as i32;
             let index: Vec<i64> = (0..b as i64).collect();
-            logits = state.run(&mut session, next, b, 1, seqlens, total, index)?;
+            state.step(&mut session, next, b, 1, seqlens, total, index)?;
         }
         Ok(outs)
     }
@@ -218,7 +219,7 @@ impl DecoderSession {
             .session
             .lock()
             .map_err(|_| Error::Runtime("session lock poisoned".into()))?;
-        let mut state = KvState::new(&session, &self.info, 1, max_len)?;
+        let mut state = KvState::new(&session, &self.info, 1, max_len, false)?;
         let ids = tokens.iter().map(|t| *t as i64).collect();
         let index = (0..n as i64).collect();
         let flat = state.run(&mut session, ids, 1, n, vec![n as i32 - 1], n as i32, index)?;
@@ -243,7 +244,7 @@ impl DecoderSession {
             .session
             .lock()
             .map_err(|_| Error::Runtime("session lock poisoned".into()))?;
-        let mut state = KvState::new(&session, &self.info, b, max_len)?;
+        let mut state = KvState::new(&session, &self.info, b, max_len, false)?;
         let pad = self.info.pad_token_id.unwrap_or(0) as i64;
         let mut ids = vec![pad; b * longest];
         let mut index = Vec::new();
@@ -289,10 +290,22 @@ impl DecoderSession {
 struct KvState {
     binding: ort::session::IoBinding,
     _kv: Vec<Tensor<f32>>,
+    /// Generation's `[batch, vocab]` logits, bound once: ORT writes each
+    /// step's logits into it and the token pick reads them in place (a fresh
+    /// output per step cost a 3 MB allocation and copy at batch 16).
+    logits: Option<Tensor<f32>>,
 }
 
 impl KvState {
-    fn new(session: &Session, info: &GraphInfo, batch: usize, max_len: usize) -> Result<Self> {
+    /// `fixed_logits`: every run returns one logits row per batch row
+    /// (generation); otherwise each run's output is allocated to its size.
+    fn new(
+        session: &Session,
+        info: &GraphInfo,
+        batch: usize,
+        max_len: usize,
+        fixed_logits: bool,
+    ) -> Result<Self> {
         let mut binding = session.create_binding()?;
         let alloc = session.allocator();
         let mut kv = Vec::with_capacity(info.n_layers * 2);
@@ -311,27 +324,37 @@ impl KvState {
                 kv.push(t);
             }
         }
-        let cpu = MemoryInfo::new(
-            AllocationDevice::CPU,
-            0,
-            AllocatorType::Device,
-            MemoryType::CPUOutput,
-        )?;
-        binding.bind_output_to_device("logits", &cpu)?;
-        Ok(KvState { binding, _kv: kv })
+        let logits = if fixed_logits {
+            let mut t = Tensor::<f32>::new(alloc, [batch, info.vocab_size])?;
+            binding.bind_output("logits", &mut t)?;
+            Some(t)
+        } else {
+            let cpu = MemoryInfo::new(
+                AllocationDevice::CPU,
+                0,
+                AllocatorType::Device,
+                MemoryType::CPUOutput,
+            )?;
+            binding.bind_output_to_device("logits", &cpu)?;
+            None
+        };
+        Ok(KvState {
+            binding,
+            _kv: kv,
+            logits,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn run(
+    fn bind_step(
         &mut self,
-        session: &mut Session,
         ids: Vec<i64>,
         batch: usize,
         seq: usize,
         seqlens: Vec<i32>,
         total: i32,
         index: Vec<i64>,
-    ) -> Result<Vec<f32>> {
+    ) -> Result<()> {
         let n = index.len();
         self.binding
             .bind_input("input_ids", &Tensor::from_array(([batch, seq], ids))?)?;
@@ -343,6 +366,53 @@ impl KvState {
         )?;
         self.binding
             .bind_input("logits_index", &Tensor::from_array(([n], index))?)?;
+        Ok(())
+    }
+
+    /// One run into the fixed logits buffer; read it with [`KvState::fixed_logits`].
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        session: &mut Session,
+        ids: Vec<i64>,
+        batch: usize,
+        seq: usize,
+        seqlens: Vec<i32>,
+        total: i32,
+        index: Vec<i64>,
+    ) -> Result<()> {
+        if self.logits.is_none() || index.len() != batch {
+            return Err(Error::Runtime(
+                "internal: a fixed-logits step needs one logits row per batch row".into(),
+            ));
+        }
+        self.bind_step(ids, batch, seq, seqlens, total, index)?;
+        session.run_binding(&self.binding)?;
+        Ok(())
+    }
+
+    /// The logits the last [`KvState::step`] wrote, `[batch × vocab]`.
+    fn fixed_logits(&self) -> Result<&[f32]> {
+        let t = self
+            .logits
+            .as_ref()
+            .ok_or_else(|| Error::Runtime("internal: no fixed logits buffer".into()))?;
+        Ok(t.try_extract_tensor::<f32>()?.1)
+    }
+
+    /// One run whose logits (one row per `index` entry) are returned.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        session: &mut Session,
+        ids: Vec<i64>,
+        batch: usize,
+        seq: usize,
+        seqlens: Vec<i32>,
+        total: i32,
+        index: Vec<i64>,
+    ) -> Result<Vec<f32>> {
+        self.bind_step(ids, batch, seq, seqlens, total, index)?;
         let outputs = session.run_binding(&self.binding)?;
         let logits = outputs
             .get("logits")
@@ -394,17 +464,33 @@ fn exp_le0(x: f32) -> f32 {
     f32::from_bits(((n + 127) as u32) << 23) * p
 }
 
+/// The first position of the largest logit, and that logit. Two passes (a
+/// 16-lane maximum the compiler vectorises, then the first match) beat one
+/// scalar pass that carries the position (batch 16 picks 16 rows a step).
+fn argmax(logits: &[f32]) -> (usize, f32) {
+    let mut acc = [f32::NEG_INFINITY; 16];
+    let chunks = logits.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a = if *v > *a { *v } else { *a };
+        }
+    }
+    let max = acc
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |m, v| if *v > m { *v } else { m });
+    match logits.iter().position(|v| *v == max) {
+        Some(i) => (i, max),
+        // Empty, or nothing above −∞ (all NaN): the first token, as before.
+        None => (0, logits.first().copied().unwrap_or(f32::NEG_INFINITY)),
+    }
+}
+
 /// Picks the next token: argmax when greedy, else temperature + nucleus sampling.
 /// Returns the token and its log-probability at temperature 1.
 pub(crate) fn pick_token(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> (u32, f32) {
-    // One pass for the maximum and its (first) position.
-    let mut best = 0;
-    for (i, v) in logits.iter().enumerate() {
-        if *v > logits[best] {
-            best = i;
-        }
-    }
-    let max = logits.get(best).copied().unwrap_or(f32::NEG_INFINITY);
+    let (best, max) = argmax(logits);
     let lse = max + sum_exp(logits, max).ln();
     if s.temperature <= 0.0 {
         return (best as u32, logits[best] - lse);
@@ -443,6 +529,26 @@ pub(crate) fn pick_token(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn argmax_finds_the_first_largest_anywhere() {
+        for len in [1usize, 15, 16, 17, 49_152, 49_155] {
+            for at in [0, len / 2, len - 1] {
+                let mut v: Vec<f32> = (0..len).map(|i| ((i * 31) % 97) as f32 / 100.0).collect();
+                v[at] = 5.0;
+                assert_eq!(super::argmax(&v), (at, 5.0), "len {len}, max at {at}");
+                // A tie later on keeps the first position (greedy decoding's rule).
+                if at + 1 < len {
+                    v[len - 1] = 5.0;
+                    assert_eq!(super::argmax(&v).0, at, "len {len}, tie after {at}");
+                }
+            }
+        }
+        let mut v = vec![f32::NAN; 40];
+        v[33] = -3.0;
+        assert_eq!(super::argmax(&v), (33, -3.0), "NaN logits are never picked");
+        assert_eq!(super::argmax(&[f32::NEG_INFINITY; 3]).0, 0);
+    }
+
     #[test]
     fn log_softmax_matches_the_f64_definition() {
         let logits: Vec<f32> = (0..49_152)
