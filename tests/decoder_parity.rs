@@ -152,6 +152,17 @@ fn sampling_is_reproducible_for_a_seed() {
     };
     let c = s.generate(&prompts, &other, &mut |_, _| false).unwrap();
     assert_ne!(a, c, "a different seed should change at least one sample");
+    // A prompt's sample depends on the seed and the prompt, not on the batch:
+    // alone, at another row, or beside other prompts it is the same.
+    let alone = s
+        .generate(&prompts[1..], &sampling, &mut |_, _| false)
+        .unwrap();
+    assert_eq!(alone[0], a[1], "sampled alone vs in a batch of two");
+    let regrouped: Vec<Vec<u32>> = vec![vec![3, 4], prompts[1].clone(), prompts[0].clone()];
+    let d = s
+        .generate(&regrouped, &sampling, &mut |_, _| false)
+        .unwrap();
+    assert_eq!((&d[2], &d[1]), (&a[0], &a[1]), "rows moved within a batch");
 }
 
 #[test]

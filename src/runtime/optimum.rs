@@ -195,8 +195,9 @@ impl OptimumSession {
                 logits[at..at + vocab].to_vec()
             })
             .collect();
-        let mut rngs: Vec<ChaCha8Rng> = (0..b)
-            .map(|i| ChaCha8Rng::seed_from_u64(sampling.seed.wrapping_add(i as u64 * 0x9E37_79B9)))
+        let mut rngs: Vec<ChaCha8Rng> = prompts
+            .iter()
+            .map(|p| super::session::row_rng(sampling.seed, p))
             .collect();
         let mut outs: Vec<TokenOutput> = (0..b)
             .map(|_| TokenOutput {

@@ -107,9 +107,7 @@ impl DecoderSession {
             .lock()
             .map_err(|_| Error::Runtime("session lock poisoned".into()))?;
         let mut state = KvState::new(&session, &self.info, b, max_len, true)?;
-        let mut rngs: Vec<ChaCha8Rng> = (0..b)
-            .map(|i| ChaCha8Rng::seed_from_u64(sampling.seed.wrapping_add(i as u64 * 0x9E37_79B9)))
-            .collect();
+        let mut rngs: Vec<ChaCha8Rng> = prompts.iter().map(|p| row_rng(sampling.seed, p)).collect();
         let mut outs: Vec<TokenOutput> = (0..b)
             .map(|_| TokenOutput {
                 tokens: Vec::new(),
@@ -462,6 +460,29 @@ fn exp_le0(x: f32) -> f32 {
         + f * (1.0
             + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f / 720.0)))));
     f32::from_bits(((n + 127) as u32) << 23) * p
+}
+
+/// The sampler of one row, fixed by the seed and the row's prompt alone, so a
+/// prompt's samples do not depend on the batch it runs in (its position, its
+/// neighbours, a resumed campaign's regrouping, a server's other requests).
+/// The same prompt with the same seed gives the same sample; callers that
+/// want several samples of one prompt give each its own seed.
+pub(crate) fn row_rng(seed: u64, prompt: &[u32]) -> ChaCha8Rng {
+    // SplitMix64 steps over the tokens: stable across Rust releases, unlike
+    // the standard library's hasher.
+    let mut h = splitmix64(seed);
+    for t in prompt {
+        h = splitmix64(h ^ *t as u64);
+    }
+    ChaCha8Rng::seed_from_u64(splitmix64(h ^ prompt.len() as u64))
+}
+
+/// One SplitMix64 step: a well-mixed 64-bit value from any input.
+pub fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// The first position of the largest logit, and that logit. Two passes (a

@@ -80,7 +80,7 @@ impl Sampling {
 
     /// The seed of sample `j`: distinct per sample, fixed by the transform's seed.
     pub fn sample_seed(&self, j: usize) -> u64 {
-        splitmix64(self.seed.wrapping_add(j as u64))
+        crate::runtime::session::splitmix64(self.seed.wrapping_add(j as u64))
     }
 
     /// The decoding of sample `j`: the campaign's length and stop strings,
@@ -94,13 +94,6 @@ impl Sampling {
             stop: base.stop.clone(),
         }
     }
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Draws `s.n` samples for every prompt: one generate call per sample index,
