@@ -7,7 +7,6 @@ use super::session::{Sampling, SessionOptions, TokenOutput};
 use crate::error::{Error, Result};
 use ort::session::Session;
 use ort::value::{DynValue, Tensor};
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 use std::sync::Mutex;
