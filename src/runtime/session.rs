@@ -132,15 +132,7 @@ impl DecoderSession {
             .enumerate()
             .map(|(r, l)| (r * longest + l - 1) as i64)
             .collect();
-        state.step(
-            &mut session,
-            ids,
-            b,
-            longest,
-            seqlens,
-            longest as i32,
-            index,
-        )?;
+        state.step(&mut session, Step::prefill(ids, b, longest, seqlens, index))?;
 
         let vocab = self.info.vocab_size;
         let eos = &self.info.eos_token_ids;
@@ -176,7 +168,15 @@ impl DecoderSession {
             }
             let total = lens.iter().copied().max().unwrap_or(1) as i32;
             let index: Vec<i64> = (0..b as i64).collect();
-            state.step(&mut session, next, b, 1, seqlens, total, index)?;
+            let step = Step {
+                ids: next,
+                batch: b,
+                seq: 1,
+                seqlens,
+                total,
+                index,
+            };
+            state.step(&mut session, step)?;
         }
         Ok(outs)
     }
@@ -220,7 +220,10 @@ impl DecoderSession {
         let mut state = KvState::new(&session, &self.info, 1, max_len, false)?;
         let ids = tokens.iter().map(|t| *t as i64).collect();
         let index = (0..n as i64).collect();
-        let flat = state.run(&mut session, ids, 1, n, vec![n as i32 - 1], n as i32, index)?;
+        let flat = state.run(
+            &mut session,
+            Step::prefill(ids, 1, n, vec![n as i32 - 1], index),
+        )?;
         Ok(flat
             .chunks_exact(self.info.vocab_size)
             .map(<[f32]>::to_vec)
@@ -259,15 +262,7 @@ impl DecoderSession {
         if index.is_empty() {
             return Ok(vec![Vec::new(); b]);
         }
-        let logits = state.run(
-            &mut session,
-            ids,
-            b,
-            longest,
-            seqlens,
-            longest as i32,
-            index,
-        )?;
+        let logits = state.run(&mut session, Step::prefill(ids, b, longest, seqlens, index))?;
         let vocab = self.info.vocab_size;
         let mut out = Vec::with_capacity(b);
         let mut row = 0;
@@ -281,6 +276,38 @@ impl DecoderSession {
             out.push(lps);
         }
         Ok(out)
+    }
+}
+
+/// The inputs of one run: `ids` `[batch, seq]`, each row's total length
+/// after this run − 1 (`seqlens`), the batch's longest (`total`), and the
+/// flat positions whose logits are wanted (`index`).
+struct Step {
+    ids: Vec<i64>,
+    batch: usize,
+    seq: usize,
+    seqlens: Vec<i32>,
+    total: i32,
+    index: Vec<i64>,
+}
+
+impl Step {
+    /// A first run over right-padded prompts of length `seq`.
+    fn prefill(
+        ids: Vec<i64>,
+        batch: usize,
+        seq: usize,
+        seqlens: Vec<i32>,
+        index: Vec<i64>,
+    ) -> Self {
+        Step {
+            ids,
+            batch,
+            seq,
+            seqlens,
+            total: seq as i32,
+            index,
+        }
     }
 }
 
@@ -343,48 +370,29 @@ impl KvState {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn bind_step(
-        &mut self,
-        ids: Vec<i64>,
-        batch: usize,
-        seq: usize,
-        seqlens: Vec<i32>,
-        total: i32,
-        index: Vec<i64>,
-    ) -> Result<()> {
-        let n = index.len();
+    fn bind_step(&mut self, s: Step) -> Result<()> {
+        let n = s.index.len();
         self.binding
-            .bind_input("input_ids", &Tensor::from_array(([batch, seq], ids))?)?;
+            .bind_input("input_ids", &Tensor::from_array(([s.batch, s.seq], s.ids))?)?;
         self.binding
-            .bind_input("seqlens_k", &Tensor::from_array(([batch], seqlens))?)?;
+            .bind_input("seqlens_k", &Tensor::from_array(([s.batch], s.seqlens))?)?;
         self.binding.bind_input(
             "total_sequence_length",
-            &Tensor::from_array((Vec::<usize>::new(), vec![total]))?,
+            &Tensor::from_array((Vec::<usize>::new(), vec![s.total]))?,
         )?;
         self.binding
-            .bind_input("logits_index", &Tensor::from_array(([n], index))?)?;
+            .bind_input("logits_index", &Tensor::from_array(([n], s.index))?)?;
         Ok(())
     }
 
     /// One run into the fixed logits buffer; read it with [`KvState::fixed_logits`].
-    #[allow(clippy::too_many_arguments)]
-    fn step(
-        &mut self,
-        session: &mut Session,
-        ids: Vec<i64>,
-        batch: usize,
-        seq: usize,
-        seqlens: Vec<i32>,
-        total: i32,
-        index: Vec<i64>,
-    ) -> Result<()> {
-        if self.logits.is_none() || index.len() != batch {
+    fn step(&mut self, session: &mut Session, s: Step) -> Result<()> {
+        if self.logits.is_none() || s.index.len() != s.batch {
             return Err(Error::Runtime(
                 "internal: a fixed-logits step needs one logits row per batch row".into(),
             ));
         }
-        self.bind_step(ids, batch, seq, seqlens, total, index)?;
+        self.bind_step(s)?;
         session.run_binding(&self.binding)?;
         Ok(())
     }
@@ -399,18 +407,8 @@ impl KvState {
     }
 
     /// One run whose logits (one row per `index` entry) are returned.
-    #[allow(clippy::too_many_arguments)]
-    fn run(
-        &mut self,
-        session: &mut Session,
-        ids: Vec<i64>,
-        batch: usize,
-        seq: usize,
-        seqlens: Vec<i32>,
-        total: i32,
-        index: Vec<i64>,
-    ) -> Result<Vec<f32>> {
-        self.bind_step(ids, batch, seq, seqlens, total, index)?;
+    fn run(&mut self, session: &mut Session, s: Step) -> Result<Vec<f32>> {
+        self.bind_step(s)?;
         let outputs = session.run_binding(&self.binding)?;
         let logits = outputs
             .get("logits")
