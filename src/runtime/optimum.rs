@@ -7,7 +7,6 @@ use super::session::{Sampling, SessionOptions, TokenOutput};
 use crate::error::{Error, Result};
 use ort::session::Session;
 use ort::value::{DynValue, Tensor};
-use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -194,42 +193,11 @@ impl OptimumSession {
                 logits[at..at + vocab].to_vec()
             })
             .collect();
-        let mut rngs: Vec<ChaCha8Rng> = prompts
-            .iter()
-            .map(|p| super::session::row_rng(sampling.seed, p))
-            .collect();
-        let mut outs: Vec<TokenOutput> = (0..b)
-            .map(|_| TokenOutput {
-                tokens: Vec::new(),
-                logprobs: Vec::new(),
-                hit_eos: false,
-            })
-            .collect();
-        let mut done = vec![sampling.max_new_tokens == 0; b];
+        let mut rows = super::session::Rows::new(prompts, sampling);
         let mut lens: Vec<i64> = prompts.iter().map(|p| p.len() as i64).collect();
         let mut total = longest;
-        loop {
-            let mut next = vec![pad; b];
-            for r in 0..b {
-                if done[r] {
-                    continue;
-                }
-                let (tok, lp) = super::session::pick_token(&last[r], sampling, &mut rngs[r]);
-                next[r] = tok as i64;
-                if self.eos_token_ids.contains(&tok) && !sampling.ignore_eos {
-                    outs[r].hit_eos = true;
-                    done[r] = true;
-                    continue;
-                }
-                outs[r].tokens.push(tok);
-                outs[r].logprobs.push(lp);
-                if outs[r].tokens.len() >= sampling.max_new_tokens || stop(r, &outs[r].tokens) {
-                    done[r] = true;
-                }
-            }
-            if done.iter().all(|d| *d) {
-                break;
-            }
+        while let Some(next) = rows.advance(|r| &last[r], sampling, &self.eos_token_ids, pad, stop)
+        {
             total += 1;
             let mut new_mask = Vec::with_capacity(b * total);
             for r in 0..b {
@@ -256,7 +224,7 @@ impl OptimumSession {
                 .map(|r| logits[r * vocab..(r + 1) * vocab].to_vec())
                 .collect();
         }
-        Ok(outs)
+        Ok(rows.outs)
     }
 
     /// Per-token log-probs of `tokens[start..]`, one full pass per sequence.

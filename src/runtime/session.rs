@@ -107,15 +107,7 @@ impl DecoderSession {
             .lock()
             .map_err(|_| Error::Runtime("session lock poisoned".into()))?;
         let mut state = KvState::new(&session, &self.info, b, max_len, true)?;
-        let mut rngs: Vec<ChaCha8Rng> = prompts.iter().map(|p| row_rng(sampling.seed, p)).collect();
-        let mut outs: Vec<TokenOutput> = (0..b)
-            .map(|_| TokenOutput {
-                tokens: Vec::new(),
-                logprobs: Vec::new(),
-                hit_eos: false,
-            })
-            .collect();
-        let mut done = vec![sampling.max_new_tokens == 0; b];
+        let mut rows = Rows::new(prompts, sampling);
         let mut lens: Vec<usize> = prompts.iter().map(|p| p.len()).collect();
         let pad = self.info.pad_token_id.unwrap_or(0) as i64;
 
@@ -137,29 +129,16 @@ impl DecoderSession {
         let vocab = self.info.vocab_size;
         let eos = &self.info.eos_token_ids;
         loop {
-            let mut next = vec![pad; b];
             let logits = state.fixed_logits()?;
-            for r in 0..b {
-                if done[r] {
-                    continue;
-                }
-                let row = &logits[r * vocab..(r + 1) * vocab];
-                let (tok, lp) = pick_token(row, sampling, &mut rngs[r]);
-                next[r] = tok as i64;
-                if eos.contains(&tok) && !sampling.ignore_eos {
-                    outs[r].hit_eos = true;
-                    done[r] = true;
-                    continue;
-                }
-                outs[r].tokens.push(tok);
-                outs[r].logprobs.push(lp);
-                if outs[r].tokens.len() >= sampling.max_new_tokens || stop(r, &outs[r].tokens) {
-                    done[r] = true;
-                }
-            }
-            if done.iter().all(|d| *d) {
+            let Some(next) = rows.advance(
+                |r| &logits[r * vocab..(r + 1) * vocab],
+                sampling,
+                eos,
+                pad,
+                stop,
+            ) else {
                 break;
-            }
+            };
             // Decode step: every row appends one token at its own position.
             // Finished rows keep stepping on padding (cheaper than compacting the cache).
             let seqlens: Vec<i32> = lens.iter().map(|l| *l as i32).collect();
@@ -178,7 +157,7 @@ impl DecoderSession {
             };
             state.step(&mut session, step)?;
         }
-        Ok(outs)
+        Ok(rows.outs)
     }
 
     /// Log-probability of each target token given its prefix, per sequence:
@@ -276,6 +255,64 @@ impl DecoderSession {
             out.push(lps);
         }
         Ok(out)
+    }
+}
+
+/// The rows of a generating batch: each row's sampler, output so far, and
+/// whether it has ended (EOS, max new tokens or a stop string). Shared by
+/// the fused-graph and Optimum decoders.
+pub(crate) struct Rows {
+    rngs: Vec<ChaCha8Rng>,
+    pub outs: Vec<TokenOutput>,
+    done: Vec<bool>,
+}
+
+impl Rows {
+    pub fn new(prompts: &[Vec<u32>], sampling: &Sampling) -> Self {
+        Rows {
+            rngs: prompts.iter().map(|p| row_rng(sampling.seed, p)).collect(),
+            outs: prompts
+                .iter()
+                .map(|_| TokenOutput {
+                    tokens: Vec::new(),
+                    logprobs: Vec::new(),
+                    hit_eos: false,
+                })
+                .collect(),
+            done: vec![sampling.max_new_tokens == 0; prompts.len()],
+        }
+    }
+
+    /// Picks every unfinished row's next token from its logits (`logits_of(row)`)
+    /// and records it. Returns the ids to feed next (`pad` for finished rows),
+    /// or None once every row has ended.
+    pub fn advance<'a>(
+        &mut self,
+        logits_of: impl Fn(usize) -> &'a [f32],
+        sampling: &Sampling,
+        eos: &[u32],
+        pad: i64,
+        stop: &mut dyn FnMut(usize, &[u32]) -> bool,
+    ) -> Option<Vec<i64>> {
+        let mut next = vec![pad; self.outs.len()];
+        for (r, out) in self.outs.iter_mut().enumerate() {
+            if self.done[r] {
+                continue;
+            }
+            let (tok, lp) = pick_token(logits_of(r), sampling, &mut self.rngs[r]);
+            next[r] = tok as i64;
+            if eos.contains(&tok) && !sampling.ignore_eos {
+                out.hit_eos = true;
+                self.done[r] = true;
+                continue;
+            }
+            out.tokens.push(tok);
+            out.logprobs.push(lp);
+            if out.tokens.len() >= sampling.max_new_tokens || stop(r, &out.tokens) {
+                self.done[r] = true;
+            }
+        }
+        (!self.done.iter().all(|d| *d)).then_some(next)
     }
 }
 
