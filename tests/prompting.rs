@@ -26,17 +26,23 @@ fn tokenizer_json() -> String {
     )
 }
 
-#[test]
-fn a_sampled_run_is_identical_under_the_same_seed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("tiny");
+/// A tiny random-weight model written as a folder `mscr` loads (word-level tokenizer).
+fn tiny_folder(parent: &std::path::Path, seed: u64) -> std::path::PathBuf {
+    let dir = parent.join("tiny");
     save_transformed(
-        &tiny_model(&Tiny::default(), 5),
+        &tiny_model(&Tiny::default(), seed),
         &[],
         &[("tokenizer.json".into(), tokenizer_json().into_bytes())],
         &dir,
     )
     .unwrap();
+    dir
+}
+
+#[test]
+fn a_sampled_run_is_identical_under_the_same_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tiny_folder(tmp.path(), 5);
     let model = mscr::runtime::load_model(dir.to_str().unwrap(), &LoadOptions::default()).unwrap();
     let questions: Vec<String> = ["w1 w2 w3 w4", "w9 w8 w7"].map(String::from).to_vec();
     let prompts: Vec<Prompt> = questions.iter().map(Prompt::text).collect();
@@ -300,4 +306,78 @@ search = {{ kind = "single-word", importance = false, prescreen = false }}
         sc_cell.summary.tokens_per_question,
         id_cell.summary.tokens_per_question
     );
+}
+
+#[test]
+fn mscr_eval_runs_a_transform_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tiny_folder(tmp.path(), 8);
+    let data = tmp.path().join("gsm8k_tiny.jsonl");
+    std::fs::write(
+        &data,
+        "{\"question\": \"w1 w2 w3\", \"answer\": \"#### 3\"}\n\
+         {\"question\": \"w9 w8\", \"answer\": \"#### 2\"}\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("eval");
+    // A weight, a prompt and a decoding transform in one chain.
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_mscr"))
+        .args(["eval", "--model", dir.to_str().unwrap()])
+        .args(["--dataset", data.to_str().unwrap(), "--format", "gsm8k"])
+        .args(["--max-tokens", "6", "--out", out.to_str().unwrap()])
+        .args(["--transform", "prune-heads:ratio=0.5"])
+        .args(["--transform", "self-doubt"])
+        .args(["--transform", "self-consistency:n=3,temperature=2.0"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let label = summary["transform"].as_str().unwrap();
+    assert!(
+        label.contains("prune-heads") && label.contains("self-consistency"),
+        "{label}"
+    );
+    assert_eq!(
+        summary["prompt"], "self-doubt",
+        "the prompt step's template"
+    );
+    assert_eq!(summary["n"], 2);
+    let credit = summary["mean_credit"].as_f64().unwrap();
+    assert_eq!(credit, summary["accuracy"].as_f64().unwrap());
+    let items: Vec<serde_json::Value> = std::fs::read_to_string(out.join("items.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(items.len(), 2);
+    for it in &items {
+        assert_eq!(it["samples"], 3, "{it}");
+        let (shown, all) = (
+            it["tokens"].as_u64().unwrap(),
+            it["sample_tokens"].as_u64().unwrap(),
+        );
+        assert!(shown <= all && all <= 18, "{shown} of {all} tokens");
+    }
+    // A chain in the wrong order is refused before any work, naming the rule.
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_mscr"))
+        .args(["eval", "--model", dir.to_str().unwrap()])
+        .args(["--dataset", data.to_str().unwrap(), "--format", "gsm8k"])
+        .args(["--out", tmp.path().join("bad").to_str().unwrap()])
+        .args([
+            "--transform",
+            "self-consistency:n=3",
+            "--transform",
+            "self-doubt",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let msg = String::from_utf8_lossy(&bad.stderr);
+    assert!(msg.contains("comes after a decoding transform"), "{msg}");
+    assert!(!tmp.path().join("bad").exists());
 }

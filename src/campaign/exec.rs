@@ -122,17 +122,45 @@ pub fn load_transformed(
         threads,
         ..LoadOptions::default()
     };
-    let m = crate::runtime::load::load_with_transforms(spec, &chain.weight_steps(), &options)?;
+    load_transformed_on(spec, chain, &options)
+}
+
+/// Loads `spec` on `options`' device with the chain's weight steps applied
+/// (the model as it is when the chain has none).
+pub fn load_transformed_on(
+    spec: &str,
+    chain: &TransformChain,
+    options: &LoadOptions,
+) -> Result<Arc<dyn LanguageModel>> {
+    if chain.weights_unchanged() {
+        return crate::runtime::load_model(spec, options);
+    }
+    let m = crate::runtime::load::load_with_transforms(spec, &chain.weight_steps(), options)?;
     Ok(Arc::new(m))
+}
+
+/// The prompt template of the chain's prompt step (None without one).
+pub fn step_prompt(chain: &TransformChain) -> Result<Option<PromptTemplate>> {
+    chain
+        .prompt_step()
+        .and_then(|s| s.prompt())
+        .map(|p| p.template())
+        .transpose()
+}
+
+/// The answerer of the chain's decoding step (None without one; a verifier
+/// model it names is loaded with `options`).
+pub fn step_answerer(chain: &TransformChain, options: &LoadOptions) -> Result<Option<Answerer>> {
+    match chain.decoding_step() {
+        Some(step) => Ok(step.build_decoding(options)?.map(Answerer::new)),
+        None => Ok(None),
+    }
 }
 
 /// The prompt template a chain asks its questions with: its prompt step's,
 /// else the campaign's.
 pub fn chain_prompt(spec: &CampaignSpec, chain: &TransformChain) -> Result<PromptTemplate> {
-    match chain.prompt_step().and_then(|s| s.prompt()) {
-        Some(p) => p.template(),
-        None => Ok(spec.prompt.clone()),
-    }
+    Ok(step_prompt(chain)?.unwrap_or_else(|| spec.prompt.clone()))
 }
 
 /// How a chain's questions are answered: its decoding step, else plain
@@ -142,13 +170,7 @@ pub fn chain_answerer(chain: &TransformChain, threads: usize) -> Result<Answerer
         threads,
         ..LoadOptions::default()
     };
-    match chain.decoding_step() {
-        Some(step) => Ok(step
-            .build_decoding(&options)?
-            .map(Answerer::new)
-            .unwrap_or_default()),
-        None => Ok(Answerer::plain()),
-    }
+    Ok(step_answerer(chain, &options)?.unwrap_or_default())
 }
 
 /// Checks an attack configuration parses, before any work.

@@ -424,37 +424,60 @@ fn parse_transforms(values: &[toml::Value], path: &Path) -> Result<Vec<Transform
     Ok(chains)
 }
 
-/// Checks a chain's stages and settings, and resolves the files its steps
-/// name against the spec's folder.
-fn check_chain(mut chain: TransformChain, i: usize, path: &Path) -> Result<TransformChain> {
-    let err = |m: String| Error::file(path, format!("transforms[{i}] (`{}`): {m}", chain.name));
+/// Checks a chain's stage order (weights, then one prompt, then one decoding
+/// step) and each step's settings.
+fn check_stages(steps: &[TransformStep]) -> std::result::Result<(), String> {
     let mut last = Stage::Weights;
     let mut seen: Vec<(Stage, &'static str)> = Vec::new();
-    for step in &chain.steps {
+    for step in steps {
         let stage = step.stage();
         if stage < last {
-            return Err(err(format!(
+            return Err(format!(
                 "the {} transform `{}` comes after a {} transform; order a chain's steps as \
                  weight transforms, then one prompt transform, then one decoding transform",
                 stage.name(),
                 step.kind(),
                 last.name()
-            )));
+            ));
         }
         if stage != Stage::Weights
             && let Some((_, other)) = seen.iter().find(|(s, _)| *s == stage)
         {
-            return Err(err(format!(
+            return Err(format!(
                 "two {} transforms (`{other}` and `{}`); a chain takes at most one — \
-                 put the other in its own `[[transforms]]` entry",
+                 run the other on its own (in a campaign: its own `[[transforms]]` entry)",
                 stage.name(),
                 step.kind()
-            )));
+            ));
         }
         seen.push((stage, step.kind()));
         last = stage;
-        step.validate().map_err(|e| err(e.to_string()))?;
+        step.validate().map_err(|e| e.to_string())?;
     }
+    Ok(())
+}
+
+impl TransformChain {
+    /// A chain from the command line's `KIND[:key=value,...]` steps (as
+    /// `mscr transform` takes them), checked like a spec's chain.
+    pub fn from_cli(texts: &[String]) -> Result<Self> {
+        let steps = texts
+            .iter()
+            .map(|t| TransformStep::parse(t))
+            .collect::<Result<Vec<_>>>()?;
+        let name = steps.iter().map(step_label).collect::<Vec<_>>().join("+");
+        check_stages(&steps).map_err(|m| {
+            Error::Config(format!("--transform {}: {m}", texts.join(" --transform ")))
+        })?;
+        Ok(TransformChain { name, steps })
+    }
+}
+
+/// Checks a chain's stages and settings, and resolves the files its steps
+/// name against the spec's folder.
+fn check_chain(mut chain: TransformChain, i: usize, path: &Path) -> Result<TransformChain> {
+    let err = |m: String| Error::file(path, format!("transforms[{i}] (`{}`): {m}", chain.name));
+    check_stages(&chain.steps).map_err(err)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let resolve = |p: &Path| {
         if p.is_absolute() {

@@ -1,6 +1,7 @@
 //! `mscr eval`: accuracy of a model on a benchmark.
 
 use anyhow::Context;
+use mscr::campaign::{TransformChain, exec};
 use mscr::data::{self, prompt::PromptTemplate};
 use mscr::runtime::{Decoding, LoadOptions};
 use mscr::score::{AnswerStyle, eval};
@@ -50,6 +51,13 @@ pub struct Args {
     /// A TOML field mapping for any JSONL/CSV file (question, answer, id, ...).
     #[arg(long)]
     mapping: Option<PathBuf>,
+    /// Evaluate under a transform, `KIND[:key=value,...]`; repeat for a chain:
+    /// weight transforms (prune-heads, low-rank), then at most one prompt
+    /// transform (self-doubt, cot, ...), then at most one decoding transform
+    /// (self-consistency, best-of-n, pass@k, sample). E.g.
+    /// `--transform self-consistency:n=5,temperature=0.7`.
+    #[arg(long = "transform")]
+    transforms: Vec<String>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -73,18 +81,32 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         .to_string()
     });
-    let prompt = PromptTemplate::named(&prompt_name)?;
     let device = a
         .device
         .parse()
         .with_context(|| format!("--device {}", a.device))?;
-    let model = mscr::runtime::load_model(
-        &a.model,
-        &LoadOptions {
-            device,
-            threads: a.threads,
-        },
-    )?;
+    let load = LoadOptions {
+        device,
+        threads: a.threads,
+    };
+    let chain = (!a.transforms.is_empty())
+        .then(|| TransformChain::from_cli(&a.transforms))
+        .transpose()?;
+    let (model, prompt, answerer) = match &chain {
+        None => (
+            mscr::runtime::load_model(&a.model, &load)?,
+            PromptTemplate::named(&prompt_name)?,
+            None,
+        ),
+        Some(c) => (
+            exec::load_transformed_on(&a.model, c, &load)?,
+            match exec::step_prompt(c)? {
+                Some(p) => p,
+                None => PromptTemplate::named(&prompt_name)?,
+            },
+            exec::step_answerer(c, &load)?,
+        ),
+    };
     let options = eval::EvalOptions {
         prompt,
         decoding: Decoding {
@@ -93,6 +115,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         },
         batch_size: a.batch_size,
         progress: true,
+        answerer,
+        transform: chain.map(|c| c.name),
     };
     let s = eval::evaluate_to_dir(model.as_ref(), &dataset, &options, &a.out)?;
     println!(
@@ -128,6 +152,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     if s.skipped_lines > 0 {
         println!("  skipped {} malformed dataset lines", s.skipped_lines);
+    }
+    if let (Some(t), Some(credit)) = (&s.transform, s.mean_credit) {
+        println!(
+            "  under {t}: mean credit {:.1}% (pass@k where it applies), tokens per question {:.0} over all samples",
+            100.0 * credit,
+            s.tokens_per_question.unwrap_or(0.0)
+        );
     }
     println!("wrote {}", a.out.display());
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ use super::{AnswerStyle, check};
 use crate::data::{Dataset, Item, prompt::PromptTemplate};
 use crate::error::{Error, Result};
 use crate::runtime::{Decoding, LanguageModel, Prompt};
+use crate::transform::decode::Answerer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -21,6 +22,11 @@ pub struct EvalOptions {
     pub batch_size: usize,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// A decoding transform (self-consistency, best-of-n, pass@k, sample)
+    /// that decides each answer from its samples; None: one plain generation.
+    pub answerer: Option<Answerer>,
+    /// The transform chain's label, recorded in the summary.
+    pub transform: Option<String>,
 }
 
 /// One judged item (one line of `items.jsonl`).
@@ -41,6 +47,15 @@ pub struct ItemResult {
     pub strict_correct: Option<bool>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, String>,
+    /// Under a decoding transform: the chance the decision is right (the
+    /// pass@k estimate for pass@k and sample, else 0 or 1), the samples drawn
+    /// and the tokens generated over all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_tokens: Option<usize>,
 }
 
 /// Accuracy of a group of items.
@@ -95,6 +110,16 @@ pub struct Summary {
     pub by_subject: BTreeMap<String, Accuracy>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_level: BTreeMap<String, Accuracy>,
+    /// The transform chain the model was evaluated under (`mscr eval --transform`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<String>,
+    /// Under a decoding transform: the mean credit over items (pass@k for
+    /// pass@k and sample; equal to the accuracy for self-consistency and
+    /// best-of-n), and the mean tokens generated per question over all samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_credit: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_question: Option<f64>,
 }
 
 /// Wilson score interval for `k` successes in `n` trials at normal quantile `z`.
@@ -140,6 +165,13 @@ fn group_by(results: &[ItemResult], key: &str) -> BTreeMap<String, Accuracy> {
         .collect()
 }
 
+/// The mean of the values when every item has one (None otherwise, or when empty).
+fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let v: Option<Vec<f64>> = values.collect();
+    v.filter(|v| !v.is_empty())
+        .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+}
+
 /// Aggregates judged items into a summary.
 pub fn summarize(model: &str, dataset: &Dataset, prompt: &str, results: &[ItemResult]) -> Summary {
     let n = results.len();
@@ -176,6 +208,9 @@ pub fn summarize(model: &str, dataset: &Dataset, prompt: &str, results: &[ItemRe
         skipped_lines: dataset.skipped,
         by_subject: group_by(results, "subject"),
         by_level: group_by(results, "level"),
+        transform: None,
+        mean_credit: mean_of(results.iter().map(|r| r.credit)),
+        tokens_per_question: mean_of(results.iter().map(|r| r.sample_tokens.map(|t| t as f64))),
     }
 }
 
@@ -202,6 +237,9 @@ pub fn judge(
         tokens,
         strict_correct,
         meta: item.meta.clone(),
+        credit: None,
+        samples: None,
+        sample_tokens: None,
     }
 }
 
@@ -240,16 +278,11 @@ pub fn evaluate(
             .iter()
             .map(|it| opts.prompt.render(&it.question))
             .collect();
-        let gens = model.generate(&prompts, &decoding)?;
-        if gens.len() != prompts.len() {
-            return Err(Error::Other(format!(
-                "model {} returned {} completions for {} prompts",
-                model.id(),
-                gens.len(),
-                prompts.len()
-            )));
-        }
-        for ((item, prompt), g) in chunk.iter().zip(&prompts).zip(gens) {
+        let judged = match &opts.answerer {
+            None => plain_answers(model, &prompts, &decoding)?,
+            Some(a) => transformed_answers(a, model, chunk, &prompts, &decoding, dataset.style)?,
+        };
+        for ((item, prompt), (output, tokens, decided)) in chunk.iter().zip(&prompts).zip(judged) {
             let shown = model.render(prompt).unwrap_or_else(|_| match prompt {
                 Prompt::Text { text } => text.clone(),
                 Prompt::Chat { messages } => messages
@@ -258,7 +291,16 @@ pub fn evaluate(
                     .collect::<Vec<_>>()
                     .join("\n"),
             });
-            let r = judge(item, dataset.style, shown, g.text, g.completion_tokens);
+            let mut r = judge(item, dataset.style, shown, output, tokens);
+            if let Some(d) = decided {
+                // The transform's decision stands: its answer (e.g. the
+                // majority) and its verdict, not a re-reading of the output.
+                r.extracted = d.answer;
+                r.correct = d.correct;
+                r.credit = Some(d.credit);
+                r.samples = Some(d.samples);
+                r.sample_tokens = Some(d.sample_tokens);
+            }
             correct += usize::from(r.correct);
             on_item(&r)?;
             results.push(r);
@@ -271,8 +313,67 @@ pub fn evaluate(
         ));
     }
     bar.finish_and_clear();
-    let summary = summarize(&model.id(), dataset, &opts.prompt.name, &results);
+    let mut summary = summarize(&model.id(), dataset, &opts.prompt.name, &results);
+    summary.transform = opts.transform.clone();
     Ok((summary, results))
+}
+
+/// What a decoding transform decided for one item.
+struct Decided {
+    answer: Option<String>,
+    correct: bool,
+    credit: f64,
+    samples: usize,
+    sample_tokens: usize,
+}
+
+/// One answer per prompt: (output shown, its tokens, the transform's decision).
+type Answers = Vec<(String, usize, Option<Decided>)>;
+
+fn plain_answers(
+    model: &dyn LanguageModel,
+    prompts: &[Prompt],
+    decoding: &Decoding,
+) -> Result<Answers> {
+    let gens = model.generate(prompts, decoding)?;
+    if gens.len() != prompts.len() {
+        return Err(Error::Other(format!(
+            "model {} returned {} completions for {} prompts",
+            model.id(),
+            gens.len(),
+            prompts.len()
+        )));
+    }
+    Ok(gens
+        .into_iter()
+        .map(|g| (g.text, g.completion_tokens, None))
+        .collect())
+}
+
+fn transformed_answers(
+    answerer: &Answerer,
+    model: &dyn LanguageModel,
+    items: &[Item],
+    prompts: &[Prompt],
+    decoding: &Decoding,
+    style: AnswerStyle,
+) -> Result<Answers> {
+    let questions: Vec<String> = items.iter().map(|it| it.question.clone()).collect();
+    let golds: Vec<&str> = items.iter().map(|it| it.gold.as_str()).collect();
+    let decisions = answerer.answer(model, &questions, prompts, decoding, &golds, style)?;
+    Ok(decisions
+        .into_iter()
+        .map(|d| {
+            let decided = Decided {
+                credit: d.credit(),
+                sample_tokens: d.record.as_ref().map_or(d.tokens, |r| r.total_tokens()),
+                answer: d.answer,
+                correct: d.correct,
+                samples: d.samples,
+            };
+            (d.output, d.tokens, Some(decided))
+        })
+        .collect())
 }
 
 /// Runs [`evaluate`] writing `items.jsonl` (streamed) and `summary.json` to `out`.
@@ -336,6 +437,75 @@ mod tests {
             gold: gold.into(),
             meta,
         }
+    }
+
+    /// Evaluates two questions (golds 9 and 4) under a decoding transform
+    /// with a scripted model whose sample j answers `outputs[j]`.
+    fn eval_under(transform: &str, outputs: &[&'static str]) -> (Summary, Vec<ItemResult>) {
+        let model = crate::transform::decode::tests::Scripted::new(outputs);
+        let t = crate::transform::TransformSpec::parse(transform)
+            .unwrap()
+            .build_decoding(&crate::runtime::LoadOptions::default())
+            .unwrap()
+            .unwrap();
+        let items: Vec<Item> = ["9", "4"]
+            .iter()
+            .enumerate()
+            .map(|(k, g)| Item {
+                id: format!("i{k}"),
+                question: "q".into(),
+                gold: g.to_string(),
+                meta: BTreeMap::new(),
+            })
+            .collect();
+        let ds = Dataset {
+            name: "asdiv".into(),
+            style: AnswerStyle::Numeric,
+            items,
+            skipped: 0,
+            source: "x".into(),
+        };
+        let opts = EvalOptions {
+            prompt: PromptTemplate::named("cot").unwrap(),
+            decoding: Decoding::default(),
+            batch_size: 8,
+            progress: false,
+            answerer: Some(Answerer::new(t)),
+            transform: Some(transform.into()),
+        };
+        evaluate(&model, &ds, &opts, |_| Ok(())).unwrap()
+    }
+
+    #[test]
+    fn decoding_transforms_decide_the_answer_and_count_every_sample() {
+        let outs = ["The answer is 9.", "The answer is 3.", "The answer is 9."];
+        // Self-consistency: the majority (9) is the answer, whatever the shown
+        // sample says; every sample's tokens count (10 + 11 + 12).
+        let (s, r) = eval_under("self-consistency:n=3", &outs);
+        assert_eq!((r[0].extracted.as_deref(), r[0].correct), (Some("9"), true));
+        assert!(!r[1].correct, "gold 4 is in no sample");
+        assert_eq!((r[0].samples, r[0].sample_tokens), (Some(3), Some(33)));
+        assert_eq!((s.overall.correct, s.mean_credit), (1, Some(0.5)));
+        assert_eq!(s.tokens_per_question, Some(33.0));
+        assert_eq!(s.transform.as_deref(), Some("self-consistency:n=3"));
+        // pass@1 over 3 samples with 2 right: credit 2/3 for the first item;
+        // the decision view (any sample right) counts it correct.
+        let (s, r) = eval_under("pass@k:n=3,k=1", &outs);
+        assert!((r[0].credit.unwrap() - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(r[1].credit, Some(0.0));
+        assert!((s.mean_credit.unwrap() - 1.0 / 3.0).abs() < 1e-9);
+        // Plain evaluation keeps its old form: no credit fields.
+        let plain = judge(
+            &item("p", "9", "s", "1"),
+            AnswerStyle::Numeric,
+            "p".into(),
+            outs[0].into(),
+            5,
+        );
+        assert_eq!(
+            (plain.credit, plain.samples, plain.sample_tokens),
+            (None, None, None)
+        );
     }
 
     #[test]
