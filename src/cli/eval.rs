@@ -155,7 +155,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     if let (Some(t), Some(credit)) = (&s.transform, s.mean_credit) {
         println!(
-            "  under {t}: mean credit {:.1}% (pass@k where it applies), tokens per question {:.0} over all samples",
+            "  under {}: mean credit {:.1}% (pass@k where it applies), tokens per question {:.0} over all samples",
+            mscr::campaign::spec::display_label(t),
             100.0 * credit,
             s.tokens_per_question.unwrap_or(0.0)
         );
