@@ -381,3 +381,40 @@ fn mscr_eval_runs_a_transform_chain() {
     assert!(msg.contains("comes after a decoding transform"), "{msg}");
     assert!(!tmp.path().join("bad").exists());
 }
+
+#[test]
+fn mscr_attack_takes_a_transform_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tiny_folder(tmp.path(), 9);
+    let data = tmp.path().join("gsm8k_tiny.jsonl");
+    std::fs::write(
+        &data,
+        "{\"question\": \"w1 w2 w3\", \"answer\": \"#### 3\"}\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("attack");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_mscr"))
+        .args(["attack", "--model", dir.to_str().unwrap()])
+        .args(["--dataset", data.to_str().unwrap()])
+        .args(["--max-new-tokens", "6", "--out", out.to_str().unwrap()])
+        .args(["--transform", "self-consistency:n=2,temperature=2.0"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert!(
+        rec["transform"]
+            .as_str()
+            .unwrap()
+            .starts_with("self-consistency"),
+        "{rec}"
+    );
+    // The clean question was answered by the transform: two samples and a vote.
+    assert_eq!(rec["decoding"]["kind"], "self-consistency", "{rec}");
+    assert_eq!(rec["decoding"]["samples"], 2, "{rec}");
+}

@@ -49,6 +49,18 @@ pub fn load_resources(
     options: &LoadOptions,
 ) -> Result<Resources> {
     let model = load_model(model_spec, options)?;
+    resources_around(model_spec, model, config, options)
+}
+
+/// The attack's parts around an already loaded model (a transformed one, or
+/// a campaign's cached one); `model_spec` names the model whose embeddings the
+/// `embedding` source uses.
+pub fn resources_around(
+    model_spec: &str,
+    model: std::sync::Arc<dyn crate::runtime::LanguageModel>,
+    config: &AttackConfig,
+    options: &LoadOptions,
+) -> Result<Resources> {
     let (mut r, _) = load_parts(Some(model_spec), config, options, false)?;
     r.model = Some(model);
     if let Some(j) = &config.judge {

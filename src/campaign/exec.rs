@@ -225,12 +225,12 @@ pub fn cell_runner<'a>(ctx: CellContext<'a>) -> Result<Box<dyn QuestionRunner + 
         ..LoadOptions::default()
     };
     // Not `load_resources`: that loads its own model; ours is the cached one.
-    let (mut resources, _) =
-        crate::attack::resources::load_parts(Some(ctx.model_spec), &config, &options, false)?;
-    resources.model = Some(ctx.model.clone());
-    if let Some(j) = &config.judge {
-        resources.judge = Some(crate::runtime::load_model(&j.model, &options)?);
-    }
+    let resources = crate::attack::resources::resources_around(
+        ctx.model_spec,
+        ctx.model.clone(),
+        &config,
+        &options,
+    )?;
     let attacker =
         crate::attack::Attacker::new(config, resources)?.with_answerer(ctx.answerer.clone());
     let labels = crate::attack::Labels {
