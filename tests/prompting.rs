@@ -39,6 +39,36 @@ fn tiny_folder(parent: &std::path::Path, seed: u64) -> std::path::PathBuf {
     dir
 }
 
+/// Runs the `mscr` binary.
+fn mscr(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mscr"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs the `mscr` binary and requires success.
+fn mscr_ok(args: &[&str]) -> std::process::Output {
+    let out = mscr(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A GSM8K-format file of word questions for the tiny model.
+fn word_questions(parent: &std::path::Path, qa: &[(&str, &str)]) -> std::path::PathBuf {
+    let p = parent.join("gsm8k_tiny.jsonl");
+    let lines: Vec<String> = qa
+        .iter()
+        .map(|(q, a)| serde_json::json!({"question": q, "answer": format!("#### {a}")}).to_string())
+        .collect();
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    p
+}
+
 #[test]
 fn a_sampled_run_is_identical_under_the_same_seed() {
     let tmp = tempfile::tempdir().unwrap();
@@ -312,29 +342,29 @@ search = {{ kind = "single-word", importance = false, prescreen = false }}
 fn mscr_eval_runs_a_transform_chain() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tiny_folder(tmp.path(), 8);
-    let data = tmp.path().join("gsm8k_tiny.jsonl");
-    std::fs::write(
-        &data,
-        "{\"question\": \"w1 w2 w3\", \"answer\": \"#### 3\"}\n\
-         {\"question\": \"w9 w8\", \"answer\": \"#### 2\"}\n",
-    )
-    .unwrap();
+    let data = word_questions(tmp.path(), &[("w1 w2 w3", "3"), ("w9 w8", "2")]);
     let out = tmp.path().join("eval");
     // A weight, a prompt and a decoding transform in one chain.
-    let st = std::process::Command::new(env!("CARGO_BIN_EXE_mscr"))
-        .args(["eval", "--model", dir.to_str().unwrap()])
-        .args(["--dataset", data.to_str().unwrap(), "--format", "gsm8k"])
-        .args(["--max-tokens", "6", "--out", out.to_str().unwrap()])
-        .args(["--transform", "prune-heads:ratio=0.5"])
-        .args(["--transform", "self-doubt"])
-        .args(["--transform", "self-consistency:n=3,temperature=2.0"])
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    let (model, data) = (dir.to_str().unwrap(), data.to_str().unwrap());
+    let base = [
+        "eval",
+        "--model",
+        model,
+        "--dataset",
+        data,
+        "--format",
+        "gsm8k",
+    ];
+    let chain = [
+        "--transform",
+        "prune-heads:ratio=0.5",
+        "--transform",
+        "self-doubt",
+        "--transform",
+        "self-consistency:n=3,temperature=2.0",
+    ];
+    let out_s = out.to_str().unwrap();
+    mscr_ok(&[&base[..], &["--max-tokens", "6", "--out", out_s], &chain].concat());
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let label = summary["transform"].as_str().unwrap();
@@ -364,18 +394,21 @@ fn mscr_eval_runs_a_transform_chain() {
         assert!(shown <= all && all <= 18, "{shown} of {all} tokens");
     }
     // A chain in the wrong order is refused before any work, naming the rule.
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_mscr"))
-        .args(["eval", "--model", dir.to_str().unwrap()])
-        .args(["--dataset", data.to_str().unwrap(), "--format", "gsm8k"])
-        .args(["--out", tmp.path().join("bad").to_str().unwrap()])
-        .args([
-            "--transform",
-            "self-consistency:n=3",
-            "--transform",
-            "self-doubt",
-        ])
-        .output()
-        .unwrap();
+    let bad_out = tmp.path().join("bad");
+    let wrong_order = [
+        "--transform",
+        "self-consistency:n=3",
+        "--transform",
+        "self-doubt",
+    ];
+    let bad = mscr(
+        &[
+            &base[..],
+            &["--out", bad_out.to_str().unwrap()],
+            &wrong_order,
+        ]
+        .concat(),
+    );
     assert!(!bad.status.success());
     let msg = String::from_utf8_lossy(&bad.stderr);
     assert!(msg.contains("comes after a decoding transform"), "{msg}");
@@ -386,25 +419,21 @@ fn mscr_eval_runs_a_transform_chain() {
 fn mscr_attack_takes_a_transform_chain() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tiny_folder(tmp.path(), 9);
-    let data = tmp.path().join("gsm8k_tiny.jsonl");
-    std::fs::write(
-        &data,
-        "{\"question\": \"w1 w2 w3\", \"answer\": \"#### 3\"}\n",
-    )
-    .unwrap();
+    let data = word_questions(tmp.path(), &[("w1 w2 w3", "3")]);
     let out = tmp.path().join("attack");
-    let st = std::process::Command::new(env!("CARGO_BIN_EXE_mscr"))
-        .args(["attack", "--model", dir.to_str().unwrap()])
-        .args(["--dataset", data.to_str().unwrap()])
-        .args(["--max-new-tokens", "6", "--out", out.to_str().unwrap()])
-        .args(["--transform", "self-consistency:n=2,temperature=2.0"])
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    mscr_ok(&[
+        "attack",
+        "--model",
+        dir.to_str().unwrap(),
+        "--dataset",
+        data.to_str().unwrap(),
+        "--max-new-tokens",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
+        "--transform",
+        "self-consistency:n=2,temperature=2.0",
+    ]);
     let text = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
     let rec: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert!(
