@@ -226,11 +226,7 @@ fn model_figures() {
         max_new_tokens: 256,
         ..Decoding::default()
     };
-    let labels = Labels {
-        dataset: "asdiv".into(),
-        model: model.into(),
-        transform: "identity".into(),
-    };
+    let labels = Labels::identity("asdiv", model);
     // Batch 1 counts generations exactly (a batch stops after the batch that
     // succeeds); the last row is the shipped setting (batch 8) for wall time.
     for (prescreen, limit, batch) in [
@@ -260,23 +256,16 @@ fn model_figures() {
                 return;
             }
         };
-        let mut records = Vec::new();
         let t = Instant::now();
-        let run = attacker.attack_many(
-            &items,
-            AnswerStyle::Numeric,
-            &PromptTemplate::zero_shot_cot(),
-            &decoding,
-            &labels,
-            &mut |r| {
-                records.push(r);
-                Ok(())
-            },
-        );
-        if let Err(e) = run {
-            println!("model figures failed: {e}");
-            return;
-        }
+        let prompt = PromptTemplate::zero_shot_cot();
+        let records =
+            match attacker.attack_all(&items, AnswerStyle::Numeric, &prompt, &decoding, &labels) {
+                Ok(r) => r,
+                Err(e) => {
+                    println!("model figures failed: {e}");
+                    return;
+                }
+            };
         let wall = t.elapsed().as_secs_f64();
         let s = Summary::from_records(&records);
         let attacked: Vec<f64> = records

@@ -9,32 +9,20 @@ use mscr::data::Item;
 use mscr::data::prompt::PromptTemplate;
 use mscr::runtime::{Decoding, LoadOptions};
 use mscr::score::AnswerStyle;
-use std::io::BufRead;
 
 const MODEL: &str = "smollm2-135m-instruct";
 
 /// ASDiv-A: the default model answers ~10% of it, so a few items get attacked.
 fn asdiv_items(n: usize) -> Vec<Item> {
     let dir = mscr::paths::shared_data_dir().expect("../shared/data");
-    let f = std::fs::File::open(dir.join("asdiv_a.jsonl")).unwrap();
-    std::io::BufReader::new(f)
-        .lines()
-        .take(n)
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
-            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-            Item {
-                id: s("ID"),
-                question: format!("{} {}", s("Body"), s("Question")),
-                gold: s("Answer")
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_string(),
-                meta: Default::default(),
-            }
-        })
-        .collect()
+    let opts = mscr::data::LoadOptions {
+        format: Some("asdiv".into()),
+        limit: Some(n),
+        ..Default::default()
+    };
+    mscr::data::load(dir.join("asdiv_a.jsonl").to_str().unwrap(), &opts)
+        .unwrap()
+        .items
 }
 
 // Small budgets and short answers keep this model-heavy test to a few minutes on 2 cores.
@@ -52,26 +40,11 @@ fn run(config: AttackConfig, items: &[Item]) -> Vec<AttackRecord> {
         max_new_tokens: 160,
         ..Decoding::default()
     };
-    let labels = Labels {
-        dataset: "asdiv".into(),
-        model: MODEL.into(),
-        transform: "identity".into(),
-    };
-    let mut out = Vec::new();
+    let labels = Labels::identity("asdiv", MODEL);
+    let prompt = PromptTemplate::zero_shot_cot();
     attacker
-        .attack_many(
-            items,
-            AnswerStyle::Numeric,
-            &PromptTemplate::zero_shot_cot(),
-            &decoding,
-            &labels,
-            &mut |r| {
-                out.push(r);
-                Ok(())
-            },
-        )
-        .unwrap();
-    out
+        .attack_all(items, AnswerStyle::Numeric, &prompt, &decoding, &labels)
+        .unwrap()
 }
 
 #[test]

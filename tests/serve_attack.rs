@@ -25,7 +25,6 @@ use mscr::data::prompt::PromptTemplate;
 use mscr::runtime::http::HttpModel;
 use mscr::runtime::{Decoding, LoadOptions};
 use mscr::score::AnswerStyle;
-use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -76,28 +75,24 @@ prescreen = true
 "#;
 
 fn items() -> Vec<Item> {
-    let dir = mscr::paths::shared_data_dir().expect("../shared/data (test data) not found");
-    let f = std::fs::File::open(dir.join("asdiv_a.jsonl")).unwrap();
-    let by_id: Vec<Item> = std::io::BufReader::new(f)
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
-            let s = |k: &str| v[k].as_str().unwrap_or_default().trim().to_string();
-            Item {
-                id: s("ID"),
-                question: format!("{} {}", s("Body"), s("Question")),
-                gold: s("Answer")
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_string(),
-                meta: Default::default(),
-            }
-        })
+    let by_id: Vec<Item> = asdiv_a()
+        .into_iter()
         .filter(|it| IDS.contains(&it.id.as_str()))
         .collect();
     assert_eq!(by_id.len(), IDS.len(), "ids missing from asdiv_a.jsonl");
     by_id
+}
+
+/// The test copy of ASDiv-A (`../shared/data`), read by the project's loader.
+fn asdiv_a() -> Vec<Item> {
+    let dir = mscr::paths::shared_data_dir().expect("../shared/data (test data) not found");
+    let opts = mscr::data::LoadOptions {
+        format: Some("asdiv".into()),
+        ..Default::default()
+    };
+    mscr::data::load(dir.join("asdiv_a.jsonl").to_str().unwrap(), &opts)
+        .unwrap()
+        .items
 }
 
 fn attack(attacker: &Attacker, items: &[Item]) -> Vec<AttackRecord> {
@@ -105,26 +100,11 @@ fn attack(attacker: &Attacker, items: &[Item]) -> Vec<AttackRecord> {
         max_new_tokens: 128,
         ..Decoding::default()
     };
-    let labels = Labels {
-        dataset: "asdiv_a".into(),
-        model: MODEL.into(),
-        transform: "identity".into(),
-    };
-    let mut out = Vec::new();
+    let labels = Labels::identity("asdiv_a", MODEL);
+    let prompt = PromptTemplate::zero_shot_cot();
     attacker
-        .attack_many(
-            items,
-            AnswerStyle::Numeric,
-            &PromptTemplate::zero_shot_cot(),
-            &decoding,
-            &labels,
-            &mut |r| {
-                out.push(r);
-                Ok(())
-            },
-        )
-        .unwrap();
-    out
+        .attack_all(items, AnswerStyle::Numeric, &prompt, &decoding, &labels)
+        .unwrap()
 }
 
 /// The parts of a record that must match (not timings or the model label).

@@ -19,6 +19,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Everything a child wrote to its piped stderr (reads to its end).
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut err).unwrap();
+    }
+    err
+}
+
 const MODEL: &str = "smollm2-135m-instruct";
 /// The first 8 ASDiv-A questions: the default model answers nluds-0002 and
 /// nluds-0007 correctly (so they are attacked, asking the server again after
@@ -95,26 +104,14 @@ prescreen = false
     let mut run = Proc(campaign(&spec, false).spawn().unwrap());
     while count(&out) < 1 {
         if let Some(status) = run.0.try_wait().unwrap() {
-            let mut err = String::new();
-            run.0
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
+            let err = stderr_of(&mut run.0);
             panic!("campaign exited ({status}) before storing a question:\n{err}");
         }
         assert!(t0.elapsed() < Duration::from_secs(900), "no progress");
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(server); // SIGKILL
-    let mut err = String::new();
-    run.0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut run.0);
     let status = run.0.wait().unwrap();
     eprintln!("first run ({:.0} s): {err}", t0.elapsed().as_secs_f64());
     let before = snapshot(&out);

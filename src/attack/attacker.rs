@@ -165,6 +165,23 @@ impl Attacker {
         Ok(())
     }
 
+    /// [`Attacker::attack_many`], collecting the records in item order.
+    pub fn attack_all(
+        &self,
+        items: &[Item],
+        style: AnswerStyle,
+        prompt: &PromptTemplate,
+        decoding: &Decoding,
+        labels: &Labels,
+    ) -> Result<Vec<AttackRecord>> {
+        let mut out = Vec::with_capacity(items.len());
+        self.attack_many(items, style, prompt, decoding, labels, &mut |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn attack_after_clean(
         &self,

@@ -70,3 +70,14 @@ pub struct Labels {
     /// The transform chain (`identity` when none).
     pub transform: String,
 }
+
+impl Labels {
+    /// Labels for the model as it is (no transform).
+    pub fn identity(dataset: &str, model: &str) -> Self {
+        Labels {
+            dataset: dataset.into(),
+            model: model.into(),
+            transform: "identity".into(),
+        }
+    }
+}

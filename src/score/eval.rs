@@ -439,6 +439,27 @@ mod tests {
         }
     }
 
+    /// A numeric dataset of placeholder questions with these gold answers.
+    fn numeric(name: &str, golds: &[&str]) -> Dataset {
+        let items = golds
+            .iter()
+            .enumerate()
+            .map(|(k, g)| Item {
+                id: format!("g{k}"),
+                question: "q".into(),
+                gold: g.to_string(),
+                meta: BTreeMap::new(),
+            })
+            .collect();
+        Dataset {
+            name: name.into(),
+            style: AnswerStyle::Numeric,
+            items,
+            skipped: 0,
+            source: "x".into(),
+        }
+    }
+
     /// Evaluates two questions (golds 9 and 4) under a decoding transform
     /// with a scripted model whose sample j answers `outputs[j]`.
     fn eval_under(transform: &str, outputs: &[&'static str]) -> (Summary, Vec<ItemResult>) {
@@ -448,23 +469,7 @@ mod tests {
             .build_decoding(&crate::runtime::LoadOptions::default())
             .unwrap()
             .unwrap();
-        let items: Vec<Item> = ["9", "4"]
-            .iter()
-            .enumerate()
-            .map(|(k, g)| Item {
-                id: format!("i{k}"),
-                question: "q".into(),
-                gold: g.to_string(),
-                meta: BTreeMap::new(),
-            })
-            .collect();
-        let ds = Dataset {
-            name: "asdiv".into(),
-            style: AnswerStyle::Numeric,
-            items,
-            skipped: 0,
-            source: "x".into(),
-        };
+        let ds = numeric("asdiv", &["9", "4"]);
         let opts = EvalOptions {
             prompt: PromptTemplate::named("cot").unwrap(),
             decoding: Decoding::default(),
@@ -510,23 +515,8 @@ mod tests {
 
     #[test]
     fn strict_and_flexible_accuracy() {
-        let items: Vec<Item> = ["18", "5", "7"]
-            .iter()
-            .enumerate()
-            .map(|(k, g)| Item {
-                id: format!("g{k}"),
-                question: "q".into(),
-                gold: g.to_string(),
-                meta: BTreeMap::new(),
-            })
-            .collect();
-        let ds = Dataset {
-            name: "gsm8k".into(),
-            style: AnswerStyle::Numeric,
-            items: items.clone(),
-            skipped: 0,
-            source: "x".into(),
-        };
+        let ds = numeric("gsm8k", &["18", "5", "7"]);
+        let items = ds.items.clone();
         let outs = ["So 18.\n#### 18", "She has 5 left.", "The answer is 8."];
         let results: Vec<ItemResult> = items
             .iter()
