@@ -14,3 +14,16 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+# The tests read real benchmark files kept beside the project (not copied into
+# it): say so before a long build, not as a dozen test panics after it.
+data="${MSCR_SHARED_DATA:-$(cd "$(dirname "$0")/.." && pwd)/../shared/data}"
+missing=()
+for f in gsm8k_test.jsonl gsm8k_train.jsonl math500_test.jsonl asdiv_a.jsonl; do
+  [ -f "$data/$f" ] || missing+=("$f")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test-deps: the test data is missing from $data (${missing[*]}): clone the project beside" \
+       "the shared folder (../shared/data) or set MSCR_SHARED_DATA to a folder holding these files" >&2
+  exit 1
+fi
