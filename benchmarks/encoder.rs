@@ -6,7 +6,8 @@
 //!  [--embedder DIR|ONNX] [--mlm DIR|ONNX]`
 
 use mscr::runtime::encoder::{MaskedLm, SentenceEncoder};
-use mscr::runtime::{LoadOptions, MaskFiller, SentenceEmbedder};
+use mscr::lm::{MaskFiller, SentenceEmbedder};
+use mscr::runtime::LoadOptions;
 use std::time::Instant;
 
 fn arg(name: &str, default: &str) -> String {

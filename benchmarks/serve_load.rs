@@ -7,7 +7,8 @@
 //! MSCR_BENCH_REQUESTS (per client, default 4), MSCR_BENCH_MAX_TOKENS (16),
 //! MSCR_BENCH_MAX_BATCH (16), MSCR_BENCH_THREADS (ORT intra-op threads, 0).
 
-use mscr::runtime::{Decoding, LoadOptions, Prompt, load_model};
+use mscr::lm::{Decoding, Prompt};
+use mscr::runtime::{LoadOptions, load_model};
 use mscr::serve::{ServeOptions, Server};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

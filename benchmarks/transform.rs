@@ -73,7 +73,7 @@ fn main() {
     let data = mscr::paths::shared_data_dir().expect("../shared/data with gsm8k_*.jsonl");
 
     let t0 = Instant::now();
-    let (model, tok, _chat) = mscr::model::gguf::load_gguf(&gguf).expect("load GGUF");
+    let (model, tok, _chat) = mscr::model::spec::load_gguf(&gguf).expect("load GGUF");
     eprintln!(
         "loaded {} in {:.1}s",
         gguf.display(),

@@ -8,6 +8,8 @@ pub mod attack;
 pub mod campaign;
 pub mod data;
 pub mod error;
+pub mod eval;
+pub mod lm;
 pub mod model;
 pub mod paths;
 pub mod report;

@@ -7,7 +7,7 @@ use mscr::attack::sources::{SourceConfig, gather};
 use mscr::attack::words::{Stopwords, split_words};
 use mscr::attack::{Resources, WordNet, candidates_report};
 use mscr::model::Matrix;
-use mscr::runtime::{MaskFiller, SentenceEmbedder};
+use mscr::lm::{MaskFiller, SentenceEmbedder};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 

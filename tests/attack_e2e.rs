@@ -7,7 +7,8 @@ use mscr::attack::config::AttackConfig;
 use mscr::attack::{AttackRecord, Attacker, Labels, Outcome, load_resources};
 use mscr::data::Item;
 use mscr::data::prompt::PromptTemplate;
-use mscr::runtime::{Decoding, LoadOptions};
+use mscr::lm::Decoding;
+use mscr::runtime::LoadOptions;
 use mscr::score::AnswerStyle;
 
 const MODEL: &str = "smollm2-135m-instruct";

@@ -8,7 +8,8 @@
 mod common;
 
 use common::max_abs_diff;
-use mscr::model::gguf::{GgufFile, load_gguf};
+use mscr::model::gguf::GgufFile;
+use mscr::model::spec::load_gguf;
 use mscr::model::gguf_write::{TinyConfig, write_tiny_model};
 use mscr::model::native::NativeWeights;
 use mscr::model::quant::GgmlType;
@@ -233,7 +234,7 @@ fn real_prompts(path: &Path) -> Vec<Vec<u32>> {
     .map(|q| {
         let text = chat
             .render(
-                &[mscr::runtime::ChatMessage {
+                &[mscr::lm::ChatMessage {
                     role: "user".into(),
                     content: (*q).into(),
                 }],

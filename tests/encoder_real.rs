@@ -2,7 +2,8 @@
 //! embeddings) and the tiny SPLADE-tuned BERT masked LM.
 
 use mscr::runtime::encoder::{MaskedLm, SentenceEncoder, cosine};
-use mscr::runtime::{LoadOptions, MaskFiller, SentenceEmbedder};
+use mscr::lm::{MaskFiller, SentenceEmbedder};
+use mscr::runtime::LoadOptions;
 use std::path::PathBuf;
 
 fn model(name: &str) -> PathBuf {

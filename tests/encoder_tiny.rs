@@ -3,7 +3,8 @@
 //! compared with a straightforward forward pass written here.
 
 use mscr::runtime::encoder::{GraphHead, MaskedLm, SentenceEncoder, cosine, export_onnx};
-use mscr::runtime::{LoadOptions, MaskFiller, SentenceEmbedder};
+use mscr::lm::{MaskFiller, SentenceEmbedder};
+use mscr::runtime::LoadOptions;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use safetensors::{Dtype, tensor::TensorView};

@@ -2,7 +2,7 @@
 //! tests run themselves (plain TcpListener threads speaking HTTP/1.1).
 
 use mscr::runtime::http::HttpModel;
-use mscr::runtime::{Decoding, FinishReason, LanguageModel, Prompt};
+use mscr::lm::{Decoding, FinishReason, LanguageModel, Prompt};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,10 +1,11 @@
 //! GGUF reading, writing and dequantisation on files the tests write themselves.
 
-use mscr::model::gguf::{GgufFile, Value, load_gguf};
+use mscr::model::gguf::{GgufFile, Value};
+use mscr::model::spec::load_gguf;
 use mscr::model::gguf_write::{GgufWriter, TinyConfig, random_model, write_tiny_model};
 use mscr::model::quant::{self, GgmlType};
 use mscr::model::{Arch, Linear};
-use mscr::runtime::ChatMessage;
+use mscr::lm::ChatMessage;
 use std::path::PathBuf;
 
 fn tmp(name: &str) -> PathBuf {

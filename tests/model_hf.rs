@@ -2,10 +2,10 @@
 //! safetensors, F32/BF16/F16), and clear errors on bad folders.
 
 use mscr::model::Arch;
-use mscr::model::gguf::load_gguf;
+use mscr::model::spec::load_gguf;
 use mscr::model::gguf_write::{TinyConfig, random_model, write_tiny_model};
 use mscr::model::hf::{load_hf, save_hf};
-use mscr::runtime::ChatMessage;
+use mscr::lm::ChatMessage;
 use safetensors::Dtype;
 use std::path::PathBuf;
 

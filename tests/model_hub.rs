@@ -205,7 +205,7 @@ fn resolve_downloads_a_hub_alias() {
     let g = work.join("tiny.gguf");
     let cfg = TinyConfig::default();
     write_tiny_model(&g, mscr::model::Arch::Qwen2, &cfg, 5).unwrap();
-    let (_, tok, _) = mscr::model::gguf::load_gguf(&g).unwrap();
+    let (_, tok, _) = mscr::model::spec::load_gguf(&g).unwrap();
     let model = random_model(mscr::model::Arch::Qwen2, &cfg, 5);
     let src = work.join("src");
     mscr::model::hf::save_hf(

@@ -3,7 +3,7 @@
 //! imported SmolLM2 weights greedy-completes "The capital of France is" with
 //! " Paris". A wrong Q/K un-permutation or tokenizer breaks this.
 
-use mscr::model::gguf::load_gguf;
+use mscr::model::spec::load_gguf;
 use mscr::model::{Linear, Model};
 
 fn rms_norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {

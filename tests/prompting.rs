@@ -7,7 +7,8 @@ mod common;
 
 use common::*;
 use mscr::campaign::{CampaignRun, CellKey, Store};
-use mscr::runtime::{Decoding, LoadOptions, Prompt};
+use mscr::lm::{Decoding, Prompt};
+use mscr::runtime::LoadOptions;
 use mscr::score::AnswerStyle;
 use mscr::transform::decode::{
     Answerer, PassAtKConfig, SampleConfig, Sampling, SelfConsistencyConfig, draw, vote,
@@ -257,10 +258,10 @@ search = {{ kind = "single-word", importance = false, prescreen = false }}
     .unwrap();
     let result = mscr::campaign::run(&CampaignRun {
         spec: spec.clone(),
-        report: true,
         ..CampaignRun::default()
     })
     .unwrap();
+    mscr::report::write_report(&result.out).unwrap();
     assert_eq!(result.stats.ran, 9);
     let store = Store::open_existing(&out).unwrap();
     let cell = |t: &str| CellKey {

@@ -23,7 +23,8 @@ use mscr::attack::{AttackConfig, AttackRecord, Attacker, Labels, Outcome, load_r
 use mscr::data::Item;
 use mscr::data::prompt::PromptTemplate;
 use mscr::runtime::http::HttpModel;
-use mscr::runtime::{Decoding, LoadOptions};
+use mscr::lm::Decoding;
+use mscr::runtime::LoadOptions;
 use mscr::score::AnswerStyle;
 use std::sync::Arc;
 use std::time::Instant;

@@ -16,7 +16,7 @@
 //! only some runs), and the stand-in keeps the test fast and setup-free.
 
 use mscr::runtime::http::HttpModel;
-use mscr::runtime::{Decoding, FinishReason, Generation, LanguageModel, Prompt};
+use mscr::lm::{Decoding, FinishReason, Generation, LanguageModel, Prompt};
 use mscr::serve::{ServeOptions, Server};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

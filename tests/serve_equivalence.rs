@@ -4,7 +4,8 @@
 
 use mscr::data::prompt::PromptTemplate;
 use mscr::runtime::http::HttpModel;
-use mscr::runtime::{Decoding, LanguageModel, LoadOptions, load_model};
+use mscr::lm::{Decoding, LanguageModel};
+use mscr::runtime::{LoadOptions, load_model};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 

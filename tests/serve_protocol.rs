@@ -3,7 +3,8 @@
 //! backend's scoring and token counting against in-process results.
 
 use mscr::runtime::http::HttpModel;
-use mscr::runtime::{Decoding, Generation, LanguageModel, LoadOptions, Prompt, load_model};
+use mscr::lm::{Decoding, Generation, LanguageModel, Prompt};
+use mscr::runtime::{LoadOptions, load_model};
 use mscr::serve::{ServeOptions, Server};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -7,7 +7,7 @@
 use mscr::model::chat::ChatTemplate;
 use mscr::model::gguf::GgufFile;
 use mscr::model::tokenizer::Tokenizer;
-use mscr::runtime::ChatMessage;
+use mscr::lm::ChatMessage;
 use serde_json::Value;
 
 const FIXTURE: &str = include_str!("fixtures/smollm2_llamacpp_tokens.jsonl");

@@ -11,7 +11,7 @@ use super::{Labels, Resources};
 use crate::data::Item;
 use crate::data::prompt::PromptTemplate;
 use crate::error::{Error, Result};
-use crate::runtime::{Decoding, LanguageModel};
+use crate::lm::{Decoding, LanguageModel};
 use crate::score::AnswerStyle;
 use crate::transform::decode::{Answerer, Decision};
 use sha2::{Digest, Sha256};

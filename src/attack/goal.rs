@@ -7,7 +7,7 @@
 
 use super::record::JudgeVerdict;
 use crate::error::Result;
-use crate::runtime::{Decoding, LanguageModel, Prompt};
+use crate::lm::{Decoding, LanguageModel, Prompt};
 use crate::score::{AnswerStyle, check};
 
 /// The extracted answer and whether it matches the gold.

@@ -34,7 +34,7 @@ pub use resources::load_resources;
 pub use summary::Summary;
 pub use wordnet::WordNet;
 
-use crate::runtime::{LanguageModel, MaskFiller, SentenceEmbedder};
+use crate::lm::{LanguageModel, MaskFiller, SentenceEmbedder};
 use std::sync::Arc;
 
 /// The already-built parts an attack uses. Only `model` is needed to attack;

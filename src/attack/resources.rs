@@ -57,7 +57,7 @@ pub fn load_resources(
 /// `embedding` source uses.
 pub fn resources_around(
     model_spec: &str,
-    model: std::sync::Arc<dyn crate::runtime::LanguageModel>,
+    model: std::sync::Arc<dyn crate::lm::LanguageModel>,
     config: &AttackConfig,
     options: &LoadOptions,
 ) -> Result<Resources> {

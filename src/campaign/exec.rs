@@ -9,7 +9,8 @@ use crate::attack::AttackRecord;
 use crate::data::Item;
 use crate::data::prompt::PromptTemplate;
 use crate::error::{Error, Result};
-use crate::runtime::{Decoding, LanguageModel, LoadOptions, Prompt};
+use crate::lm::{Decoding, LanguageModel, Prompt};
+use crate::runtime::LoadOptions;
 use crate::score::AnswerStyle;
 use crate::transform::decode::Answerer;
 use std::path::Path;
@@ -46,11 +47,6 @@ pub fn load_dataset(name: &str, base_dir: &Path) -> Result<DatasetData> {
 
 fn looks_like_path(s: &str) -> bool {
     s.contains('/') || s.ends_with(".jsonl") || s.ends_with(".json")
-}
-
-/// A prompt template by name.
-pub fn named_prompt(name: &str) -> Result<PromptTemplate> {
-    PromptTemplate::named(name)
 }
 
 /// Checks that a model spec can be found, without loading it, so a campaign
@@ -135,7 +131,7 @@ pub fn load_transformed_on(
     if chain.weights_unchanged() {
         return crate::runtime::load_model(spec, options);
     }
-    let m = crate::runtime::load::load_with_transforms(spec, &chain.weight_steps(), options)?;
+    let m = crate::transform::load::load_with_transforms(spec, &chain.weight_steps(), options)?;
     Ok(Arc::new(m))
 }
 
@@ -171,29 +167,6 @@ pub fn chain_answerer(chain: &TransformChain, threads: usize) -> Result<Answerer
         ..LoadOptions::default()
     };
     Ok(step_answerer(chain, &options)?.unwrap_or_default())
-}
-
-/// Checks an attack configuration parses, before any work.
-pub fn check_attack(attack: &AttackSpec) -> Result<()> {
-    match &attack.source {
-        AttackSource::File(path) => {
-            if !path.is_file() {
-                return Err(Error::file(
-                    path,
-                    format!(
-                        "attack config of `{}` not found (paths are relative to the campaign spec)",
-                        attack.name
-                    ),
-                ));
-            }
-            crate::attack::AttackConfig::from_file(path)?;
-            Ok(())
-        }
-        AttackSource::Inline(text) => {
-            crate::attack::AttackConfig::from_toml_str(text, &attack.name)?;
-            Ok(())
-        }
-    }
 }
 
 /// Everything a cell's questions need, built once per cell.
@@ -307,7 +280,7 @@ pub fn validate(spec: &CampaignSpec) -> Result<Vec<DatasetData>> {
         }
     }
     for a in &spec.attacks {
-        if let Err(e) = check_attack(a) {
+        if let Err(e) = a.check() {
             problems.push(format!("attack `{}`: {e}", a.name));
         }
     }

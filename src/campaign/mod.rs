@@ -22,8 +22,6 @@ pub struct CampaignRun {
     pub resume: bool,
     pub shard: Option<Shard>,
     pub progress: bool,
-    /// Write the report when the run finishes.
-    pub report: bool,
 }
 
 #[derive(Debug)]
@@ -48,7 +46,7 @@ fn fingerprint(spec: &CampaignSpec, shard: Option<Shard>) -> String {
     v.to_string()
 }
 
-/// Parses, validates and runs a campaign, then (optionally) writes its report.
+/// Parses, validates and runs a campaign (the caller writes its report).
 pub fn run(req: &CampaignRun) -> Result<CampaignResult> {
     let spec = CampaignSpec::from_file(&req.spec)?;
     let out = req.out.clone().unwrap_or_else(|| spec.out.clone());
@@ -151,17 +149,11 @@ pub fn run(req: &CampaignRun) -> Result<CampaignResult> {
         },
         &options,
     )?;
-    if req.report {
-        crate::report::write_report(&out)?;
-    }
     Ok(CampaignResult { out, stats })
 }
 
-/// `mscr campaign merge`: combines shard folders into `out` and reports it.
-pub fn merge(inputs: &[PathBuf], out: &Path, report: bool) -> Result<MergeStats> {
-    let stats = merge_dirs(inputs, out)?;
-    if report {
-        crate::report::write_report(out)?;
-    }
-    Ok(stats)
+/// `mscr campaign merge`: combines shard folders into `out` (the caller
+/// writes the report: reports read campaigns, never the reverse).
+pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeStats> {
+    merge_dirs(inputs, out)
 }

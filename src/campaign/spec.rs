@@ -6,7 +6,7 @@
 
 use crate::data::prompt::PromptTemplate;
 use crate::error::{Error, Result};
-use crate::runtime::Decoding;
+use crate::lm::Decoding;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -600,6 +600,31 @@ fn parse_attacks(tables: &[toml::Table], path: &Path) -> Result<Vec<AttackSpec>>
     Ok(out)
 }
 
+impl AttackSpec {
+    /// Checks the attack configuration parses, before any work.
+    pub fn check(&self) -> Result<()> {
+        match &self.source {
+            AttackSource::File(path) => {
+                if !path.is_file() {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "attack config of `{}` not found (paths are relative to the campaign spec)",
+                            self.name
+                        ),
+                    ));
+                }
+                crate::attack::AttackConfig::from_file(path)?;
+                Ok(())
+            }
+            AttackSource::Inline(text) => {
+                crate::attack::AttackConfig::from_toml_str(text, &self.name)?;
+                Ok(())
+            }
+        }
+    }
+}
+
 const PROMPT_KEYS: &[&str] = &["name", "system", "user", "chat"];
 
 fn parse_prompt(v: Option<&toml::Value>, path: &Path, base: &Path) -> Result<PromptTemplate> {
@@ -613,7 +638,7 @@ fn parse_prompt(v: Option<&toml::Value>, path: &Path, base: &Path) -> Result<Pro
                 let t: toml::Table = toml::from_str(&text).map_err(|e| toml_err(&file, e))?;
                 return parse_prompt(Some(&toml::Value::Table(t)), &file, base);
             }
-            super::exec::named_prompt(s).map_err(|e| Error::file(path, format!("prompt: {e}")))
+            PromptTemplate::named(s).map_err(|e| Error::file(path, format!("prompt: {e}")))
         }
         Some(toml::Value::Table(t)) => {
             for k in t.keys() {
@@ -1021,7 +1046,7 @@ mod shipped {
             other => panic!("{other:?}"),
         }
         for a in &p.attacks {
-            super::super::exec::check_attack(a).unwrap();
+            a.check().unwrap();
         }
         let q = CampaignSpec::from_file(&dir.join("quickstart.toml")).unwrap();
         assert_eq!(q.limit, Some(40));

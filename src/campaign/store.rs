@@ -7,7 +7,7 @@
 
 use crate::attack::AttackRecord;
 use crate::error::{Error, Result};
-use crate::runtime::{Decoding, FinishReason, Generation, LanguageModel, Prompt};
+use crate::lm::{Decoding, FinishReason, Generation, LanguageModel, Prompt};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -585,7 +585,7 @@ impl LanguageModel for CachedModel {
         self.inner.id()
     }
 
-    fn stats(&self) -> Option<crate::runtime::ModelStats> {
+    fn stats(&self) -> Option<crate::lm::ModelStats> {
         self.inner.stats()
     }
 

@@ -34,10 +34,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         input,
         output,
     } = a.command;
-    let Some(mapping) = mscr::data::dataset::canonical_name(&dataset)
-        .and_then(mscr::data::dataset::builtin_mapping)
+    let Some(mapping) = mscr::data::dataset::builtin_split(&dataset)
+        .and_then(|(name, _)| mscr::data::dataset::builtin_mapping(name))
     else {
-        bail!("unknown dataset `{dataset}`: use gsm8k, math500, asdiv, svamp or mawps");
+        bail!(
+            "unknown dataset `{dataset}`: use one of {}",
+            mscr::data::dataset::BUILTIN_SPECS.join(", ")
+        );
     };
     let reader: Box<dyn std::io::BufRead> = if input.as_os_str() == "-" {
         Box::new(BufReader::new(std::io::stdin()))

@@ -9,7 +9,8 @@ use mscr::attack::{
 use mscr::campaign::{TransformChain, exec};
 use mscr::data::Item;
 use mscr::data::prompt::PromptTemplate;
-use mscr::runtime::{Decoding, LoadOptions};
+use mscr::lm::Decoding;
+use mscr::runtime::LoadOptions;
 use mscr::score::AnswerStyle;
 use mscr::transform::decode::Answerer;
 use std::path::PathBuf;

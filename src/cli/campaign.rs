@@ -54,8 +54,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 resume,
                 shard,
                 progress: true,
-                report: !no_report,
             })?;
+            if !no_report {
+                mscr::report::write_report(&r.out)?;
+            }
             eprintln!(
                 "{} questions run, {} already done; results in {}",
                 r.stats.ran,
@@ -69,7 +71,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Sub::Merge { dirs, out } => {
-            let s = mscr::campaign::merge(&dirs, &out, true)?;
+            let s = mscr::campaign::merge(&dirs, &out)?;
+            mscr::report::write_report(&out)?;
             eprintln!(
                 "merged {} records ({} identical duplicates) and {} cached generations into {}",
                 s.records,

@@ -3,8 +3,10 @@
 use anyhow::Context;
 use mscr::campaign::{TransformChain, exec};
 use mscr::data::{self, prompt::PromptTemplate};
-use mscr::runtime::{Decoding, LoadOptions};
-use mscr::score::{AnswerStyle, eval};
+use mscr::lm::Decoding;
+use mscr::runtime::LoadOptions;
+use mscr::eval;
+use mscr::score::AnswerStyle;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 use anyhow::{Context, bail};
-use mscr::runtime::{Decoding, LoadOptions, Prompt};
+use mscr::lm::{Decoding, Prompt};
+use mscr::runtime::LoadOptions;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -18,9 +18,15 @@ pub struct Args {
     /// Repeat to chain (applied in order).
     #[arg(long = "transform", required = true)]
     transforms: Vec<String>,
-    /// Calibration questions: a JSONL dataset file (question / problem fields).
+    /// Calibration questions: a dataset spec as `--dataset` takes it (a
+    /// built-in name such as gsm8k-train or asdiv, a JSONL/CSV file, a URL
+    /// with --sha256). GSM8K *train* questions by default, never test questions
+    /// a campaign attacks.
+    #[arg(long, default_value = "gsm8k-train")]
+    calibration: String,
+    /// Pinned sha256 of a URL calibration dataset.
     #[arg(long)]
-    calibration: Option<PathBuf>,
+    sha256: Option<String>,
     /// Number of calibration questions.
     #[arg(long, default_value_t = 32)]
     calibration_items: usize,
@@ -41,13 +47,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .map(|t| TransformSpec::parse(t).and_then(|s| s.build().map(|_| s)))
         .collect::<Result<Vec<_>, _>>()?;
     let (model, tok, tokenizer_files) = load_source(&a.model)?;
-    let calib = match &a.calibration {
-        None => Calibration::none(),
-        Some(path) => {
-            let texts = transform::calib::questions_from_jsonl(path, a.calibration_items)?;
-            Calibration::from_texts(&texts, a.calibration_tokens, |t| tok.encode(t, true))?
-        }
+    let opts = mscr::data::LoadOptions {
+        sha256: a.sha256.clone(),
+        ..Default::default()
     };
+    let texts = transform::calib::questions(&a.calibration, a.calibration_items, &opts)?;
+    let calib = Calibration::from_texts(&texts, a.calibration_tokens, |t| tok.encode(t, true))?;
     let mut current = model;
     let mut records = Vec::new();
     for spec in &specs {

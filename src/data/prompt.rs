@@ -1,7 +1,7 @@
 //! Prompt templates: how a question becomes a model prompt.
 
 use crate::error::{Error, Result};
-use crate::runtime::Prompt;
+use crate::lm::Prompt;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::model::gguf::GgufFile;
 use crate::model::tokenizer::Tokenizer;
-use crate::runtime::ChatMessage;
+use crate::lm::ChatMessage;
 use minijinja::{Environment, ErrorKind, context};
 
 /// The template used when a model has none.

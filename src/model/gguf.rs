@@ -6,9 +6,7 @@
 //! lying header yields an error naming the file instead of a huge allocation.
 
 use crate::error::{Error, Result};
-use crate::model::chat::ChatTemplate;
 use crate::model::quant::{self, GgmlType};
-use crate::model::tokenizer::Tokenizer;
 use crate::model::weights::{Arch, Layer, Linear, Matrix, Model, ModelConfig, RopeScaling};
 use memmap2::Mmap;
 use std::collections::BTreeMap;
@@ -818,17 +816,6 @@ pub fn permute_rows(w: &Matrix, n_heads: usize) -> Matrix {
 
 fn unpermute_vec(b: &[f32], n_heads: usize) -> Vec<f32> {
     unpermute_rows(&Matrix::new(b.len(), 1, b.to_vec()), n_heads).data
-}
-
-/// Loads a GGUF checkpoint: model weights, its tokenizer and its chat template.
-pub fn load_gguf(path: &Path) -> Result<(Model, Tokenizer, ChatTemplate)> {
-    let g = GgufFile::open(path)?;
-    let mut model = g.to_model()?;
-    let tokenizer = Tokenizer::from_gguf(&g)?;
-    // The tokenizer knows every end-of-turn token, not just the one eos id.
-    model.config.eos_token_ids = tokenizer.eos_ids().to_vec();
-    let template = ChatTemplate::from_gguf(&g, &tokenizer)?;
-    Ok((model, tokenizer, template))
 }
 
 /// Dequantises only the token embedding matrix `[vocab, hidden]` (for the

@@ -311,6 +311,10 @@ impl SafetensorsSet {
 
 /// Loads the decoder weights of a HF folder.
 pub fn load_model(dir: &Path) -> Result<Model> {
+    // A folder written by `mscr transform` carries its per-layer shapes.
+    if dir.join(super::persist::RECORD_FILE).is_file() {
+        return super::persist::load_transformed(dir);
+    }
     let config = read_config(dir)?;
     let st = SafetensorsSet::open(dir)?;
     let ctx = |e: Error| match e {

@@ -7,6 +7,7 @@ pub mod gguf_write;
 pub mod hf;
 pub mod hub;
 pub mod native;
+pub mod persist;
 pub mod quant;
 pub mod spec;
 pub mod tokenizer;

@@ -277,7 +277,7 @@ pub fn resolve(spec: &str) -> Result<ResolvedModel> {
 /// Loads a decoder: weights, tokenizer and chat template.
 pub fn load_decoder(resolved: &ResolvedModel) -> Result<(Model, Tokenizer, ChatTemplate)> {
     match resolved {
-        ResolvedModel::Gguf { path } => gguf::load_gguf(path),
+        ResolvedModel::Gguf { path } => load_gguf(path),
         ResolvedModel::HfFolder { dir } => hf::load_hf(dir),
         ResolvedModel::Onnx { path } => Err(Error::Unsupported(format!(
             "{}: an ONNX decoder runs as it is; it has no weights to import (load it through the runtime)",
@@ -287,6 +287,17 @@ pub fn load_decoder(resolved: &ResolvedModel) -> Result<(Model, Tokenizer, ChatT
             "openai:{base_url}#{model}: a served model has no local weights"
         ))),
     }
+}
+
+/// Loads a GGUF checkpoint: model weights, its tokenizer and its chat template.
+pub fn load_gguf(path: &Path) -> Result<(Model, Tokenizer, ChatTemplate)> {
+    let g = GgufFile::open(path)?;
+    let mut model = g.to_model()?;
+    let tokenizer = Tokenizer::from_gguf(&g)?;
+    // The tokenizer knows every end-of-turn token, not just the one eos id.
+    model.config.eos_token_ids = tokenizer.eos_ids().to_vec();
+    let template = ChatTemplate::from_gguf(&g, &tokenizer)?;
+    Ok((model, tokenizer, template))
 }
 
 /// What `mscr models info` shows, read from metadata without dequantising.

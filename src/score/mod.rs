@@ -4,7 +4,6 @@
 //! the final answer in a model output ([`extract`]) and compares it with the
 //! gold answer ([`equivalent`]).
 
-pub mod eval;
 pub mod expr;
 pub mod extract;
 pub mod judge;

@@ -2,7 +2,7 @@
 //! are ignored (clients send many optional ones); known fields of the wrong
 //! type are a 400.
 
-use crate::runtime::ChatMessage;
+use crate::lm::ChatMessage;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //! collector thread takes whatever is waiting (up to `max_batch`), groups it by
 //! decoding settings and makes one `generate` (or `score`) call per group.
 
-use crate::runtime::{Decoding, Generation, LanguageModel, Prompt};
+use crate::lm::{Decoding, Generation, LanguageModel, Prompt};
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;

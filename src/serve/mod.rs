@@ -6,7 +6,7 @@ pub mod api;
 mod batcher;
 
 use crate::error::{Error, Result};
-use crate::runtime::{ChatMessage, Decoding, FinishReason, Generation, LanguageModel, Prompt};
+use crate::lm::{ChatMessage, Decoding, FinishReason, Generation, LanguageModel, Prompt};
 use api::{ApiError, ChatRequest, CompletionRequest};
 use batcher::Job;
 use serde::de::DeserializeOwned;

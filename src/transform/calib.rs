@@ -370,48 +370,17 @@ impl Calibration {
     }
 }
 
-/// The first `n` question texts of a JSONL dataset file (fields `question`,
-/// `problem`, or ASDiv's `Body` + `Question`).
-// WIRE: switch to crate::data::load once datasets are on main, so dataset names work too.
-pub fn questions_from_jsonl(path: &std::path::Path, n: usize) -> Result<Vec<String>> {
-    use std::io::BufRead;
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        if out.len() >= n {
-            break;
-        }
-        let line = line.map_err(|e| Error::io(path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| Error::Line {
-            path: path.into(),
-            line: i + 1,
-            message: format!("not valid JSON: {e}"),
-        })?;
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-        let text =
-            s("question")
-                .or_else(|| s("problem"))
-                .or_else(|| match (s("Body"), s("Question")) {
-                    (Some(b), Some(q)) => Some(format!("{b} {q}")),
-                    _ => None,
-                });
-        match text {
-            Some(t) => out.push(t),
-            None => {
-                return Err(Error::Line {
-                    path: path.into(),
-                    line: i + 1,
-                    message: "no question text (expected a \"question\" or \"problem\" field)"
-                        .into(),
-                });
-            }
-        }
+/// The first `n` question texts of a dataset, named as every dataset option
+/// names one (a built-in spec such as `gsm8k-train` or `asdiv`, a JSONL/CSV
+/// file, or a pinned URL in `opts`).
+pub fn questions(spec: &str, n: usize, opts: &crate::data::LoadOptions) -> Result<Vec<String>> {
+    let opts = crate::data::LoadOptions {
+        limit: Some(n),
+        ..opts.clone()
+    };
+    let d = crate::data::load(spec, &opts)?;
+    if d.items.is_empty() {
+        return Err(Error::file(&d.source, "no questions found for calibration"));
     }
-    if out.is_empty() {
-        return Err(Error::file(path, "no questions found for calibration"));
-    }
-    Ok(out)
+    Ok(d.items.into_iter().map(|i| i.question).collect())
 }

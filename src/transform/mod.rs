@@ -17,18 +17,40 @@
 
 pub mod calib;
 pub mod decode;
+pub mod load;
 pub mod low_rank;
-pub mod persist;
 pub mod prompt;
 pub mod prune_heads;
 
 pub use calib::Calibration;
 pub use low_rank::{LowRankConfig, LowRankMethod, Projection};
-pub use persist::{RECORD_FILE, load_transformed, save_transformed};
+pub use crate::model::persist::{RECORD_FILE, load_transformed};
 pub use prune_heads::{Distill, GqaMode, PruneHeadsConfig, Scope};
 
 use crate::error::{Error, Result};
 use crate::model::Model;
+
+/// Writes a transformed model and the records that produced it (the folder
+/// format is the importer's: [`crate::model::persist`]).
+pub fn save_transformed(
+    model: &Model,
+    records: &[TransformRecord],
+    extra_files: &[(String, Vec<u8>)],
+    dir: &std::path::Path,
+) -> Result<()> {
+    crate::model::persist::save_transformed(model, records, extra_files, dir)
+}
+
+/// Reading back what [`save_transformed`] wrote.
+pub mod persist {
+    use super::TransformRecord;
+    use crate::error::Result;
+
+    /// The records stored beside a transformed model.
+    pub fn load_records(dir: &std::path::Path) -> Result<Vec<TransformRecord>> {
+        crate::model::persist::load_records(dir)
+    }
+}
 use serde::{Deserialize, Serialize};
 
 /// One model transform.

@@ -5,7 +5,7 @@ use super::{CandidateSource, Proposal};
 use crate::attack::words::apply_replacements;
 use crate::attack::{Resources, words::Word};
 use crate::error::{Error, Result};
-use crate::runtime::MaskFiller;
+use crate::lm::MaskFiller;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

@@ -13,7 +13,8 @@ mod exec;
 pub use bert::{BUILDER_VERSION, BertConfig, Head as GraphHead};
 
 use crate::error::{Error, Result};
-use crate::runtime::{LoadOptions, MaskFiller, SentenceEmbedder};
+use crate::lm::{MaskFiller, SentenceEmbedder};
+use crate::runtime::LoadOptions;
 use exec::{Batch, Runner, length_groups, load_tokenizer, pad, tokenize};
 use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;

@@ -7,7 +7,7 @@ mod spec;
 
 pub use spec::{HttpSpec, parse_spec};
 
-use super::{ChatMessage, Decoding, FinishReason, Generation, LanguageModel, Prompt};
+use crate::lm::{ChatMessage, Decoding, FinishReason, Generation, LanguageModel, Prompt};
 use crate::error::{Error, Result};
 use rand::RngExt;
 use serde_json::{Value, json};

@@ -18,7 +18,8 @@ use super::{
     default_top_p, judge_samples,
 };
 use crate::error::{Error, Result};
-use crate::runtime::{ChatMessage, Generation, LanguageModel, LoadOptions, Prompt};
+use crate::lm::{ChatMessage, Generation, LanguageModel, Prompt};
+use crate::runtime::LoadOptions;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -339,7 +340,7 @@ impl DecodingTransform for BestOfN {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::Decoding;
+    use crate::lm::Decoding;
     use crate::score::AnswerStyle;
     use crate::transform::decode::Answerer;
     use crate::transform::decode::tests::Scripted;

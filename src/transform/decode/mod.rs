@@ -28,7 +28,7 @@ pub use sample::SampleConfig;
 pub use self_consistency::{SelfConsistencyConfig, vote};
 
 use crate::error::{Error, Result};
-use crate::runtime::{Decoding, Generation, LanguageModel, Prompt};
+use crate::lm::{Decoding, Generation, LanguageModel, Prompt};
 use crate::score::{AnswerStyle, check};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -416,7 +416,7 @@ impl Answerer {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::runtime::FinishReason;
+    use crate::lm::FinishReason;
     use std::sync::Mutex;
 
     /// A scripted model: the answer of sample `seed` to a prompt is looked

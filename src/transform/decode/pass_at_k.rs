@@ -14,7 +14,7 @@ use super::{
     default_top_p, judge_samples,
 };
 use crate::error::{Error, Result};
-use crate::runtime::Generation;
+use crate::lm::Generation;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use super::{
     DecideBatch, Decision, DecodingTransform, Sampling, default_temperature, default_top_p,
 };
 use crate::error::Result;
-use crate::runtime::Generation;
+use crate::lm::Generation;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use super::{
     default_top_p, judge_samples,
 };
 use crate::error::Result;
-use crate::runtime::Generation;
+use crate::lm::Generation;
 use crate::score::{AnswerStyle, equivalent};
 use serde::{Deserialize, Serialize};
 
@@ -113,7 +113,7 @@ impl DecodingTransform for SelfConsistencyConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::{Decoding, Prompt};
+    use crate::lm::{Decoding, Prompt};
     use crate::transform::decode::tests::Scripted;
     use crate::transform::decode::{Answerer, DecodingTransform};
     use std::sync::Arc;

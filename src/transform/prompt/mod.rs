@@ -48,7 +48,7 @@ fn builtin_or_file(name: &str, file: Option<&Path>) -> Result<PromptTemplate> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::Prompt;
+    use crate::lm::Prompt;
 
     #[test]
     fn built_in_prompt_transforms_render_the_question() {

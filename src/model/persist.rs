@@ -9,12 +9,12 @@
 //!   (`model.layers.{i}.self_attn.q_proj.weight`, `mlp.down_proj.weight`, ...). A
 //!   factorised projection `W ≈ U V` is stored as `...q_proj.weight_u` `[out, r]`
 //!   and `...q_proj.weight_v` `[r, in]` instead of `...q_proj.weight`.
-//! - `record.json`: the list of [`TransformRecord`]s that produced it.
+//! - `record.json`: the list of transform records that produced it (written
+//!   and read by `crate::transform`, which owns their type).
 //! - tokenizer files copied from the source model by the caller.
 
-use super::TransformRecord;
 use crate::error::{Error, Result};
-use crate::model::{Arch, Layer, Linear, Matrix, Model, ModelConfig, RopeScaling};
+use super::{Arch, Layer, Linear, Matrix, Model, ModelConfig, RopeScaling};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -67,9 +67,9 @@ fn proj<'a>(l: &'a Layer, name: &str) -> &'a Linear {
 
 /// Writes `model` (and its records) into `dir`, plus `extra_files`
 /// (name, bytes) such as the source model's tokenizer.json.
-pub fn save_transformed(
+pub fn save_transformed<R: Serialize>(
     model: &Model,
-    records: &[TransformRecord],
+    records: &[R],
     extra_files: &[(String, Vec<u8>)],
     dir: &Path,
 ) -> Result<()> {
@@ -424,7 +424,7 @@ pub fn load_transformed(dir: &Path) -> Result<Model> {
 }
 
 /// The records stored beside a transformed model.
-pub fn load_records(dir: &Path) -> Result<Vec<TransformRecord>> {
+pub fn load_records<R: serde::de::DeserializeOwned>(dir: &Path) -> Result<Vec<R>> {
     let p = dir.join(RECORD_FILE);
     let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
     serde_json::from_str(&text).map_err(|e| Error::file(&p, format!("not a transform record: {e}")))
