@@ -765,6 +765,73 @@ mod tests {
     }
 
     #[test]
+    fn spans_for_every_delimiter() {
+        let kinds = |t: &str| -> Vec<(String, SpanKind)> {
+            protected_spans(t)
+                .into_iter()
+                .map(|s| (t[s.start..s.end].to_string(), s.kind))
+                .collect()
+        };
+        let t = "a $x$ b $$y$$ c \\(z\\) d \\[w\\] e \\begin{align}p\\begin{align}q\\end{align}\\end{align} f [asy]draw(o);[/asy] g";
+        let got = kinds(t);
+        let want = [
+            "$x$",
+            "$$y$$",
+            "\\(z\\)",
+            "\\[w\\]",
+            "\\begin{align}p\\begin{align}q\\end{align}\\end{align}",
+            "[asy]draw(o);[/asy]",
+        ];
+        assert_eq!(got.iter().map(|g| g.0.as_str()).collect::<Vec<_>>(), want);
+        assert_eq!(got[5].1, SpanKind::Code);
+        // `\$` is money inside and outside math; `$…$` with an escaped dollar inside stays one span.
+        assert_eq!(kinds("costs \\$5 and $\\$3+x$ now")[0].0, "$\\$3+x$");
+        // GSM8K money: no math at all.
+        assert!(protected_spans("pays $5 for eggs and $3 for milk").is_empty());
+        // Unclosed: protect to the end.
+        assert_eq!(kinds("see [asy] draw(")[0].0, "[asy] draw(");
+    }
+
+    #[test]
+    fn sentence_starts() {
+        let at = |t: &str, w: &str| at_sentence_start(t, t.find(w).unwrap());
+        assert!(at("Tom ran.", "Tom"));
+        assert!(at("He ran. Tom ran.", "Tom"));
+        assert!(at("He ran? (Tom ran.)", "Tom"));
+        assert!(at("Find $w.$  Then go.", "Then"));
+        assert!(at("Let \\[x=1\\] Then go.", "Then"));
+        assert!(at("Look.\n\n[asy]draw();[/asy] Then go.", "Then"));
+        assert!(!at("He met Mrs. Snyder.", "Snyder"));
+        assert!(!at("He met J. Doe.", "Doe"));
+        assert!(!at("He met Tom.", "Tom"));
+        assert!(!at("If $x$ Then", "Then"));
+    }
+
+    #[test]
+    fn lists_load() {
+        assert!(NAME_SET.len() > 30_000);
+        for n in [
+            "Marin", "Hannah", "Ellen", "Janet", "Kylie", "Jayden", "Chicago", "Monday",
+        ] {
+            assert!(is_known_name(n), "{n}");
+        }
+        for w in [
+            "The", "Each", "There", "Find", "Compute", "An", "My", "Farmer",
+        ] {
+            assert!(!is_known_name(w), "{w}");
+        }
+        assert!(is_unit("cm") && is_unit("Inches") && !is_unit("foot") && is_context_unit("foot"));
+        let (always, context) = &*UNIT_SETS;
+        assert!(always.is_disjoint(context));
+        assert!(
+            always
+                .iter()
+                .chain(context)
+                .all(|u| u.chars().all(|c| c.is_lowercase()))
+        );
+    }
+
+    #[test]
     fn replacement_keeps_punctuation() {
         let q = "Tom bought apples, pears.";
         let words = split_words(q, &Stopwords::default());
