@@ -224,8 +224,8 @@ pub fn judge(
 ) -> ItemResult {
     let v = check(&output, &item.gold, style);
     let strict_correct = (style == AnswerStyle::Numeric).then(|| {
-        super::extract::gsm8k_strict(&output)
-            .is_some_and(|n| super::equivalent(&n.canonical(), &item.gold, style))
+        crate::score::extract::gsm8k_strict(&output)
+            .is_some_and(|n| crate::score::equivalent(&n.canonical(), &item.gold, style))
     });
     ItemResult {
         id: item.id.clone(),

@@ -51,7 +51,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         sha256: a.sha256.clone(),
         ..Default::default()
     };
-    let texts = transform::calib::questions(&a.calibration, a.calibration_items, &opts)?;
+    let texts = mscr::data::questions(&a.calibration, a.calibration_items, &opts)?;
     let calib = Calibration::from_texts(&texts, a.calibration_tokens, |t| tok.encode(t, true))?;
     let mut current = model;
     let mut records = Vec::new();

@@ -335,6 +335,74 @@ fn resolve(name_or_path: &str, opts: &LoadOptions) -> Result<(PathBuf, Option<&'
     ))
 }
 
+/// The first `n` question texts of a dataset spec, for calibration and
+/// training prompts: any spec [`load`] takes; a JSONL file in no known format
+/// still gives its `question` / `problem` (or ASDiv's `Body` + `Question`)
+/// fields, since no answers are needed.
+pub fn questions(spec: &str, n: usize, opts: &LoadOptions) -> Result<Vec<String>> {
+    let limited = LoadOptions {
+        limit: Some(n),
+        ..opts.clone()
+    };
+    match load(spec, &limited) {
+        Ok(d) if d.items.is_empty() => {
+            Err(Error::file(&d.source, "no questions in this dataset"))
+        }
+        Ok(d) => Ok(d.items.into_iter().map(|i| i.question).collect()),
+        Err(e) => {
+            let path = Path::new(spec);
+            if path.is_file() && opts.format.is_none() && opts.mapping.is_none() {
+                question_fields(path, n)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+fn question_fields(path: &Path, n: usize) -> Result<Vec<String>> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        if out.len() >= n {
+            break;
+        }
+        let line = line.map_err(|e| Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| Error::Line {
+            path: path.into(),
+            line: i + 1,
+            message: format!("not valid JSON: {e}"),
+        })?;
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        let text =
+            s("question")
+                .or_else(|| s("problem"))
+                .or_else(|| match (s("Body"), s("Question")) {
+                    (Some(b), Some(q)) => Some(format!("{b} {q}")),
+                    _ => None,
+                });
+        match text {
+            Some(t) => out.push(t),
+            None => {
+                return Err(Error::Line {
+                    path: path.into(),
+                    line: i + 1,
+                    message: "no question text (expected a \"question\" or \"problem\" field)"
+                        .into(),
+                });
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::file(path, "no questions found for calibration"));
+    }
+    Ok(out)
+}
+
 /// The first present alternative of `field` in `rec`.
 fn field<'a>(rec: &'a serde_json::Map<String, Value>, field: &str) -> Option<&'a Value> {
     field

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::chat::ChatTemplate;
-use crate::model::gguf::{self, GgufFile};
+use crate::model::gguf::GgufFile;
 use crate::model::hf;
 use crate::model::hub;
 use crate::model::tokenizer::Tokenizer;

@@ -370,17 +370,3 @@ impl Calibration {
     }
 }
 
-/// The first `n` question texts of a dataset, named as every dataset option
-/// names one (a built-in spec such as `gsm8k-train` or `asdiv`, a JSONL/CSV
-/// file, or a pinned URL in `opts`).
-pub fn questions(spec: &str, n: usize, opts: &crate::data::LoadOptions) -> Result<Vec<String>> {
-    let opts = crate::data::LoadOptions {
-        limit: Some(n),
-        ..opts.clone()
-    };
-    let d = crate::data::load(spec, &opts)?;
-    if d.items.is_empty() {
-        return Err(Error::file(&d.source, "no questions found for calibration"));
-    }
-    Ok(d.items.into_iter().map(|i| i.question).collect())
-}

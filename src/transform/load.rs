@@ -23,7 +23,7 @@ pub fn load_with_transforms(
     let so = parse_options(spec)?;
     let resolved = crate::model::spec::resolve(&so.target)?;
     let (model, tokenizer, chat) = crate::model::spec::load_decoder(&resolved)?;
-    let texts = super::calib::questions(
+    let texts = crate::data::questions(
         CALIBRATION_DATASET,
         CALIBRATION_ITEMS,
         &crate::data::LoadOptions::default(),
