@@ -2,10 +2,10 @@
 
 use mscr::model::gguf::{GgufFile, Value, load_gguf};
 use mscr::model::gguf_write::{GgufWriter, TinyConfig, random_model, write_tiny_model};
+use mscr::model::native::Native;
 use mscr::model::quant::{self, GgmlType};
 use mscr::model::{Arch, Linear};
 use mscr::runtime::ChatMessage;
-use mscr::model::native::Native;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -512,7 +512,12 @@ fn dequant_matches_gguf_python_package() {
             .unwrap_or_else(|err| panic!("{name} ({}): {err}", e["source"]));
         assert_eq!(got.len(), want.len());
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(g.to_bits(), w.to_bits(), "{name} ({}) value {i}: {g} vs {w}", e["source"]);
+            assert_eq!(
+                g.to_bits(),
+                w.to_bits(),
+                "{name} ({}) value {i}: {g} vs {w}",
+                e["source"]
+            );
         }
         checked.insert(name.to_string());
         // The `q4` weight format keeps a type's own blocks when `Native::from_ggml`

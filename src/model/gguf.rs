@@ -481,7 +481,9 @@ impl GgufFile {
         self.tensor(name).ok_or_else(|| {
             Error::file(
                 &self.path,
-                format!("tensor {name:?} is missing; the file is not a complete llama/qwen2/qwen3 model"),
+                format!(
+                    "tensor {name:?} is missing; the file is not a complete llama/qwen2/qwen3 model"
+                ),
             )
         })
     }

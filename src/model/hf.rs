@@ -596,7 +596,11 @@ pub fn save_hf(
         ));
         for (n, v) in [("q_norm", &l.q_norm), ("k_norm", &l.k_norm)] {
             if let Some(v) = v {
-                tensors.push((format!("{p}.self_attn.{n}.weight"), vec![v.len()], v.clone()));
+                tensors.push((
+                    format!("{p}.self_attn.{n}.weight"),
+                    vec![v.len()],
+                    v.clone(),
+                ));
             }
         }
         tensors.push((
