@@ -1,5 +1,5 @@
 //! GGUF reader: header, metadata, tensor infos and memory-mapped tensor data;
-//! dequantisation of the common ggml block formats; mapping of llama and qwen2
+//! dequantisation of the common ggml block formats; mapping of llama, qwen2 and qwen3
 //! checkpoints onto the in-memory [`Model`].
 //!
 //! Every count read from the file is bounded by the bytes that remain, so a
