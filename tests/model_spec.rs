@@ -11,10 +11,20 @@ fn specs_parse() {
         "bert-base-uncased",
         "all-minilm-l6-v2",
         "bert-tiny-mlm",
+        "qwen2.5-coder-0.5b-instruct",
     ] {
         assert!(find_alias(name).is_some(), "{name}");
     }
-    assert_eq!(aliases().len(), 6);
+    assert_eq!(aliases().len(), 7);
+    match parse("qwen2.5-coder-0.5b-instruct").unwrap() {
+        ResolvedModel::Gguf { path } => {
+            assert!(
+                path.ends_with("qwen2.5-coder-0.5b-instruct.gguf"),
+                "{path:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
     match parse(DEFAULT_MODEL).unwrap() {
         ResolvedModel::Gguf { path } => assert!(path.ends_with("SmolLM2-135M-Instruct.Q4_1.gguf")),
         other => panic!("{other:?}"),

@@ -184,7 +184,14 @@ fn global_pruning_hits_the_ratio_and_drops_the_least_important() {
 
 #[test]
 fn calibration_forward_matches_reference_head_outputs() {
-    let m = tiny(Arch::Qwen2, 4, 2, 8);
+    // Qwen3 adds per-head q/k norms before rotary.
+    for arch in [Arch::Qwen2, Arch::Qwen3] {
+        calibration_matches_reference(arch);
+    }
+}
+
+fn calibration_matches_reference(arch: Arch) {
+    let m = tiny(arch, 4, 2, 8);
     let c = Calibration::new(vec![TOKENS.to_vec(), vec![40, 41, 42]]);
     let mut raw = Vec::new();
     calib::forward(
@@ -215,7 +222,7 @@ fn calibration_forward_matches_reference_head_outputs() {
         let d = max_abs_diff(&got.data, &want);
         assert!(
             d < 1e-4,
-            "layer {li}: calibration head outputs differ by {d}"
+            "{arch:?} layer {li}: calibration head outputs differ by {d}"
         );
     }
 }
@@ -522,7 +529,13 @@ fn specs_parse_and_reject_bad_settings() {
 
 #[test]
 fn transformed_model_round_trips_through_its_folder() {
-    let m = tiny(Arch::Qwen2, 4, 2, 6);
+    for arch in [Arch::Qwen2, Arch::Qwen3] {
+        transformed_round_trip(arch);
+    }
+}
+
+fn transformed_round_trip(arch: Arch) {
+    let m = tiny(arch, 4, 2, 6);
     let c = calib(&m);
     let specs = [
         TransformSpec::parse("prune-heads:ratio=0.5,gqa=kv-groups,scope=per-layer").unwrap(),

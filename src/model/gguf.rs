@@ -1,5 +1,5 @@
 //! GGUF reader: header, metadata, tensor infos and memory-mapped tensor data;
-//! dequantisation of the common ggml block formats; mapping of llama and qwen2
+//! dequantisation of the common ggml block formats; mapping of llama, qwen2 and qwen3
 //! checkpoints onto the in-memory [`Model`].
 //!
 //! Every count read from the file is bounded by the bytes that remain, so a
@@ -479,7 +479,9 @@ impl GgufFile {
         self.tensor(name).ok_or_else(|| {
             Error::file(
                 &self.path,
-                format!("tensor {name:?} is missing; the file is not a complete llama/qwen2 model"),
+                format!(
+                    "tensor {name:?} is missing; the file is not a complete llama/qwen2/qwen3 model"
+                ),
             )
         })
     }
@@ -516,8 +518,9 @@ impl GgufFile {
         match self.architecture() {
             Some("llama") => Ok(Arch::Llama),
             Some("qwen2") => Ok(Arch::Qwen2),
+            Some("qwen3") => Ok(Arch::Qwen3),
             Some(other) => Err(Error::Unsupported(format!(
-                "{}: architecture {other:?} is not supported (llama and qwen2 are)",
+                "{}: architecture {other:?} is not supported (llama — including Llama 3.x —, qwen2 and qwen3 are); use a GGUF of one of those",
                 self.path.display()
             ))),
             None => Err(Error::file(
@@ -720,6 +723,14 @@ impl GgufFile {
             let vb = self.bias(&format!("{p}.attn_v"), kv_out)?;
             let o = self.linear(&format!("{p}.attn_output"), (h, q_out))?;
             let ob = self.bias(&format!("{p}.attn_output"), h)?;
+            let (q_norm, k_norm) = if config.arch == Arch::Qwen3 {
+                (
+                    Some(norm(&format!("{p}.attn_q_norm.weight"), hd)?),
+                    Some(norm(&format!("{p}.attn_k_norm.weight"), hd)?),
+                )
+            } else {
+                (None, None)
+            };
             layers.push(Layer {
                 n_heads: config.n_heads,
                 n_kv_heads: config.n_kv_heads,
@@ -728,6 +739,8 @@ impl GgufFile {
                 k: Linear::Dense { w: k, bias: kb },
                 v: Linear::Dense { w: v, bias: vb },
                 o: Linear::Dense { w: o, bias: ob },
+                q_norm,
+                k_norm,
                 mlp_norm: norm(&format!("{p}.ffn_norm.weight"), h)?,
                 gate: Linear::dense(
                     self.linear(&format!("{p}.ffn_gate"), (config.intermediate, h))?,

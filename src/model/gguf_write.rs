@@ -271,7 +271,7 @@ pub fn set_tiny_tokenizer(w: &mut GgufWriter, arch: Arch) {
     w.set("tokenizer.ggml.model", Value::String("gpt2".into()));
     let pre = match arch {
         Arch::Llama => "smollm",
-        Arch::Qwen2 => "qwen2",
+        Arch::Qwen2 | Arch::Qwen3 => "qwen2",
     };
     w.set("tokenizer.ggml.pre", Value::String(pre.into()));
     w.set(
@@ -320,6 +320,13 @@ pub fn random_model(arch: Arch, cfg: &TinyConfig, seed: u64) -> Model {
         let o = mat(h, q_out, 1.0 / (q_out as f32).sqrt());
         let attn_norm = mat(1, h, 0.2).data.iter().map(|x| 1.0 + x).collect();
         let mlp_norm = mat(1, h, 0.2).data.iter().map(|x| 1.0 + x).collect();
+        let mut head_norm = || -> Option<Vec<f32>> {
+            (arch == Arch::Qwen3).then(|| {
+                let v = mat(1, cfg.head_dim, 0.2).data;
+                v.iter().map(|x| 1.0 + x).collect()
+            })
+        };
+        let (q_norm, k_norm) = (head_norm(), head_norm());
         layers.push(Layer {
             n_heads: cfg.n_heads,
             n_kv_heads: cfg.n_kv_heads,
@@ -328,6 +335,8 @@ pub fn random_model(arch: Arch, cfg: &TinyConfig, seed: u64) -> Model {
             k: Linear::Dense { w: k, bias: kb },
             v: Linear::Dense { w: v, bias: vb },
             o: Linear::dense(o),
+            q_norm,
+            k_norm,
             mlp_norm,
             gate: Linear::dense(mat(cfg.intermediate, h, s_in)),
             up: Linear::dense(mat(cfg.intermediate, h, s_in)),
@@ -440,6 +449,12 @@ pub fn add_model(
         let p = format!("blk.{i}");
         w.add_vector(&format!("{p}.attn_norm.weight"), &l.attn_norm)?;
         w.add_vector(&format!("{p}.ffn_norm.weight"), &l.mlp_norm)?;
+        if let Some(v) = &l.q_norm {
+            w.add_vector(&format!("{p}.attn_q_norm.weight"), v)?;
+        }
+        if let Some(v) = &l.k_norm {
+            w.add_vector(&format!("{p}.attn_k_norm.weight"), v)?;
+        }
         let projections: [(&str, &Linear, usize); 7] = [
             ("attn_q", &l.q, c.n_heads),
             ("attn_k", &l.k, c.n_kv_heads),

@@ -50,9 +50,10 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig> {
     let arch = match model_type {
         "llama" => Arch::Llama,
         "qwen2" => Arch::Qwen2,
+        "qwen3" => Arch::Qwen3,
         other => {
             return Err(Error::Unsupported(format!(
-                "{}: model_type {other:?} is not a supported decoder (llama and qwen2 are)",
+                "{}: model_type {other:?} is not a supported decoder (llama — including Llama 3.x —, qwen2 and qwen3 are)",
                 path.display()
             )));
         }
@@ -337,6 +338,14 @@ pub fn load_model(dir: &Path) -> Result<Model> {
             bias: bias(&format!("{p}.bias"), rows)?,
         })
     };
+    // Qwen3's per-head query/key norms.
+    let qk_norm = |name: &str| -> Result<Option<Vec<f32>>> {
+        if config.arch == Arch::Qwen3 {
+            Ok(Some(st.vector(name, config.head_dim)?))
+        } else {
+            Ok(None)
+        }
+    };
     let build = || -> Result<Model> {
         let embed = st.matrix("model.embed_tokens.weight", config.vocab_size, h)?;
         let mut layers = Vec::with_capacity(config.n_layers);
@@ -350,6 +359,8 @@ pub fn load_model(dir: &Path) -> Result<Model> {
                 k: linear(&format!("{p}.self_attn.k_proj"), kv_out, h)?,
                 v: linear(&format!("{p}.self_attn.v_proj"), kv_out, h)?,
                 o: linear(&format!("{p}.self_attn.o_proj"), h, q_out)?,
+                q_norm: qk_norm(&format!("{p}.self_attn.q_norm.weight"))?,
+                k_norm: qk_norm(&format!("{p}.self_attn.k_norm.weight"))?,
                 mlp_norm: st.vector(&format!("{p}.post_attention_layernorm.weight"), h)?,
                 gate: linear(&format!("{p}.mlp.gate_proj"), config.intermediate, h)?,
                 up: linear(&format!("{p}.mlp.up_proj"), config.intermediate, h)?,
@@ -530,7 +541,7 @@ pub fn save_hf(
         std::fs::write(&p, text).map_err(|e| Error::io(&p, e))
     };
     let mut config = json!({
-        "architectures": [match c.arch { Arch::Llama => "LlamaForCausalLM", Arch::Qwen2 => "Qwen2ForCausalLM" }],
+        "architectures": [match c.arch { Arch::Llama => "LlamaForCausalLM", Arch::Qwen2 => "Qwen2ForCausalLM", Arch::Qwen3 => "Qwen3ForCausalLM" }],
         "model_type": c.arch.name(),
         "vocab_size": c.vocab_size,
         "hidden_size": c.hidden,
@@ -587,6 +598,15 @@ pub fn save_hf(
             vec![l.attn_norm.len()],
             l.attn_norm.clone(),
         ));
+        for (n, v) in [("q_norm", &l.q_norm), ("k_norm", &l.k_norm)] {
+            if let Some(v) = v {
+                tensors.push((
+                    format!("{p}.self_attn.{n}.weight"),
+                    vec![v.len()],
+                    v.clone(),
+                ));
+            }
+        }
         tensors.push((
             format!("{p}.post_attention_layernorm.weight"),
             vec![l.mlp_norm.len()],

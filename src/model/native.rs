@@ -5,14 +5,17 @@
 //!   `w = scale·q + min` with 4-bit codes `q`, the codes packed as ONNX Runtime's
 //!   MatMulNBits wants them. Q4_0 is `d·(q − 8)` (min = −8d); Q4_1 `d·q + m`;
 //!   Q4_K's 32-value sub-blocks `d·sc·q − dmin·m`.
-//! - Q8_0 becomes [`Blocks8`]: `w = d·q`, q a signed byte.
+//! - Signed-code formats become [`Blocks8`]: `w = d·q`, q a signed byte. Q8_0 as
+//!   it is; Q5_0 as `q − 16`; IQ4_NL and IQ4_XS with each 4-bit index replaced by
+//!   its table value (IQ4_XS's per-32 scale `d·(ls − 32)` as the block scale).
 //!
-//! Other types (Q5_K, Q6_K, F16, ...) have no entry; the graph builder falls back
-//! to its own 8-bit blocks for them.
+//! Other types have no entry (Q5_1 has a block minimum the 8-bit blocks cannot
+//! hold; the other K-quants scale 16-value sub-blocks; F16 has no blocks); the
+//! graph builder falls back to its own 8-bit blocks for them.
 
 use crate::error::Result;
 use crate::model::gguf::{GgufFile, TensorInfo};
-use crate::model::quant::{GgmlType, QK_K, scale_min_k4};
+use crate::model::quant::{GgmlType, IQ4NL_VALUES, QK_K, iq4xs_scale, scale_min_k4};
 use crate::model::weights::{Arch, Matrix, ModelConfig};
 use half::f16;
 use std::collections::BTreeMap;
@@ -228,26 +231,64 @@ impl Native {
             GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q4K => {
                 blocks4(ty, bytes, rows, cols).map(Native::Q4)
             }
-            GgmlType::Q8_0 => {
-                let n = rows * cols;
-                (bytes.len() == n / BLOCK * 34).then(|| {
-                    let mut codes = Vec::with_capacity(n);
-                    let mut scales = Vec::with_capacity(n / BLOCK);
-                    for b in bytes.chunks_exact(34) {
-                        scales.push(h(b, 0));
-                        codes.extend(b[2..34].iter().map(|&q| q as i8));
-                    }
-                    Native::Q8(Blocks8 {
-                        rows,
-                        cols,
-                        codes,
-                        scales,
-                    })
-                })
+            GgmlType::Q8_0 | GgmlType::Q5_0 | GgmlType::Iq4Nl | GgmlType::Iq4Xs => {
+                blocks8(ty, bytes, rows, cols).map(Native::Q8)
             }
             _ => None,
         }
     }
+}
+
+/// Signed 8-bit blocks of 32 holding exactly a Q8_0 / Q5_0 / IQ4_NL / IQ4_XS
+/// tensor's values (each value `scale·code` computed as ggml computes it).
+fn blocks8(ty: GgmlType, bytes: &[u8], rows: usize, cols: usize) -> Option<Blocks8> {
+    let n = rows * cols;
+    if ty.bytes_for(n) != Some(bytes.len()) {
+        return None;
+    }
+    let (block, size) = ty.block()?;
+    let mut out = Blocks8 {
+        rows,
+        cols,
+        codes: Vec::with_capacity(n),
+        scales: Vec::with_capacity(n / BLOCK),
+    };
+    // Nibble `j` of the 16 bytes `qs` is value j (low) or j + 16 (high).
+    let nibbles = |qs: &[u8], codes: &mut Vec<i8>, map: &dyn Fn(u8) -> i8| {
+        codes.extend(qs.iter().map(|&q| map(q & 0xF)));
+        codes.extend(qs.iter().map(|&q| map(q >> 4)));
+    };
+    let iq4 = |i: u8| IQ4NL_VALUES[i as usize];
+    for b in bytes.chunks_exact(size) {
+        match ty {
+            GgmlType::Q8_0 => {
+                out.scales.push(h(b, 0));
+                out.codes.extend(b[2..34].iter().map(|&q| q as i8));
+            }
+            GgmlType::Q5_0 => {
+                out.scales.push(h(b, 0));
+                let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+                let mut codes = [0i8; BLOCK];
+                for (j, &q) in b[6..22].iter().enumerate() {
+                    codes[j] = ((q & 0xF) | (((qh >> j) & 1) << 4) as u8) as i8 - 16;
+                    codes[j + 16] = ((q >> 4) | (((qh >> (j + 16)) & 1) << 4) as u8) as i8 - 16;
+                }
+                out.codes.extend_from_slice(&codes);
+            }
+            GgmlType::Iq4Nl => {
+                out.scales.push(h(b, 0));
+                nibbles(&b[2..18], &mut out.codes, &iq4);
+            }
+            GgmlType::Iq4Xs => {
+                for ib in 0..block / BLOCK {
+                    out.scales.push(iq4xs_scale(b, ib));
+                    nibbles(&b[8 + 16 * ib..24 + 16 * ib], &mut out.codes, &iq4);
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
 }
 
 /// Packs 32 codes (one per value, 0..16) into MatMulNBits' 16 bytes.

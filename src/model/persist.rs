@@ -99,6 +99,7 @@ pub fn save_transformed<R: Serialize>(
     let (arch_name, model_type) = match c.arch {
         Arch::Llama => ("LlamaForCausalLM", "llama"),
         Arch::Qwen2 => ("Qwen2ForCausalLM", "qwen2"),
+        Arch::Qwen3 => ("Qwen3ForCausalLM", "qwen3"),
     };
     let config = json!({
         "architectures": [arch_name],
@@ -164,6 +165,11 @@ pub fn save_transformed<R: Serialize>(
             vec![l.mlp_norm.len()],
             &l.mlp_norm,
         );
+        for (n, v) in [("q_norm", &l.q_norm), ("k_norm", &l.k_norm)] {
+            if let Some(v) = v {
+                put(format!("{p}.self_attn.{n}.weight"), vec![v.len()], v);
+            }
+        }
         for (n, hf) in PROJ {
             let lin = proj(l, n);
             match lin {
@@ -237,9 +243,10 @@ pub fn load_transformed(dir: &Path) -> Result<Model> {
     let arch = match cfg.get("model_type").and_then(Value::as_str) {
         Some("llama") => Arch::Llama,
         Some("qwen2") => Arch::Qwen2,
+        Some("qwen3") => Arch::Qwen3,
         other => {
             return Err(bad(format!(
-                "model_type {other:?}: expected llama or qwen2"
+                "model_type {other:?}: expected llama, qwen2 or qwen3"
             )));
         }
     };
@@ -370,6 +377,15 @@ pub fn load_transformed(dir: &Path) -> Result<Model> {
                 _ => (h, inter),
             }
         };
+        // Qwen3's per-head query/key norms.
+        let head_norm = |n: &str| -> Result<Option<Vec<f32>>> {
+            let name = format!("{p}.self_attn.{n}.weight");
+            if config.arch == Arch::Qwen3 {
+                Ok(Some(tensor(&name, &[hd])?))
+            } else {
+                Ok(None)
+            }
+        };
         let lin = |n: &str, hf: &str| -> Result<Linear> {
             let (out_f, in_f) = dims(n);
             let bias_name = format!("{p}.{hf}.bias");
@@ -406,6 +422,8 @@ pub fn load_transformed(dir: &Path) -> Result<Model> {
             k: lin("k", PROJ[1].1)?,
             v: lin("v", PROJ[2].1)?,
             o: lin("o", PROJ[3].1)?,
+            q_norm: head_norm("q_norm")?,
+            k_norm: head_norm("k_norm")?,
             mlp_norm: tensor(&format!("{p}.post_attention_layernorm.weight"), &[h])?,
             gate: lin("gate", PROJ[4].1)?,
             up: lin("up", PROJ[5].1)?,

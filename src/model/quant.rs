@@ -26,21 +26,37 @@ pub enum GgmlType {
     Q6K,
     Q8K,
     BF16,
+    /// 4-bit codes through a fixed non-linear table (llama.cpp's `IQ4_NL`), blocks of 32.
+    Iq4Nl,
+    /// `IQ4_NL`'s table in 256-value super-blocks with 6-bit sub-block scales.
+    Iq4Xs,
     /// Any other ggml type id (IQ formats, integer tensors, ...).
     Other(u32),
 }
 
-/// Types mscr can dequantise.
-pub const SUPPORTED: [GgmlType; 9] = [
+/// Types mscr can dequantise: every type llama.cpp's common quantisations
+/// (`Q2_K` … `Q8_0`, `IQ4_NL`, `IQ4_XS`) write, plus the float types.
+pub const SUPPORTED: [GgmlType; 15] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
     GgmlType::Q8_0,
     GgmlType::Q4_0,
     GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q2K,
+    GgmlType::Q3K,
     GgmlType::Q4K,
     GgmlType::Q5K,
     GgmlType::Q6K,
+    GgmlType::Iq4Nl,
+    GgmlType::Iq4Xs,
+];
+
+/// `IQ4_NL`/`IQ4_XS`'s 16 code values (ggml's `kvalues_iq4nl`).
+pub const IQ4NL_VALUES: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 ];
 
 impl GgmlType {
@@ -60,6 +76,8 @@ impl GgmlType {
             13 => GgmlType::Q5K,
             14 => GgmlType::Q6K,
             15 => GgmlType::Q8K,
+            20 => GgmlType::Iq4Nl,
+            23 => GgmlType::Iq4Xs,
             30 => GgmlType::BF16,
             other => GgmlType::Other(other),
         }
@@ -82,6 +100,8 @@ impl GgmlType {
             GgmlType::Q6K => 14,
             GgmlType::Q8K => 15,
             GgmlType::BF16 => 30,
+            GgmlType::Iq4Nl => 20,
+            GgmlType::Iq4Xs => 23,
             GgmlType::Other(id) => id,
         }
     }
@@ -103,6 +123,8 @@ impl GgmlType {
             GgmlType::Q6K => "Q6_K".into(),
             GgmlType::Q8K => "Q8_K".into(),
             GgmlType::BF16 => "BF16".into(),
+            GgmlType::Iq4Nl => "IQ4_NL".into(),
+            GgmlType::Iq4Xs => "IQ4_XS".into(),
             GgmlType::Other(id) => format!("ggml type {id}"),
         }
     }
@@ -124,6 +146,8 @@ impl GgmlType {
             GgmlType::Q5K => (QK_K, 176),
             GgmlType::Q6K => (QK_K, 210),
             GgmlType::Q8K => (QK_K, 292),
+            GgmlType::Iq4Nl => (32, 18),
+            GgmlType::Iq4Xs => (QK_K, 136),
             GgmlType::Other(_) => return None,
         })
     }
@@ -197,6 +221,79 @@ pub fn dequant_block(ty: GgmlType, x: &[u8], y: &mut [f32]) {
                 y[j + 16] = d * (q >> 4) as f32 + m;
             }
         }
+        GgmlType::Q5_0 | GgmlType::Q5_1 => {
+            // Low nibbles as Q4_0/Q4_1, the fifth bit of value j in bit j of qh.
+            let (d, m, qh_at) = if ty == GgmlType::Q5_0 {
+                (h(x, 0), 0.0, 2)
+            } else {
+                (h(x, 0), h(x, 2), 4)
+            };
+            let qh = u32::from_le_bytes([x[qh_at], x[qh_at + 1], x[qh_at + 2], x[qh_at + 3]]);
+            let qs = &x[qh_at + 4..qh_at + 20];
+            for (j, &q) in qs.iter().enumerate() {
+                let lo = (q & 0xF) as i32 | ((((qh >> j) & 1) as i32) << 4);
+                let hi = (q >> 4) as i32 | ((((qh >> (j + 16)) & 1) as i32) << 4);
+                if ty == GgmlType::Q5_0 {
+                    y[j] = d * (lo - 16) as f32;
+                    y[j + 16] = d * (hi - 16) as f32;
+                } else {
+                    y[j] = d * lo as f32 + m;
+                    y[j + 16] = d * hi as f32 + m;
+                }
+            }
+        }
+        GgmlType::Q2K => {
+            // 16 sub-blocks of 16: 4-bit scale and min per sub-block, 2-bit codes
+            // packed four to a byte (each 128-value half: byte l, shift 2s → value 32s + l).
+            let scales = &x[0..16];
+            let qs = &x[16..80];
+            let (d, dmin) = (h(x, 80), h(x, 82));
+            for (e, y) in y.iter_mut().enumerate() {
+                let (half, shift, l) = (e / 128, (e % 128) / 32, e % 32);
+                let q = (qs[32 * half + l] >> (2 * shift)) & 3;
+                let sc = scales[e / 16];
+                let dl = d * (sc & 0xF) as f32;
+                let ml = dmin * (sc >> 4) as f32;
+                *y = dl * q as f32 - ml;
+            }
+        }
+        GgmlType::Q3K => {
+            // 2 low bits as Q2_K, the third from hmask (bit e/32 of byte e%32;
+            // a clear bit subtracts 4); 16 signed 6-bit scales offset by 32.
+            let hmask = &x[0..32];
+            let qs = &x[32..96];
+            let sc = &x[96..108];
+            let d = h(x, 108);
+            for (e, y) in y.iter_mut().enumerate() {
+                let j = e / 16;
+                let low = if j < 8 { sc[j] & 0xF } else { sc[j - 8] >> 4 };
+                let high = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
+                let scale = (low | (high << 4)) as i32 - 32;
+                let (half, shift, l) = (e / 128, (e % 128) / 32, e % 32);
+                let mut q = ((qs[32 * half + l] >> (2 * shift)) & 3) as i32;
+                if (hmask[l] >> (e / 32)) & 1 == 0 {
+                    q -= 4;
+                }
+                *y = (d * scale as f32) * q as f32;
+            }
+        }
+        GgmlType::Iq4Nl => {
+            let d = h(x, 0);
+            for (j, &q) in x[2..18].iter().enumerate() {
+                y[j] = d * IQ4NL_VALUES[(q & 0xF) as usize] as f32;
+                y[j + 16] = d * IQ4NL_VALUES[(q >> 4) as usize] as f32;
+            }
+        }
+        GgmlType::Iq4Xs => {
+            for (ib, y) in y.chunks_exact_mut(32).enumerate() {
+                let dl = iq4xs_scale(x, ib);
+                let qs = &x[8 + 16 * ib..8 + 16 * ib + 16];
+                for (j, &q) in qs.iter().enumerate() {
+                    y[j] = dl * IQ4NL_VALUES[(q & 0xF) as usize] as f32;
+                    y[j + 16] = dl * IQ4NL_VALUES[(q >> 4) as usize] as f32;
+                }
+            }
+        }
         GgmlType::Q4K => {
             let d = h(x, 0);
             let dmin = h(x, 2);
@@ -266,6 +363,15 @@ pub fn dequant_block(ty: GgmlType, x: &[u8], y: &mut [f32]) {
         // `dequantize` filters unsupported types before reaching here.
         _ => y.fill(f32::NAN),
     }
+}
+
+/// The scale of 32-value sub-block `ib` (0..8) of an IQ4_XS block: `d·(ls − 32)`
+/// with a 6-bit `ls` (4 low bits in `scales_l`, 2 high bits in `scales_h`).
+pub fn iq4xs_scale(x: &[u8], ib: usize) -> f32 {
+    let scales_h = u16::from_le_bytes([x[2], x[3]]);
+    let lo = (x[4 + ib / 2] >> (4 * (ib % 2))) & 0xF;
+    let hi = ((scales_h >> (2 * ib)) & 3) as u8;
+    h(x, 0) * ((lo | (hi << 4)) as i32 - 32) as f32
 }
 
 /// 6-bit scale and min number `j` (0..8) of a Q4_K/Q5_K block's 12 scale bytes:

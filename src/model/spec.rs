@@ -76,6 +76,14 @@ const ALIASES: &[Alias] = &[
         },
     },
     Alias {
+        name: "qwen2.5-coder-0.5b-instruct",
+        role: Role::Decoder,
+        description: "Qwen2.5-Coder-0.5B-Instruct, GGUF Q5_0/Q8_0/Q4_K/Q6_K (answers math)",
+        source: Source::Setup {
+            path: "qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct.gguf",
+        },
+    },
+    Alias {
         name: "all-minilm-l6-v2",
         role: Role::SentenceEmbedding,
         description: "all-MiniLM-L6-v2 sentence embeddings (fp32)",

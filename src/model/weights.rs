@@ -6,12 +6,14 @@
 use serde::{Deserialize, Serialize};
 
 /// Decoder architectures the builder knows. Llama and Qwen2 share one graph:
-/// Qwen2 adds biases on the Q/K/V projections.
+/// Qwen2 adds biases on the Q/K/V projections; Qwen3 drops them and
+/// RMS-normalises each query and key head before the rotary embedding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
     Llama,
     Qwen2,
+    Qwen3,
 }
 
 impl Arch {
@@ -19,6 +21,7 @@ impl Arch {
         match self {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
         }
     }
 }
@@ -237,6 +240,10 @@ pub struct Layer {
     pub k: Linear,
     pub v: Linear,
     pub o: Linear,
+    /// Qwen3: RMS-norm weights `[head_dim]` applied to every query head and
+    /// every key head before rotary (`None` for llama and qwen2).
+    pub q_norm: Option<Vec<f32>>,
+    pub k_norm: Option<Vec<f32>>,
     pub mlp_norm: Vec<f32>,
     pub gate: Linear,
     pub up: Linear,
@@ -267,6 +274,7 @@ impl Model {
         }
         for l in &self.layers {
             n += l.attn_norm.len() + l.mlp_norm.len();
+            n += l.q_norm.as_ref().map_or(0, Vec::len) + l.k_norm.as_ref().map_or(0, Vec::len);
             for p in [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down] {
                 n += p.params();
             }

@@ -339,14 +339,41 @@ pub fn build_with(
         g.output(&pres_k, DType::F32, &kv_dims);
         g.output(&pres_v, DType::F32, &kv_dims);
         kv_heads.push(layer.n_kv_heads);
+        // Qwen3 normalises each query and key head before rotary, which GQA
+        // applies itself: split the packed projection and pass Q, K, V apart.
+        let (query, key, value) = match (&layer.q_norm, &layer.k_norm) {
+            (Some(qn), Some(kn)) => {
+                let sizes = g.const_i64(&[
+                    (layer.n_heads * hd) as i64,
+                    (layer.n_kv_heads * hd) as i64,
+                    (layer.n_kv_heads * hd) as i64,
+                ]);
+                let (q, k, v) = (
+                    g.fresh(&format!("{p}.q")),
+                    g.fresh(&format!("{p}.k")),
+                    g.fresh(&format!("{p}.v")),
+                );
+                g.node(
+                    "Split",
+                    "",
+                    &[&qkv_out, &sizes],
+                    &[&q, &k, &v],
+                    &[("axis", Attr::Int(-1))],
+                );
+                let q = head_norm(&mut g, &format!("{p}.q_norm"), &q, qn, hd, c.rms_eps);
+                let k = head_norm(&mut g, &format!("{p}.k_norm"), &k, kn, hd, c.rms_eps);
+                (q, k, v)
+            }
+            _ => (qkv_out, String::new(), String::new()),
+        };
         let attn = g.fresh(&format!("{p}.attn"));
         g.node(
             "GroupQueryAttention",
             MS_DOMAIN,
             &[
-                &qkv_out,
-                "",
-                "",
+                &query,
+                &key,
+                &value,
                 &past_k,
                 &past_v,
                 "seqlens_k",
@@ -516,6 +543,24 @@ fn norm(
         }
         _ => simplified_norm(g, x, weight, eps),
     }
+}
+
+/// RMS norm of every `hd`-wide head of `x` `[B, S, heads·hd]` with one shared
+/// weight (Qwen3's q_norm / k_norm).
+fn head_norm(
+    g: &mut GraphBuilder,
+    name: &str,
+    x: &str,
+    weight: &[f32],
+    hd: usize,
+    eps: f32,
+) -> String {
+    let w = g.init_f32(name, &[hd as i64], weight);
+    let heads = g.const_i64(&[0, 0, -1, hd as i64]);
+    let split = g.op("Reshape", &[x, &heads], &[]);
+    let normed = simplified_norm(g, &split, &w, eps);
+    let flat = g.const_i64(&[0, 0, -1]);
+    g.op("Reshape", &[&normed, &flat], &[])
 }
 
 fn simplified_norm(g: &mut GraphBuilder, x: &str, weight: &str, eps: f32) -> String {

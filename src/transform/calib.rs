@@ -158,6 +158,15 @@ pub fn forward(
             .zip(k.par_chunks_mut(kd))
             .zip(positions.par_iter())
             .for_each(|((qr, kr), &pos)| {
+                // Qwen3's per-head norms come before rotary.
+                for (heads, w) in [(&mut *qr, &layer.q_norm), (&mut *kr, &layer.k_norm)] {
+                    if let Some(w) = w {
+                        for hh in heads.chunks_mut(hd) {
+                            let y = rms_norm_rows(hh, hd, w, c.rms_eps);
+                            hh.copy_from_slice(&y);
+                        }
+                    }
+                }
                 for hh in qr.chunks_mut(hd).chain(kr.chunks_mut(hd)) {
                     rope(hh, pos, &inv);
                 }

@@ -56,8 +56,9 @@ pub fn tiny_model(t: &Tiny, seed: u64) -> Model {
     let s = 1.0 / (h as f32).sqrt();
     let bias = |rng: &mut ChaCha8Rng, n: usize| match t.arch {
         Arch::Qwen2 => Some(rand_vec(rng, n, 0.0, 0.1)),
-        Arch::Llama => None,
+        Arch::Llama | Arch::Qwen3 => None,
     };
+    let qwen3 = t.arch == Arch::Qwen3;
     let layers = (0..t.layers)
         .map(|_| Layer {
             n_heads: t.heads,
@@ -76,6 +77,8 @@ pub fn tiny_model(t: &Tiny, seed: u64) -> Model {
                 bias: bias(&mut rng, t.kv_heads * t.head_dim),
             },
             o: Linear::dense(rand_matrix(&mut rng, h, t.heads * t.head_dim, s)),
+            q_norm: qwen3.then(|| rand_vec(&mut rng, t.head_dim, 1.0, 0.3)),
+            k_norm: qwen3.then(|| rand_vec(&mut rng, t.head_dim, 1.0, 0.3)),
             mlp_norm: rand_vec(&mut rng, h, 1.0, 0.2),
             gate: Linear::dense(rand_matrix(&mut rng, t.inter, h, s)),
             up: Linear::dense(rand_matrix(&mut rng, t.inter, h, s)),
@@ -125,6 +128,16 @@ fn rms_norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     x.iter().zip(w).map(|(v, w)| v * r * w).collect()
 }
 
+/// Qwen3: RMS-normalises every `hd`-sized head of `x` in place with `w`.
+fn head_norms(x: &mut [f32], w: Option<&[f32]>, hd: usize, eps: f32) {
+    if let Some(w) = w {
+        for head in x.chunks_exact_mut(hd) {
+            let y = rms_norm(head, w, eps);
+            head.copy_from_slice(&y);
+        }
+    }
+}
+
 fn rope(v: &mut [f32], pos: usize, inv_freq: &[f32]) {
     // HF rotate_half: pairs (i, i + d/2).
     let half = v.len() / 2;
@@ -158,6 +171,8 @@ pub fn reference_logits(m: &Model, tokens: &[u32]) -> Vec<Vec<f32>> {
             let mut q = l.q.apply(&h);
             let mut k = l.k.apply(&h);
             let v = l.v.apply(&h);
+            head_norms(&mut q, l.q_norm.as_deref(), hd, c.rms_eps);
+            head_norms(&mut k, l.k_norm.as_deref(), hd, c.rms_eps);
             for hh in 0..l.n_heads {
                 rope(&mut q[hh * hd..(hh + 1) * hd], pos, &inv);
             }
@@ -305,6 +320,8 @@ pub fn reference_masked(
             let mut q = l.q.apply(&h);
             let mut k = l.k.apply(&h);
             let v = l.v.apply(&h);
+            head_norms(&mut q, l.q_norm.as_deref(), hd, c.rms_eps);
+            head_norms(&mut k, l.k_norm.as_deref(), hd, c.rms_eps);
             for hh in 0..l.n_heads {
                 rope(&mut q[hh * hd..(hh + 1) * hd], pos, &inv);
             }
