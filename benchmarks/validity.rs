@@ -90,8 +90,8 @@ fn main() {
     let mut config = AttackConfig::from_file(&config_path).expect("attack config");
     // Only the filters are judged; sources need not be loaded.
     config.sources.clear();
-    let (resources, _) =
-        load_parts(None, &config, &LoadOptions::default(), false).expect("loading the filters' parts");
+    let (resources, _) = load_parts(None, &config, &LoadOptions::default(), false)
+        .expect("loading the filters' parts");
     let filters = Filters::new(config.filters.clone(), &resources).expect("filters");
     let stopwords = config.words.stopwords().expect("stopwords");
     let names: Vec<&str> = config.filters.iter().map(FilterConfig::name).collect();
@@ -119,10 +119,7 @@ fn main() {
         for &i in idx {
             let it = &items[i];
             // A word the word splitter protects is never attacked: not passed.
-            let Some(w) = words
-                .iter()
-                .find(|w| w.start == it.start && w.attackable())
-            else {
+            let Some(w) = words.iter().find(|w| w.start == it.start && w.attackable()) else {
                 continue;
             };
             assert_eq!(
@@ -201,7 +198,9 @@ fn main() {
         })
         .collect();
     if !deltas.is_empty() {
-        println!("\nfluency threshold sweep (other filters applied; delta = log p(perturbed) − log p(original), nats):");
+        println!(
+            "\nfluency threshold sweep (other filters applied; delta = log p(perturbed) − log p(original), nats):"
+        );
         for t in [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 1e9] {
             let r: Vec<(bool, bool)> = deltas
                 .iter()
@@ -212,7 +211,11 @@ fn main() {
             let passed = r.iter().filter(|(p, _)| *p).count();
             println!(
                 "  max_drop {:>5}: precision {}  recall {}",
-                if t > 1e8 { "inf".to_string() } else { format!("{t}") },
+                if t > 1e8 {
+                    "inf".to_string()
+                } else {
+                    format!("{t}")
+                },
                 rate(tp, passed),
                 rate(tp, valid_all)
             );
@@ -232,7 +235,9 @@ fn main() {
     // The synonym filter's sense-share thresholds: re-judge with the
     // synonym filter alone (cheap) and combine with the other verdicts.
     if names.contains(&"synonym") {
-        println!("\nsynonym threshold sweep (other filters as configured; min_share = min_candidate_share):");
+        println!(
+            "\nsynonym threshold sweep (other filters as configured; min_share = min_candidate_share):"
+        );
         for t in [0.0f32, 0.05, 0.1, 0.15, 0.2, 0.3] {
             let syn = Filters::new(
                 vec![FilterConfig::Synonym {
@@ -257,7 +262,9 @@ fn main() {
                         sources: it.sources.clone(),
                         scores: BTreeMap::new(),
                     }]];
-                    let ok = syn.judge(q, &words, &[w.index], slot, true).expect("judging")[0][0]
+                    let ok = syn
+                        .judge(q, &words, &[w.index], slot, true)
+                        .expect("judging")[0][0]
                         .passed;
                     r.push((ok && passes(&judged[i], Some("synonym")), it.valid));
                 }
@@ -282,7 +289,10 @@ fn main() {
                                     "{}={}{}",
                                     v.filter,
                                     if v.passed { "ok" } else { "FAIL" },
-                                    v.note.as_deref().map(|n| format!("({n})")).unwrap_or_default()
+                                    v.note
+                                        .as_deref()
+                                        .map(|n| format!("({n})"))
+                                        .unwrap_or_default()
                                 )
                             })
                             .collect::<Vec<_>>()

@@ -300,9 +300,13 @@ fn filters_give_a_verdict_per_candidate() {
 fn candidates_report_on_real_wordnet() {
     let mut config = AttackConfig::default_mscr();
     config.restrict_sources(&["wordnet".into()]).unwrap();
-    config
-        .filters
-        .retain(|f| !matches!(f, FilterConfig::SentenceSimilarity { .. }));
+    // The model-backed filters are tested on their own; this one needs WordNet only.
+    config.filters.retain(|f| {
+        !matches!(
+            f,
+            FilterConfig::SentenceSimilarity { .. } | FilterConfig::Fluency { .. }
+        )
+    });
     let r = Resources {
         wordnet: Some(wordnet()),
         ..Resources::default()
@@ -420,7 +424,12 @@ fn validity_filters_need_real_words_same_tag_form_and_a_shared_sense() {
             &words,
             &[bought, balls],
             vec![
-                vec![cand("purchased"), cand("purchase"), cand("restaur"), cand("quickly")],
+                vec![
+                    cand("purchased"),
+                    cand("purchase"),
+                    cand("restaur"),
+                    cand("quickly"),
+                ],
                 vec![cand("testicles"), cand("ball"), cand("brothers")],
             ],
             true,
@@ -439,11 +448,20 @@ fn validity_filters_need_real_words_same_tag_form_and_a_shared_sense() {
     assert_eq!(purchased.evidence.tag.as_deref(), Some("VERB"));
     assert_eq!(purchased.evidence.relation.as_deref(), Some("synonym"));
     assert_eq!(purchased.evidence.sense.as_deref(), Some("buy.v.01"));
-    assert!(!verdict(0, 1, "inflection").passed, "purchase is not past tense");
+    assert!(
+        !verdict(0, 1, "inflection").passed,
+        "purchase is not past tense"
+    );
     assert!(!verdict(0, 2, "dictionary").passed, "restaur is a fragment");
-    assert!(!verdict(0, 2, "pos-tag").passed, "the tagger does not know restaur");
+    assert!(
+        !verdict(0, 2, "pos-tag").passed,
+        "the tagger does not know restaur"
+    );
     assert!(!verdict(0, 3, "pos-tag").passed, "an adverb for a verb");
-    assert!(!verdict(1, 0, "synonym").passed, "testicles: a rare sense of ball");
+    assert!(
+        !verdict(1, 0, "synonym").passed,
+        "testicles: a rare sense of ball"
+    );
     assert!(!verdict(1, 1, "inflection").passed, "singular for plural");
     assert!(!verdict(1, 2, "synonym").passed, "brothers are not balls");
     for slot in &judged {

@@ -196,7 +196,10 @@ fn the_tagger_decides_the_part_of_speech_in_context() {
     assert_eq!(at("She plays with the balls.", "plays"), Some(Tag::Verb));
     assert_eq!(at("He saw the plays twice.", "plays"), Some(Tag::Noun));
     assert_eq!(at("She has 6 blue balls.", "blue"), Some(Tag::Adj));
-    assert_eq!(at("It takes him 20 minutes to paint a marine.", "paint"), Some(Tag::Verb));
+    assert_eq!(
+        at("It takes him 20 minutes to paint a marine.", "paint"),
+        Some(Tag::Verb)
+    );
     assert_eq!(at("He bought more paint.", "paint"), Some(Tag::Noun));
     // A word WordNet does not know gets no tag.
     assert_eq!(at("He bought a restaur.", "restaur"), None);

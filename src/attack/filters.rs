@@ -150,7 +150,12 @@ pub struct FilterVerdict {
 }
 
 impl FilterVerdict {
-    pub(crate) fn new(filter: &str, passed: bool, value: Option<f32>, note: Option<String>) -> Self {
+    pub(crate) fn new(
+        filter: &str,
+        passed: bool,
+        value: Option<f32>,
+        note: Option<String>,
+    ) -> Self {
         FilterVerdict {
             filter: filter.to_string(),
             passed,

@@ -73,9 +73,36 @@ const DETERMINERS: &[&str] = &[
     "another", "other", "all", "both", "much", "less", "fewer", "'s", "’s",
 ];
 const VERB_CUES: &[&str] = &[
-    "to", "can", "could", "will", "would", "shall", "should", "must", "may", "might", "did",
-    "does", "do", "i", "you", "he", "she", "it", "we", "they", "n't", "who", "then", "also",
-    "not", "cannot", "already", "just", "accidentally", "only",
+    "to",
+    "can",
+    "could",
+    "will",
+    "would",
+    "shall",
+    "should",
+    "must",
+    "may",
+    "might",
+    "did",
+    "does",
+    "do",
+    "i",
+    "you",
+    "he",
+    "she",
+    "it",
+    "we",
+    "they",
+    "n't",
+    "who",
+    "then",
+    "also",
+    "not",
+    "cannot",
+    "already",
+    "just",
+    "accidentally",
+    "only",
 ];
 const COPULAS: &[&str] = &[
     "is", "are", "was", "were", "be", "been", "being", "am", "seem", "seems", "looks", "feel",
@@ -131,8 +158,10 @@ fn tag_word(wordnet: &WordNet, lower: &[String], i: usize) -> Option<Tag> {
     let can = |p: Pos| possible.contains(&p);
     let prev = i.checked_sub(1).map(|j| lower[j].as_str());
     let next = lower.get(i + 1).map(String::as_str);
-    let prev_is_number = prev.is_some_and(|p| p.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.'))
-        || prev.is_some_and(crate::attack::words::is_number_word);
+    let prev_is_number = prev.is_some_and(|p| {
+        p.chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+    }) || prev.is_some_and(crate::attack::words::is_number_word);
     // An adjective between a determiner/number and a noun: `6 blue balls`.
     let next_is_noun = next.is_some_and(|n| !wordnet.lemmas_pos(Pos::Noun, n).is_empty());
     if let Some(p) = prev {
@@ -169,7 +198,12 @@ fn tag_word(wordnet: &WordNet, lower: &[String], i: usize) -> Option<Tag> {
                 .cmp(&wordnet.tagged_uses(b, w))
                 // Ties: WordNet's order (noun, verb, adjective, adverb) reversed
                 // so the earlier one wins in max_by.
-                .then(ALL_POS.iter().position(|&x| x == b).cmp(&ALL_POS.iter().position(|&x| x == a)))
+                .then(
+                    ALL_POS
+                        .iter()
+                        .position(|&x| x == b)
+                        .cmp(&ALL_POS.iter().position(|&x| x == a)),
+                )
         })
         .map(Tag::of)
 }

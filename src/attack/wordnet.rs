@@ -310,9 +310,11 @@ impl WordNet {
     /// dictionary check for content-word candidates.
     pub fn knows(&self, word: &str) -> bool {
         let lower = word.to_lowercase();
-        lower
-            .split(' ')
-            .all(|part| ALL_POS.iter().any(|&p| !self.lemmas_pos(p, part).is_empty()))
+        lower.split(' ').all(|part| {
+            ALL_POS
+                .iter()
+                .any(|&p| !self.lemmas_pos(p, part).is_empty())
+        })
     }
 
     /// The forms `word` can have as part of speech `pos` (one per lemma).

@@ -15,12 +15,18 @@ fn agree(a: Form, b: Form, original: &str, candidate: &str) -> bool {
     a == b
         || (past(a)
             && past(b)
-            && (original.to_lowercase().ends_with("ed") || candidate.to_lowercase().ends_with("ed")))
+            && (original.to_lowercase().ends_with("ed")
+                || candidate.to_lowercase().ends_with("ed")))
 }
 
 /// `pos` is the word's part of speech in context, when a tagger gave one
 /// (otherwise every part of speech both words can have is tried).
-pub fn verdict(wordnet: &WordNet, pos: Option<Pos>, original: &str, candidate: &str) -> FilterVerdict {
+pub fn verdict(
+    wordnet: &WordNet,
+    pos: Option<Pos>,
+    original: &str,
+    candidate: &str,
+) -> FilterVerdict {
     let name = "inflection";
     let poses: Vec<Pos> = match pos {
         Some(p) => vec![p],
@@ -33,7 +39,9 @@ pub fn verdict(wordnet: &WordNet, pos: Option<Pos>, original: &str, candidate: &
             continue;
         }
         judged = true;
-        if a.iter().any(|&f| b.iter().any(|&g| agree(f, g, original, candidate))) {
+        if a.iter()
+            .any(|&f| b.iter().any(|&g| agree(f, g, original, candidate)))
+        {
             return FilterVerdict::new(name, true, None, Some(format!("{:?}", a[0])));
         }
     }

@@ -41,12 +41,7 @@ pub fn evidence(
             Some(e),
         ),
         None => (
-            FilterVerdict::new(
-                name,
-                false,
-                None,
-                Some("no common shared sense".into()),
-            ),
+            FilterVerdict::new(name, false, None, Some("no common shared sense".into())),
             None,
         ),
     }
