@@ -300,9 +300,13 @@ fn filters_give_a_verdict_per_candidate() {
 fn candidates_report_on_real_wordnet() {
     let mut config = AttackConfig::default_mscr();
     config.restrict_sources(&["wordnet".into()]).unwrap();
-    config
-        .filters
-        .retain(|f| !matches!(f, FilterConfig::SentenceSimilarity { .. }));
+    // The model-backed filters are tested on their own; this one needs WordNet only.
+    config.filters.retain(|f| {
+        !matches!(
+            f,
+            FilterConfig::SentenceSimilarity { .. } | FilterConfig::Fluency { .. }
+        )
+    });
     let r = Resources {
         wordnet: Some(wordnet()),
         ..Resources::default()
@@ -386,4 +390,116 @@ fn sentence_similarity_window_compares_the_words_around_the_change() {
         .unwrap()
         .unwrap()[0];
     assert!(whole > got, "{whole} vs {got}");
+}
+
+/// The validity filters on real WordNet with the contextual tagger.
+#[test]
+fn validity_filters_need_real_words_same_tag_form_and_a_shared_sense() {
+    let r = resources();
+    let filters = Filters::new(
+        vec![
+            FilterConfig::Dictionary,
+            FilterConfig::PosTag,
+            FilterConfig::Inflection,
+            FilterConfig::Synonym {
+                min_share: 0.1,
+                min_candidate_share: 0.1,
+            },
+        ],
+        &r,
+    )
+    .unwrap();
+    let q = "Ellen bought 6 more balls than Marin.";
+    let words = split_words(q, &Stopwords::default_english());
+    let bought = words.iter().find(|w| w.text == "bought").unwrap().index;
+    let balls = words.iter().find(|w| w.text == "balls").unwrap().index;
+    let cand = |t: &str| mscr::attack::sources::Candidate {
+        text: t.into(),
+        sources: vec!["test".into()],
+        scores: Default::default(),
+    };
+    let judged = filters
+        .judge(
+            q,
+            &words,
+            &[bought, balls],
+            vec![
+                vec![
+                    cand("purchased"),
+                    cand("purchase"),
+                    cand("restaur"),
+                    cand("quickly"),
+                ],
+                vec![cand("testicles"), cand("ball"), cand("brothers")],
+            ],
+            true,
+        )
+        .unwrap();
+    let verdict = |s: usize, c: usize, f: &str| {
+        judged[s][c]
+            .verdicts
+            .iter()
+            .find(|v| v.filter == f)
+            .unwrap()
+            .clone()
+    };
+    let purchased = &judged[0][0];
+    assert!(purchased.passed, "{:?}", purchased.verdicts);
+    assert_eq!(purchased.evidence.tag.as_deref(), Some("VERB"));
+    assert_eq!(purchased.evidence.relation.as_deref(), Some("synonym"));
+    assert_eq!(purchased.evidence.sense.as_deref(), Some("buy.v.01"));
+    assert!(
+        !verdict(0, 1, "inflection").passed,
+        "purchase is not past tense"
+    );
+    assert!(!verdict(0, 2, "dictionary").passed, "restaur is a fragment");
+    assert!(
+        !verdict(0, 2, "pos-tag").passed,
+        "the tagger does not know restaur"
+    );
+    assert!(!verdict(0, 3, "pos-tag").passed, "an adverb for a verb");
+    assert!(
+        !verdict(1, 0, "synonym").passed,
+        "testicles: a rare sense of ball"
+    );
+    assert!(!verdict(1, 1, "inflection").passed, "singular for plural");
+    assert!(!verdict(1, 2, "synonym").passed, "brothers are not balls");
+    for slot in &judged {
+        for c in slot {
+            assert_eq!(c.passed, c.verdicts.iter().all(|v| v.passed));
+        }
+    }
+}
+
+/// MSCR's judge stage through the real default model: the verdict and the
+/// judge's reply are kept, and `exclude_rejected` marks rejections.
+#[test]
+fn judge_stage_runs_the_real_default_model() {
+    use mscr::attack::goal;
+    let model = mscr::runtime::load_model(
+        mscr::model::spec::DEFAULT_MODEL,
+        &mscr::runtime::LoadOptions::default(),
+    )
+    .expect("the default model (run `mscr setup`)");
+    let q = "Tom has 3 apples and buys 2 more. How many apples does he have?";
+    let p = "Tom has 3 apples and purchases 2 more. How many apples does he have?";
+    for exclude in [false, true] {
+        let v = goal::judge(model.as_ref(), 16, exclude, q, p, "5").unwrap();
+        assert!(!v.output.trim().is_empty(), "the judge said nothing");
+        assert_eq!(v.model, model.id());
+        assert_eq!(
+            v.answer_preserved,
+            goal::parse_judge(&v.output).unwrap_or(false)
+        );
+        assert_eq!(v.excluded, exclude && !v.answer_preserved);
+    }
+    let config = AttackConfig::from_toml_str(
+        "name = \"j\"\n[[sources]]\nkind = \"wordnet\"\n[search]\nkind = \"single-word\"\n\
+         [judge]\nmodel = \"openai:http://127.0.0.1:9/v1#m\"\nexclude_rejected = true\n",
+        "test",
+    )
+    .unwrap();
+    let j = config.judge.unwrap();
+    assert!(j.exclude_rejected);
+    assert!(j.model.starts_with("openai:"));
 }

@@ -92,6 +92,7 @@ fn judged(text: &str, sim: f32, sources: usize) -> Judged {
         verdicts: vec![],
         word_similarity: None,
         sentence_similarity: Some(sim),
+        evidence: Default::default(),
         passed: true,
     }
 }

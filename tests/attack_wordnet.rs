@@ -128,3 +128,79 @@ fn missing_dictionary_is_a_readable_error() {
         "{e}"
     );
 }
+
+#[test]
+fn sense_counts_are_read_from_cntlist() {
+    assert!(wn().has_sense_counts(), "cntlist.rev not read");
+    // `ball`'s first noun sense (a round object) dominates its tagged uses.
+    let shares = wn().sense_shares(Pos::Noun, "ball");
+    assert!(shares.len() > 5);
+    let total: f32 = shares.iter().map(|(_, s)| s).sum();
+    assert!((total - 1.0).abs() < 1e-4, "{total}");
+    assert!(shares[0].1 > 0.2, "{shares:?}");
+}
+
+#[test]
+fn synonymy_needs_a_sense_common_for_both_words() {
+    let ev = |pos, a, b| wn().sense_evidence(pos, a, b, 0.1, 0.1);
+    // bought → purchased: buy.v.01 is buy's main sense and purchase's only one.
+    let e = ev(Pos::Verb, "bought", "purchased").expect("buy/purchase share buy.v.01");
+    assert_eq!(e.relation, "synonym");
+    assert_eq!(e.sense, "buy.v.01");
+    // balls → testicles: only through ball's rare `testis` sense.
+    assert!(ev(Pos::Noun, "balls", "testicles").is_none());
+    // A word in another synset altogether.
+    assert!(ev(Pos::Noun, "apples", "cars").is_none());
+    // The wrong part of speech finds nothing.
+    assert!(ev(Pos::Noun, "bought", "purchased").is_none());
+    // With no frequency requirement the rare sense counts again.
+    assert!(
+        wn().sense_evidence(Pos::Noun, "balls", "testicles", 0.0, 0.0)
+            .is_some()
+    );
+}
+
+#[test]
+fn dictionary_and_forms() {
+    assert!(wn().knows("purchased"));
+    assert!(wn().knows("Geese"));
+    assert!(!wn().knows("restaur"));
+    assert!(!wn().knows("scrib"));
+    assert_eq!(wn().forms(Pos::Verb, "gave"), vec![Form::Past]);
+    assert_eq!(wn().forms(Pos::Verb, "gives"), vec![Form::ThirdPerson]);
+    assert_eq!(wn().forms(Pos::Noun, "classmates"), vec![Form::Plural]);
+    assert_eq!(wn().forms(Pos::Noun, "friend"), vec![Form::Base]);
+}
+
+#[test]
+fn synonyms_as_keeps_to_the_tagged_part_of_speech() {
+    let nouns: Vec<String> = wn()
+        .synonyms_as("plays", Some(Pos::Noun), false)
+        .into_iter()
+        .map(|s| s.text)
+        .collect();
+    assert!(nouns.iter().all(|w| w.ends_with('s')), "{nouns:?}");
+    let all = wn().synonyms("plays", false);
+    assert!(all.len() > nouns.len());
+    assert!(
+        wn().synonyms_as("plays", Some(Pos::Noun), false)
+            .iter()
+            .all(|s| s.pos == Pos::Noun)
+    );
+}
+
+#[test]
+fn the_tagger_decides_the_part_of_speech_in_context() {
+    use mscr::attack::tagger::{Tag, tag, tag_at};
+    let at = |text: &str, word: &str| tag_at(&tag(wn(), text), text.find(word).unwrap());
+    assert_eq!(at("She plays with the balls.", "plays"), Some(Tag::Verb));
+    assert_eq!(at("He saw the plays twice.", "plays"), Some(Tag::Noun));
+    assert_eq!(at("She has 6 blue balls.", "blue"), Some(Tag::Adj));
+    assert_eq!(
+        at("It takes him 20 minutes to paint a marine.", "paint"),
+        Some(Tag::Verb)
+    );
+    assert_eq!(at("He bought more paint.", "paint"), Some(Tag::Noun));
+    // A word WordNet does not know gets no tag.
+    assert_eq!(at("He bought a restaur.", "restaur"), None);
+}

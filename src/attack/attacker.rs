@@ -316,6 +316,7 @@ impl Attacker {
             record.judge = Some(goal::judge(
                 judge.as_ref(),
                 cfg.max_new_tokens,
+                cfg.exclude_rejected,
                 &item.question,
                 &record.perturbed_question,
                 &item.gold,

@@ -117,6 +117,14 @@ impl CandidateReport {
                             c.candidate.sources.join("+"),
                             verdicts.join(" ")
                         );
+                        if let (true, Some(sense)) = (c.passed, &c.evidence.sense) {
+                            let _ = writeln!(
+                                s,
+                                "          {} {sense}: {}",
+                                c.evidence.relation.as_deref().unwrap_or("related"),
+                                c.evidence.gloss.as_deref().unwrap_or("")
+                            );
+                        }
                     }
                 }
             }

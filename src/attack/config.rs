@@ -89,18 +89,23 @@ impl WordsConfig {
     }
 }
 
-/// An optional second model that confirms the gold answer still holds.
+/// MSCR's second stage: a judge model asked, for every success, whether
+/// the perturbed question is the same problem with the same answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JudgeConfig {
-    /// Any model spec `load_model` accepts.
+    /// Any model spec `load_model` accepts (an alias, a file, `openai:URL#MODEL`).
     pub model: String,
     #[serde(default = "judge_tokens")]
     pub max_new_tokens: usize,
+    /// Leave successes the judge rejects out of the success rate (they are
+    /// still stored and reported as `judge_rejected`).
+    #[serde(default)]
+    pub exclude_rejected: bool,
 }
 
 fn judge_tokens() -> usize {
-    8
+    16
 }
 
 impl AttackConfig {

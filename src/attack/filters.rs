@@ -18,9 +18,27 @@
 //! - `max-words` / `max-rate`: how many words (or what share of the attackable
 //!   words) one perturbed question may change; the search enforces them on
 //!   multi-word perturbations.
+//!
+//! Validity filters (issue 13), one file each under `filters/`:
+//! - `dictionary`: the candidate is a real word (WordNet knows it).
+//! - `pos-tag`: the contextual tagger (`tagger.rs`) gives the candidate the
+//!   original's part of speech in context (original and perturbed question
+//!   tagged).
+//! - `inflection`: same number, tense, person, degree as the original.
+//! - `synonym`: WordNet links original and candidate in a sense common for
+//!   both (positive evidence of synonymy, whatever the source).
+//! - `fluency`: a causal LM's log-probability of the perturbed question falls
+//!   at most `max_drop` nats below the original's.
+
+mod dictionary;
+pub mod fluency;
+mod inflection;
+mod pos_tag;
+mod synonym;
 
 use super::Resources;
 use super::sources::Candidate;
+use super::tagger::{self, Tagged};
 use super::words::{Word, apply_replacements, numbers_in};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -47,6 +65,28 @@ pub enum FilterConfig {
     MaxRate {
         max: f32,
     },
+    Dictionary,
+    PosTag,
+    Inflection,
+    Synonym {
+        /// Least share of the original lemma's tagged uses the shared sense must have.
+        #[serde(default = "default_min_share")]
+        min_share: f32,
+        /// Least share of the candidate lemma's tagged uses it must have.
+        #[serde(default = "default_min_share")]
+        min_candidate_share: f32,
+    },
+    Fluency {
+        /// Largest drop in total log-probability (nats) of the perturbed question.
+        max_drop: f32,
+        /// The scoring model (any model spec); default: the setup's SmolLM2.
+        #[serde(default)]
+        model: Option<String>,
+    },
+}
+
+fn default_min_share() -> f32 {
+    0.1
 }
 
 impl FilterConfig {
@@ -59,6 +99,11 @@ impl FilterConfig {
             FilterConfig::SentenceSimilarity { .. } => "sentence-similarity",
             FilterConfig::MaxWords { .. } => "max-words",
             FilterConfig::MaxRate { .. } => "max-rate",
+            FilterConfig::Dictionary => "dictionary",
+            FilterConfig::PosTag => "pos-tag",
+            FilterConfig::Inflection => "inflection",
+            FilterConfig::Synonym { .. } => "synonym",
+            FilterConfig::Fluency { .. } => "fluency",
         }
     }
 
@@ -80,6 +125,15 @@ impl FilterConfig {
             FilterConfig::MaxRate { max } if !(*max > 0.0 && *max <= 1.0) => {
                 bad("max must lie in (0, 1]")
             }
+            FilterConfig::Synonym {
+                min_share,
+                min_candidate_share,
+            } if !(0.0..=1.0).contains(min_share) || !(0.0..=1.0).contains(min_candidate_share) => {
+                bad("min_share and min_candidate_share must lie in [0, 1]")
+            }
+            FilterConfig::Fluency { max_drop, .. } if !max_drop.is_finite() || *max_drop < 0.0 => {
+                bad("max_drop must be a number of nats ≥ 0")
+            }
             _ => Ok(()),
         }
     }
@@ -96,7 +150,12 @@ pub struct FilterVerdict {
 }
 
 impl FilterVerdict {
-    fn new(filter: &str, passed: bool, value: Option<f32>, note: Option<String>) -> Self {
+    pub(crate) fn new(
+        filter: &str,
+        passed: bool,
+        value: Option<f32>,
+        note: Option<String>,
+    ) -> Self {
         FilterVerdict {
             filter: filter.to_string(),
             passed,
@@ -104,6 +163,23 @@ impl FilterVerdict {
             note,
         }
     }
+}
+
+/// What the validity filters found out about a candidate (shown by
+/// `mscr candidates --json`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The original word's part of speech in context (universal tag).
+    pub tag: Option<String>,
+    /// The candidate's part of speech in the perturbed question.
+    pub candidate_tag: Option<String>,
+    /// The shared WordNet sense (`buy.v.01`) and its gloss.
+    pub sense: Option<String>,
+    pub gloss: Option<String>,
+    /// How WordNet links the two words: `synonym` or `similar-to`.
+    pub relation: Option<String>,
+    /// `log p(perturbed) − log p(original)` under the fluency model (nats).
+    pub fluency_delta: Option<f32>,
 }
 
 /// A candidate with every verdict and the similarities measured on the way.
@@ -115,7 +191,22 @@ pub struct Judged {
     pub verdicts: Vec<FilterVerdict>,
     pub word_similarity: Option<f32>,
     pub sentence_similarity: Option<f32>,
+    #[serde(default)]
+    pub evidence: Evidence,
     pub passed: bool,
+}
+
+/// What the cheap filters need to know about the word being replaced.
+struct Context<'a> {
+    original: &'a str,
+    tags: &'a [Tagged],
+    perturbed_tags: &'a [Tagged],
+    /// Byte offset of the word (the same in the original and perturbed question).
+    start: usize,
+    /// The word's WordNet part of speech in context, from the tagger.
+    pos: Option<super::wordnet::Pos>,
+    original_numbers: &'a [String],
+    attackable: usize,
 }
 
 /// The configured filters plus the resources they need.
@@ -150,6 +241,23 @@ impl Filters {
                         "filter `word-similarity` needs the model's embedding matrix, which was not loaded".into(),
                     ));
                 }
+                FilterConfig::Dictionary
+                | FilterConfig::PosTag
+                | FilterConfig::Inflection
+                | FilterConfig::Synonym { .. }
+                    if resources.wordnet.is_none() =>
+                {
+                    return Err(Error::Config(format!(
+                        "filter `{}` needs WordNet, which was not loaded; run `mscr setup`",
+                        c.name()
+                    )));
+                }
+                FilterConfig::Fluency { .. } if resources.fluency.is_none() => {
+                    return Err(Error::Config(
+                        "filter `fluency` needs a scoring model, which was not loaded; run `mscr setup` or set `model`"
+                            .into(),
+                    ));
+                }
                 FilterConfig::SentenceSimilarity { .. } if resources.embedder.is_none() => {
                     return Err(Error::Config(
                         "filter `sentence-similarity` needs a sentence encoder (all-MiniLM-L6-v2), which was not loaded"
@@ -179,9 +287,21 @@ impl Filters {
     ) -> Result<Vec<Vec<Judged>>> {
         let attackable = words.iter().filter(|w| w.attackable()).count().max(1);
         let original_numbers = numbers_in(question);
+        // The original question tagged once; each perturbed one when a filter asks.
+        let tag_text = |text: &str| match &self.resources.wordnet {
+            Some(wn) => tagger::tag(wn, text),
+            None => Vec::new(),
+        };
+        let tags = tag_text(question);
+        let tags_perturbed = self
+            .configs
+            .iter()
+            .any(|f| matches!(f, FilterConfig::PosTag));
         let mut out: Vec<Vec<Judged>> = Vec::with_capacity(slots.len());
         for (slot, &t) in slots.into_iter().zip(targets) {
             let original = &words[t].text;
+            let start = words[t].byte_start;
+            let tag = tagger::tag_at(&tags, start);
             let mut judged = Vec::with_capacity(slot.len());
             for cand in slot {
                 let perturbed = apply_replacements(question, words, &[(t, cand.text.as_str())]);
@@ -190,21 +310,44 @@ impl Filters {
                     .embeddings
                     .as_ref()
                     .and_then(|e| e.cosine(original, &cand.text));
+                let perturbed_tags = if tags_perturbed {
+                    tag_text(&perturbed)
+                } else {
+                    Vec::new()
+                };
                 let mut j = Judged {
                     candidate: cand,
                     perturbed,
                     verdicts: Vec::new(),
                     word_similarity,
                     sentence_similarity: None,
+                    evidence: Evidence {
+                        tag: Some(tagger::tag_name(tag)),
+                        candidate_tag: tags_perturbed
+                            .then(|| tagger::tag_name(tagger::tag_at(&perturbed_tags, start))),
+                        ..Evidence::default()
+                    },
                     passed: true,
+                };
+                let ctx = Context {
+                    original,
+                    tags: &tags,
+                    perturbed_tags: &perturbed_tags,
+                    start,
+                    pos: tag.and_then(tagger::wordnet_pos),
+                    original_numbers: &original_numbers,
+                    attackable,
                 };
                 for f in &self.configs {
                     if !j.passed && !all_verdicts {
                         break;
                     }
                     let v = match f {
-                        FilterConfig::SentenceSimilarity { .. } => continue, // batched below
-                        _ => self.cheap_verdict(f, original, &j, &original_numbers, attackable),
+                        // Batched below.
+                        FilterConfig::SentenceSimilarity { .. } | FilterConfig::Fluency { .. } => {
+                            continue;
+                        }
+                        _ => self.cheap_verdict(f, &ctx, &mut j),
                     };
                     j.passed &= v.passed;
                     j.verdicts.push(v);
@@ -213,19 +356,50 @@ impl Filters {
             }
             out.push(judged);
         }
+        self.fluency_verdicts(question, &mut out, all_verdicts)?;
         self.sentence_verdicts(question, words, targets, &mut out, all_verdicts)?;
         Ok(out)
     }
 
-    fn cheap_verdict(
-        &self,
-        f: &FilterConfig,
-        original: &str,
-        j: &Judged,
-        original_numbers: &[String],
-        attackable: usize,
-    ) -> FilterVerdict {
+    /// The `fluency` filter: every candidate still in the running (all of
+    /// them with `all`) scored in one batch.
+    fn fluency_verdicts(&self, question: &str, out: &mut [Vec<Judged>], all: bool) -> Result<()> {
+        let Some(max_drop) = self.configs.iter().find_map(|f| match f {
+            FilterConfig::Fluency { max_drop, .. } => Some(*max_drop),
+            _ => None,
+        }) else {
+            return Ok(());
+        };
+        let Some(model) = &self.resources.fluency else {
+            return Ok(());
+        };
+        let mut who = Vec::new();
+        let mut texts = Vec::new();
+        for (s, slot) in out.iter().enumerate() {
+            for (c, j) in slot.iter().enumerate() {
+                if all || j.passed {
+                    who.push((s, c));
+                    texts.push(j.perturbed.clone());
+                }
+            }
+        }
+        let deltas = fluency::deltas(model.as_ref(), question, &texts)?;
+        for ((s, c), d) in who.into_iter().zip(deltas) {
+            let j = &mut out[s][c];
+            let ok = d >= -max_drop;
+            j.evidence.fluency_delta = Some(d);
+            j.passed &= ok;
+            j.verdicts
+                .push(FilterVerdict::new("fluency", ok, Some(d), None));
+        }
+        Ok(())
+    }
+
+    fn cheap_verdict(&self, f: &FilterConfig, ctx: &Context, j: &mut Judged) -> FilterVerdict {
         let name = f.name();
+        let original = ctx.original;
+        let original_numbers = ctx.original_numbers;
+        let attackable = ctx.attackable;
         let cand = &j.candidate.text;
         match f {
             FilterConfig::Differs => {
@@ -277,7 +451,40 @@ impl Filters {
                 let rate = 1.0 / attackable as f32;
                 FilterVerdict::new(name, rate <= *max, Some(rate), None)
             }
-            FilterConfig::SentenceSimilarity { .. } => FilterVerdict::new(name, true, None, None),
+            FilterConfig::Dictionary => match &self.resources.wordnet {
+                Some(wn) => dictionary::verdict(wn, cand),
+                None => FilterVerdict::new(name, false, None, Some("no WordNet".into())),
+            },
+            FilterConfig::PosTag => pos_tag::verdict(ctx.tags, ctx.perturbed_tags, ctx.start),
+            FilterConfig::Inflection => match &self.resources.wordnet {
+                Some(wn) => inflection::verdict(wn, ctx.pos, original, cand),
+                None => FilterVerdict::new(name, false, None, Some("no WordNet".into())),
+            },
+            FilterConfig::Synonym {
+                min_share,
+                min_candidate_share,
+            } => match &self.resources.wordnet {
+                Some(wn) => {
+                    let (v, e) = synonym::evidence(
+                        wn,
+                        ctx.pos,
+                        original,
+                        cand,
+                        *min_share,
+                        *min_candidate_share,
+                    );
+                    if let Some(e) = e {
+                        j.evidence.sense = Some(e.sense);
+                        j.evidence.gloss = Some(e.gloss);
+                        j.evidence.relation = Some(e.relation);
+                    }
+                    v
+                }
+                None => FilterVerdict::new(name, false, None, Some("no WordNet".into())),
+            },
+            FilterConfig::SentenceSimilarity { .. } | FilterConfig::Fluency { .. } => {
+                FilterVerdict::new(name, true, None, None)
+            }
         }
     }
 

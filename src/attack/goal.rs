@@ -21,16 +21,19 @@ pub fn is_success(clean_correct: bool, attacked_correct: bool) -> bool {
     clean_correct && !attacked_correct
 }
 
-/// The judge's prompt: does the perturbed question still have the gold answer?
+/// The judge's prompt: is the perturbed question the same problem, asking
+/// the same thing, with the same answer?
 pub fn judge_prompt(original: &str, perturbed: &str, gold: &str) -> Prompt {
     Prompt::user(
         Some(
-            "You check whether two math word problems have the same answer. Reply with one word: yes or no.",
+            "You check whether a reworded math word problem is the same problem as the original: \
+             it asks the same thing, every quantity means the same, it reads as natural English, \
+             and its correct answer is unchanged. Reply with one word: yes or no.",
         ),
         format!(
             "Original problem:\n{original}\n\nReworded problem:\n{perturbed}\n\n\
-             The original problem's answer is {gold}. Is that still the correct answer to the reworded problem? \
-             Answer yes or no."
+             The original problem's answer is {gold}. Is the reworded problem the same problem, \
+             with {gold} still its correct answer? Answer yes or no."
         ),
     )
 }
@@ -48,9 +51,11 @@ pub fn parse_judge(output: &str) -> Option<bool> {
 }
 
 /// Asks the judge model; an unparseable reply counts as "not preserved".
+/// With `exclude_rejected`, a rejection marks the verdict `excluded`.
 pub fn judge(
     model: &dyn LanguageModel,
     max_new_tokens: usize,
+    exclude_rejected: bool,
     original: &str,
     perturbed: &str,
     gold: &str,
@@ -61,10 +66,12 @@ pub fn judge(
     };
     let g = model.generate(&[judge_prompt(original, perturbed, gold)], &decoding)?;
     let output = g.into_iter().next().map(|g| g.text).unwrap_or_default();
+    let answer_preserved = parse_judge(&output).unwrap_or(false);
     Ok(JudgeVerdict {
         model: model.id(),
-        answer_preserved: parse_judge(&output).unwrap_or(false),
+        answer_preserved,
         output,
+        excluded: exclude_rejected && !answer_preserved,
     })
 }
 

@@ -22,6 +22,7 @@ pub mod resources;
 pub mod search;
 pub mod sources;
 pub mod summary;
+pub mod tagger;
 pub mod wordnet;
 pub mod words;
 
@@ -50,6 +51,8 @@ pub struct Resources {
     pub embedder: Option<Arc<dyn SentenceEmbedder>>,
     /// Optional second model confirming the gold answer still holds.
     pub judge: Option<Arc<dyn LanguageModel>>,
+    /// The causal LM the `fluency` filter scores questions with.
+    pub fluency: Option<Arc<dyn LanguageModel>>,
 }
 
 impl Resources {

@@ -44,9 +44,15 @@ pub struct Change {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JudgeVerdict {
     pub model: String,
-    /// True when the judge says the perturbation kept the correct answer.
+    /// True when the judge says the perturbed question is the same problem
+    /// with the same answer.
     pub answer_preserved: bool,
+    /// The judge's reply, verbatim.
     pub output: String,
+    /// True when the judge rejected this success and the config says to
+    /// leave such successes out of the success rate (`exclude_rejected`).
+    #[serde(default)]
+    pub excluded: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

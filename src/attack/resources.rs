@@ -11,12 +11,14 @@ use crate::runtime::{LoadOptions, load_model};
 use std::sync::Arc;
 
 /// What the configuration asks for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Needs {
     pub wordnet: bool,
     pub embeddings: bool,
     pub mask_filler: bool,
     pub embedder: bool,
+    /// The `fluency` filter's scoring model (its spec).
+    pub fluency: Option<String>,
 }
 
 impl Needs {
@@ -31,7 +33,19 @@ impl Needs {
         }
         for f in &config.filters {
             match f {
-                FilterConfig::SamePos | FilterConfig::Differs => n.wordnet = true,
+                FilterConfig::SamePos
+                | FilterConfig::Differs
+                | FilterConfig::PosTag
+                | FilterConfig::Dictionary
+                | FilterConfig::Inflection
+                | FilterConfig::Synonym { .. } => n.wordnet = true,
+                FilterConfig::Fluency { model, .. } => {
+                    n.fluency = Some(
+                        model
+                            .clone()
+                            .unwrap_or_else(|| crate::model::spec::DEFAULT_MODEL.into()),
+                    )
+                }
                 FilterConfig::WordSimilarity { .. } => n.embeddings = true,
                 FilterConfig::SentenceSimilarity { .. } => n.embedder = true,
                 _ => {}
@@ -122,6 +136,9 @@ pub fn load_parts(
             Ok(())
         }))?;
     }
+    if let Some(spec) = &needs.fluency {
+        soft(load_model(spec, options).map(|m| r.fluency = Some(m)))?;
+    }
     if needs.embedder {
         soft(encoder_path("all-minilm-l6-v2").and_then(|p| {
             let m = crate::runtime::encoder::SentenceEncoder::load(&p, options)?;
@@ -149,7 +166,12 @@ pub fn drop_unavailable(config: &mut AttackConfig, resources: &Resources) -> Vec
     });
     config.filters.retain(|f| {
         let ok = match f {
-            FilterConfig::SamePos => resources.wordnet.is_some(),
+            FilterConfig::SamePos
+            | FilterConfig::PosTag
+            | FilterConfig::Dictionary
+            | FilterConfig::Inflection
+            | FilterConfig::Synonym { .. } => resources.wordnet.is_some(),
+            FilterConfig::Fluency { .. } => resources.fluency.is_some(),
             FilterConfig::WordSimilarity { .. } => resources.embeddings.is_some(),
             FilterConfig::SentenceSimilarity { .. } => resources.embedder.is_some(),
             _ => true,

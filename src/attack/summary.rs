@@ -51,6 +51,23 @@ pub struct Summary {
     /// Samples drawn per question (1 without a decoding transform).
     #[serde(default)]
     pub samples_per_question: f64,
+    /// Successes a judge model looked at.
+    #[serde(default)]
+    pub judged: usize,
+    /// Judged successes the judge said keep the problem and its answer.
+    #[serde(default)]
+    pub judge_confirmed: usize,
+    /// Judged successes the judge rejected (a different problem or answer).
+    /// Under `[judge] exclude_rejected = true` they are not in `successes`
+    /// nor in the success rate: the question counts as not validly attacked.
+    #[serde(default)]
+    pub judge_rejected: usize,
+}
+
+/// A success whose judge rejected it under `exclude_rejected`: reported
+/// separately and left out of the success rate.
+pub fn excluded_by_judge(r: &AttackRecord) -> bool {
+    r.result == Outcome::Success && r.judge.as_ref().is_some_and(|j| j.excluded)
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -73,7 +90,7 @@ pub fn clean_credit(r: &AttackRecord) -> f64 {
 /// answer; the settled perturbed question's decision otherwise; unchanged
 /// when nothing was attacked or tried.
 pub fn attacked_credit(r: &AttackRecord) -> f64 {
-    if r.result == Outcome::Skipped {
+    if r.result == Outcome::Skipped || excluded_by_judge(r) {
         return clean_credit(r);
     }
     match r.decoding.as_ref().and_then(|d| d.attacked.as_ref()) {
@@ -95,14 +112,22 @@ impl Summary {
     pub fn from_records(records: &[AttackRecord]) -> Summary {
         let n = records.len();
         let count = |o: Outcome| records.iter().filter(|r| r.result == o).count();
-        let successes = count(Outcome::Success);
+        let judge_excluded = records.iter().filter(|r| excluded_by_judge(r)).count();
+        let successes = count(Outcome::Success) - judge_excluded;
+        let judged_successes = records
+            .iter()
+            .filter(|r| r.result == Outcome::Success && r.judge.is_some());
+        let judged = judged_successes.clone().count();
+        let judge_confirmed = judged_successes
+            .filter(|r| r.judge.as_ref().is_some_and(|j| j.answer_preserved))
+            .count();
         let failures = count(Outcome::Failed);
         let skipped = count(Outcome::Skipped);
         let clean_accuracy = mean(&records.iter().map(clean_credit).collect::<Vec<_>>());
         let attacked_accuracy = mean(&records.iter().map(attacked_credit).collect::<Vec<_>>());
         let won: Vec<&AttackRecord> = records
             .iter()
-            .filter(|r| r.result == Outcome::Success)
+            .filter(|r| r.result == Outcome::Success && !excluded_by_judge(r))
             .collect();
         let mut per_source = BTreeMap::new();
         let mut unique = BTreeMap::new();
@@ -119,7 +144,7 @@ impl Summary {
         }
         let attacked: Vec<&AttackRecord> = records
             .iter()
-            .filter(|r| r.result != Outcome::Skipped)
+            .filter(|r| r.result != Outcome::Skipped && !excluded_by_judge(r))
             .collect();
         Summary {
             questions: n,
@@ -186,6 +211,9 @@ impl Summary {
                     .map(|r| r.decoding.as_ref().map_or(1, |d| d.samples) as f64)
                     .collect::<Vec<_>>(),
             ),
+            judged,
+            judge_confirmed,
+            judge_rejected: judged - judge_confirmed,
         }
     }
 }
@@ -264,6 +292,40 @@ mod tests {
         assert_eq!(s.mean_response_tokens, 10.0);
         assert_eq!(s.tokens_per_question, 10.0);
         assert_eq!(s.samples_per_question, 1.0);
+    }
+
+    fn judged(mut r: AttackRecord, preserved: bool, excluded: bool) -> AttackRecord {
+        r.judge = Some(crate::attack::JudgeVerdict {
+            model: "j".into(),
+            answer_preserved: preserved,
+            output: if preserved { "yes" } else { "no" }.into(),
+            excluded,
+        });
+        r
+    }
+
+    #[test]
+    fn judge_rejected_successes_are_reported_and_excluded_when_asked() {
+        let rs = vec![
+            judged(record(Outcome::Success, true), true, false),
+            judged(record(Outcome::Success, true), false, true),
+            record(Outcome::Failed, true),
+        ];
+        let s = Summary::from_records(&rs);
+        assert_eq!((s.judged, s.judge_confirmed, s.judge_rejected), (2, 1, 1));
+        // The rejected success is neither a success nor attacked.
+        assert_eq!(s.successes, 1);
+        assert_eq!(s.success_rate, 0.5);
+        assert!((s.attacked_accuracy - 2.0 / 3.0).abs() < 1e-12, "{s:?}");
+        // Without exclusion it stays a success, still reported as rejected.
+        let rs2 = vec![
+            judged(record(Outcome::Success, true), true, false),
+            judged(record(Outcome::Success, true), false, false),
+            record(Outcome::Failed, true),
+        ];
+        let s2 = Summary::from_records(&rs2);
+        assert_eq!((s2.successes, s2.judge_rejected), (2, 1));
+        assert!((s2.success_rate - 2.0 / 3.0).abs() < 1e-12);
     }
 
     #[test]

@@ -42,7 +42,25 @@ pub struct WordNet {
     morphy: Morphy,
     /// (pos, lemma) → irregular surface forms of that lemma.
     irregular: HashMap<(Pos, String), Vec<String>>,
+    /// (pos, lemma, sense number) → times SemCor tagged that sense (`cntlist.rev`).
+    sense_counts: HashMap<(Pos, String, u32), u32>,
     dir: PathBuf,
+}
+
+/// Positive evidence that a candidate means what the original means here:
+/// both lemmas share a WordNet synset (or the original's synset points to the
+/// candidate's with similar-to), in a sense common for both words.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SenseEvidence {
+    /// `synonym` (same synset) or `similar-to` (adjective satellites).
+    pub relation: String,
+    /// The original's sense, WordNet-style: `buy.v.01`.
+    pub sense: String,
+    pub gloss: String,
+    /// Share of the original lemma's tagged uses that fall on this sense.
+    pub original_share: f32,
+    /// Share of the candidate lemma's tagged uses that fall on the shared sense.
+    pub candidate_share: f32,
 }
 
 impl std::fmt::Debug for WordNet {
@@ -122,10 +140,16 @@ impl WordNet {
                     .push(form.to_string());
             }
         }
+        // wordnet-db 0.1.3 expects `count lemma pos sense` lines, but the
+        // real `cntlist.rev` holds `sense_key sense_number tag_count`; read it here.
+        let sense_counts = std::fs::read_to_string(dir.join("cntlist.rev"))
+            .map(|t| parse_cntlist(&t))
+            .unwrap_or_default();
         Ok(WordNet {
             db,
             morphy,
             irregular,
+            sense_counts,
             dir: dir.to_path_buf(),
         })
     }
@@ -137,6 +161,169 @@ impl WordNet {
 
     pub fn lemma_count(&self) -> usize {
         self.db.lemma_count()
+    }
+
+    /// True when sense counts (`cntlist.rev`) were found.
+    pub fn has_sense_counts(&self) -> bool {
+        !self.sense_counts.is_empty()
+    }
+
+    /// The senses of a lemma in WordNet's order (most frequent first) with the
+    /// share of the lemma's SemCor-tagged uses each one has. A lemma never
+    /// tagged gives its first sense the whole share.
+    pub fn sense_shares(&self, pos: Pos, lemma: &str) -> Vec<(wordnet_types::SynsetId, f32)> {
+        let ids = self.db.synsets_for_lemma(pos, lemma);
+        let key = lemma.replace(' ', "_");
+        let counts: Vec<u32> = (1..=ids.len() as u32)
+            .map(|n| {
+                self.sense_counts
+                    .get(&(pos, key.clone(), n))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let total: u32 = counts.iter().sum();
+        ids.iter()
+            .zip(&counts)
+            .enumerate()
+            .map(|(i, (id, &c))| {
+                let share = if total == 0 {
+                    if i == 0 { 1.0 } else { 0.0 }
+                } else {
+                    c as f32 / total as f32
+                };
+                (*id, share)
+            })
+            .collect()
+    }
+
+    /// SemCor-tagged uses of a surface word as part of speech `pos` (every
+    /// sense of every lemma it can have).
+    pub fn tagged_uses(&self, pos: Pos, word: &str) -> u32 {
+        self.lemmas_pos(pos, word)
+            .iter()
+            .map(|l| {
+                let key = l.replace(' ', "_");
+                (1..=self.db.synsets_for_lemma(pos, l).len() as u32)
+                    .map(|n| {
+                        self.sense_counts
+                            .get(&(pos, key.clone(), n))
+                            .copied()
+                            .unwrap_or(0)
+                    })
+                    .sum::<u32>()
+            })
+            .sum()
+    }
+
+    /// Normalised lemma texts of a synset (lower case, spaces, no markers).
+    fn synset_lemmas(&self, id: wordnet_types::SynsetId) -> Vec<String> {
+        self.db
+            .get_synset(id)
+            .map(|s| {
+                s.words
+                    .iter()
+                    .map(|w| strip_marker(w.text).to_lowercase().replace('_', " "))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Evidence that `candidate` is a synonym of `original` (both surface
+    /// words) as part of speech `pos`: a synset holding a lemma of each, whose
+    /// share of the original's uses is at least `min_share` and of the
+    /// candidate's at least `min_candidate_share`; for adjectives also a
+    /// similar-to link. The strongest such sense wins; `None` without one.
+    pub fn sense_evidence(
+        &self,
+        pos: Pos,
+        original: &str,
+        candidate: &str,
+        min_share: f32,
+        min_candidate_share: f32,
+    ) -> Option<SenseEvidence> {
+        let own = self.lemmas_pos(pos, original);
+        let theirs = self.lemmas_pos(pos, &candidate.to_lowercase());
+        if own.is_empty() || theirs.is_empty() {
+            return None;
+        }
+        let mut best: Option<(f32, SenseEvidence)> = None;
+        for lo in &own {
+            for (number, (sid, so)) in self.sense_shares(pos, lo).into_iter().enumerate() {
+                if so < min_share {
+                    continue;
+                }
+                // The synset itself, then (adjectives) its similar-to neighbours.
+                let mut linked = vec![("synonym", sid)];
+                if matches!(pos, Pos::Adj)
+                    && let Some(s) = self.db.get_synset(sid)
+                {
+                    linked.extend(
+                        s.pointers
+                            .iter()
+                            .filter(|p| p.symbol == "&")
+                            .map(|p| ("similar-to", p.target)),
+                    );
+                }
+                for (relation, target) in linked {
+                    let lemmas = self.synset_lemmas(target);
+                    for lc in theirs
+                        .iter()
+                        .filter(|l| lemmas.iter().any(|x| x == *l) && *l != lo)
+                    {
+                        let sc = self
+                            .sense_shares(pos, lc)
+                            .into_iter()
+                            .find(|(id, _)| *id == target)
+                            .map(|(_, s)| s)
+                            .unwrap_or(0.0);
+                        if sc < min_candidate_share {
+                            continue;
+                        }
+                        let strength = so * sc;
+                        if best.as_ref().is_some_and(|(b, _)| *b >= strength) {
+                            continue;
+                        }
+                        let gloss = self
+                            .db
+                            .get_synset(sid)
+                            .map(|s| s.gloss.definition.to_string())
+                            .unwrap_or_default();
+                        best = Some((
+                            strength,
+                            SenseEvidence {
+                                relation: relation.to_string(),
+                                sense: format!("{lo}.{}.{:02}", pos_letter(pos), number + 1),
+                                gloss,
+                                original_share: so,
+                                candidate_share: sc,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        best.map(|(_, e)| e)
+    }
+
+    /// True when WordNet knows `word` (any form, any part of speech): the
+    /// dictionary check for content-word candidates.
+    pub fn knows(&self, word: &str) -> bool {
+        let lower = word.to_lowercase();
+        lower.split(' ').all(|part| {
+            ALL_POS
+                .iter()
+                .any(|&p| !self.lemmas_pos(p, part).is_empty())
+        })
+    }
+
+    /// The forms `word` can have as part of speech `pos` (one per lemma).
+    pub fn forms(&self, pos: Pos, word: &str) -> Vec<Form> {
+        let lower = word.to_lowercase();
+        self.lemmas_pos(pos, &lower)
+            .iter()
+            .map(|l| self.form_of(pos, &lower, l))
+            .collect()
     }
 
     /// Lemmas of a surface word for one part of speech (morphy).
@@ -271,8 +458,19 @@ impl WordNet {
     /// lemmas. `(a)`/`(p)`/`(ip)` markers are stripped; multi-word lemmas are
     /// kept (with spaces) only when `multiword`.
     pub fn synonyms(&self, word: &str, multiword: bool) -> Vec<Synonym> {
+        self.synonyms_as(word, None, multiword)
+    }
+
+    /// [`WordNet::synonyms`] for one part of speech only (the one a tagger
+    /// gave the word in its sentence), or every one with `None`.
+    pub fn synonyms_as(&self, word: &str, pos: Option<Pos>, multiword: bool) -> Vec<Synonym> {
         let lower = word.to_lowercase();
-        let own = self.lemmas(&lower);
+        let all = self.lemmas(&lower);
+        let own: Vec<(Pos, String)> = all
+            .iter()
+            .filter(|(p, _)| pos.is_none_or(|want| want == *p))
+            .cloned()
+            .collect();
         let mut out: Vec<Synonym> = Vec::new();
         for (pos, lemma) in &own {
             let form = self.form_of(*pos, &lower, lemma);
@@ -286,7 +484,7 @@ impl WordNet {
                         continue;
                     }
                     let text = text.replace('_', " ");
-                    if own.iter().any(|(_, l)| *l == text) || text == lower {
+                    if all.iter().any(|(_, l)| *l == text) || text == lower {
                         continue;
                     }
                     let inflected = self.inflect(*pos, &text, form);
@@ -303,6 +501,42 @@ impl WordNet {
         }
         out
     }
+}
+
+/// `n`, `v`, `a`, `r`: WordNet's letter for a part of speech.
+fn pos_letter(p: Pos) -> char {
+    match p {
+        Pos::Noun => 'n',
+        Pos::Verb => 'v',
+        Pos::Adj => 'a',
+        Pos::Adv => 'r',
+    }
+}
+
+/// Reads `cntlist.rev`: `lemma%ss_type:lex_filenum:lex_id:head:head_id sense_number tag_count`.
+fn parse_cntlist(text: &str) -> HashMap<(Pos, String, u32), u32> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(key), Some(number), Some(count)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let Some((lemma, rest)) = key.split_once('%') else {
+            continue;
+        };
+        let pos = match rest.chars().next() {
+            Some('1') => Pos::Noun,
+            Some('2') => Pos::Verb,
+            Some('3') | Some('5') => Pos::Adj,
+            Some('4') => Pos::Adv,
+            _ => continue,
+        };
+        if let (Ok(n), Ok(c)) = (number.parse::<u32>(), count.parse::<u32>()) {
+            out.insert((pos, lemma.to_lowercase(), n), c);
+        }
+    }
+    out
 }
 
 /// WordNet's morphy suffix rules (detachment of inflectional endings).

@@ -1,4 +1,7 @@
-//! `kind = "wordnet"`: WordNet 3.0 synonyms, re-inflected to the original's form.
+//! `kind = "wordnet"`: WordNet 3.0 synonyms, re-inflected to the original's
+//! form, for the part of speech the tagger gives the word in its sentence
+//! (every part of speech when the tagger does not know the word). Whether a
+//! synonym's sense fits is the `synonym` filter's call.
 
 use super::{CandidateSource, Proposal};
 use crate::attack::wordnet::WordNet;
@@ -51,15 +54,18 @@ impl CandidateSource for WordnetSource {
 
     fn propose(
         &self,
-        _question: &str,
+        question: &str,
         words: &[Word],
         targets: &[usize],
     ) -> Result<Vec<Vec<Proposal>>> {
+        let tags = crate::attack::tagger::tag(&self.wordnet, question);
         Ok(targets
             .iter()
             .map(|&t| {
+                let pos = crate::attack::tagger::tag_at(&tags, words[t].byte_start)
+                    .and_then(crate::attack::tagger::wordnet_pos);
                 self.wordnet
-                    .synonyms(&words[t].text, self.config.multiword)
+                    .synonyms_as(&words[t].text, pos, self.config.multiword)
                     .into_iter()
                     .take(self.config.max)
                     .enumerate()
