@@ -5,9 +5,9 @@
 //! `cargo bench --bench encoder -- [--threads N] [--batch N] [--texts N]
 //!  [--embedder DIR|ONNX] [--mlm DIR|ONNX]`
 
-use mscr::runtime::encoder::{MaskedLm, SentenceEncoder};
 use mscr::lm::{MaskFiller, SentenceEmbedder};
 use mscr::runtime::LoadOptions;
+use mscr::runtime::encoder::{MaskedLm, SentenceEncoder};
 use std::time::Instant;
 
 fn arg(name: &str, default: &str) -> String {

@@ -3,10 +3,10 @@
 //! interval), extraction failures, response lengths and, for MATH500, the
 //! breakdown by subject and level.
 
-use crate::score::{AnswerStyle, check};
 use crate::data::{Dataset, Item, prompt::PromptTemplate};
 use crate::error::{Error, Result};
 use crate::lm::{Decoding, LanguageModel, Prompt};
+use crate::score::{AnswerStyle, check};
 use crate::transform::decode::Answerer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

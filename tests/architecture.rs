@@ -69,9 +69,16 @@ fn top_level_edges() -> BTreeMap<String, BTreeSet<String>> {
         let from = top_module(&path);
         for to in idents_after(&code, "crate::") {
             // `crate::Error` / `crate::Result`: the root's re-exports of `error`.
-            let to = if to.starts_with(char::is_uppercase) { "error" } else { to };
+            let to = if to.starts_with(char::is_uppercase) {
+                "error"
+            } else {
+                to
+            };
             if to != from {
-                edges.entry(from.clone()).or_default().insert(to.to_string());
+                edges
+                    .entry(from.clone())
+                    .or_default()
+                    .insert(to.to_string());
             }
         }
     }
@@ -126,11 +133,18 @@ fn arrows_point_down() {
     for (from, tos) in &edges {
         for to in tos {
             if layer(to) >= layer(from) {
-                broken.push(format!("{from} (row {}) -> {to} (row {})", layer(from), layer(to)));
+                broken.push(format!(
+                    "{from} (row {}) -> {to} (row {})",
+                    layer(from),
+                    layer(to)
+                ));
             }
         }
     }
-    assert!(broken.is_empty(), "arrows pointing up or sideways: {broken:#?}");
+    assert!(
+        broken.is_empty(),
+        "arrows pointing up or sideways: {broken:#?}"
+    );
 }
 
 #[test]
@@ -165,7 +179,11 @@ fn sibling_edges() -> BTreeMap<PathBuf, BTreeMap<String, BTreeSet<String>>> {
                 if let Some(rest) = l.strip_prefix("pub use ") {
                     let (module, names) = rest.split_once("::").unwrap_or(("", ""));
                     if siblings.contains(module) {
-                        for n in names.trim_end_matches(';').trim_matches(['{', '}']).split(',') {
+                        for n in names
+                            .trim_end_matches(';')
+                            .trim_matches(['{', '}'])
+                            .split(',')
+                        {
                             let n = n.trim();
                             if !n.is_empty() {
                                 reexport.insert(n.to_string(), module.to_string());

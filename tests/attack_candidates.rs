@@ -6,8 +6,8 @@ use mscr::attack::filters::{FilterConfig, Filters};
 use mscr::attack::sources::{SourceConfig, gather};
 use mscr::attack::words::{Stopwords, split_words};
 use mscr::attack::{Resources, WordNet, candidates_report};
-use mscr::model::Matrix;
 use mscr::lm::{MaskFiller, SentenceEmbedder};
+use mscr::model::Matrix;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 

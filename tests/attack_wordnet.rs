@@ -201,6 +201,16 @@ fn the_tagger_decides_the_part_of_speech_in_context() {
         Some(Tag::Verb)
     );
     assert_eq!(at("He bought more paint.", "paint"), Some(Tag::Noun));
+    // Modals are function words, except as nouns after a determiner or number.
+    assert_eq!(
+        at("In 7 years, Kaylee will be 3 times as old.", "will"),
+        Some(Tag::Other)
+    );
+    assert_eq!(at("She may go.", "may"), Some(Tag::Other));
+    assert_eq!(
+        at("He bought 5 cans of soup and a can of beans.", "can "),
+        Some(Tag::Noun)
+    );
     // A word WordNet does not know gets no tag.
     assert_eq!(at("He bought a restaur.", "restaur"), None);
 }

@@ -9,10 +9,10 @@ mod common;
 
 use common::max_abs_diff;
 use mscr::model::gguf::GgufFile;
-use mscr::model::spec::load_gguf;
 use mscr::model::gguf_write::{TinyConfig, write_tiny_model};
 use mscr::model::native::NativeWeights;
 use mscr::model::quant::GgmlType;
+use mscr::model::spec::load_gguf;
 use mscr::model::{Arch, Linear, Model};
 use mscr::runtime::decoder::{self, BuildOptions, WeightFormat};
 use mscr::runtime::session::{DecoderSession, SessionOptions};

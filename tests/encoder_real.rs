@@ -1,9 +1,9 @@
 //! The real encoders the setup installs: all-MiniLM-L6-v2 (sentence
 //! embeddings) and the tiny SPLADE-tuned BERT masked LM.
 
-use mscr::runtime::encoder::{MaskedLm, SentenceEncoder, cosine};
 use mscr::lm::{MaskFiller, SentenceEmbedder};
 use mscr::runtime::LoadOptions;
+use mscr::runtime::encoder::{MaskedLm, SentenceEncoder, cosine};
 use std::path::PathBuf;
 
 fn model(name: &str) -> PathBuf {

@@ -2,9 +2,9 @@
 //! config.json, model.safetensors) run through the ONNX encoder graphs and
 //! compared with a straightforward forward pass written here.
 
-use mscr::runtime::encoder::{GraphHead, MaskedLm, SentenceEncoder, cosine, export_onnx};
 use mscr::lm::{MaskFiller, SentenceEmbedder};
 use mscr::runtime::LoadOptions;
+use mscr::runtime::encoder::{GraphHead, MaskedLm, SentenceEncoder, cosine, export_onnx};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use safetensors::{Dtype, tensor::TensorView};

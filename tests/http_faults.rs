@@ -1,8 +1,8 @@
 //! The HTTP client against small fault-injecting servers on 127.0.0.1 that the
 //! tests run themselves (plain TcpListener threads speaking HTTP/1.1).
 
-use mscr::runtime::http::HttpModel;
 use mscr::lm::{Decoding, FinishReason, LanguageModel, Prompt};
+use mscr::runtime::http::HttpModel;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,12 +1,12 @@
 //! GGUF reading, writing and dequantisation on files the tests write themselves.
 
+use mscr::lm::ChatMessage;
 use mscr::model::gguf::{GgufFile, Value};
-use mscr::model::spec::load_gguf;
 use mscr::model::gguf_write::{GgufWriter, TinyConfig, random_model, write_tiny_model};
 use mscr::model::native::Native;
 use mscr::model::quant::{self, GgmlType};
+use mscr::model::spec::load_gguf;
 use mscr::model::{Arch, Linear};
-use mscr::lm::ChatMessage;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

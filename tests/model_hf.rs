@@ -1,11 +1,11 @@
 //! Hugging Face folder import on folders the test writes (single and sharded
 //! safetensors, F32/BF16/F16), and clear errors on bad folders.
 
+use mscr::lm::ChatMessage;
 use mscr::model::Arch;
-use mscr::model::spec::load_gguf;
 use mscr::model::gguf_write::{TinyConfig, random_model, write_tiny_model};
 use mscr::model::hf::{load_hf, save_hf};
-use mscr::lm::ChatMessage;
+use mscr::model::spec::load_gguf;
 use safetensors::Dtype;
 use std::path::PathBuf;
 

@@ -2,9 +2,9 @@
 //! shape, its tokenizer round-trips hard strings and splits digits, and its chat
 //! template renders as the model's own Jinja template says.
 
+use mscr::lm::ChatMessage;
 use mscr::model::gguf::{GgufFile, load_embeddings};
 use mscr::model::spec::load_gguf;
-use mscr::lm::ChatMessage;
 use std::path::PathBuf;
 
 fn smollm2() -> Option<PathBuf> {

@@ -15,8 +15,8 @@
 //! to show (with the default model behind the binary the stranding showed in
 //! only some runs), and the stand-in keeps the test fast and setup-free.
 
-use mscr::runtime::http::HttpModel;
 use mscr::lm::{Decoding, FinishReason, Generation, LanguageModel, Prompt};
+use mscr::runtime::http::HttpModel;
 use mscr::serve::{ServeOptions, Server};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

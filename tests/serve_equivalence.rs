@@ -3,8 +3,8 @@
 //! generation token for token.
 
 use mscr::data::prompt::PromptTemplate;
-use mscr::runtime::http::HttpModel;
 use mscr::lm::{Decoding, LanguageModel};
+use mscr::runtime::http::HttpModel;
 use mscr::runtime::{LoadOptions, load_model};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -2,8 +2,8 @@
 //! the protocol (models, errors, auth, body limit), batching, and the client
 //! backend's scoring and token counting against in-process results.
 
-use mscr::runtime::http::HttpModel;
 use mscr::lm::{Decoding, Generation, LanguageModel, Prompt};
+use mscr::runtime::http::HttpModel;
 use mscr::runtime::{LoadOptions, load_model};
 use mscr::serve::{ServeOptions, Server};
 use serde_json::{Value, json};

@@ -4,10 +4,10 @@
 //! and mscr's chat template renders the chat prompts exactly as llama.cpp's
 //! Jinja formatter did. The fixture is written by `benchmarks/llamacpp_tokens.py`.
 
+use mscr::lm::ChatMessage;
 use mscr::model::chat::ChatTemplate;
 use mscr::model::gguf::GgufFile;
 use mscr::model::tokenizer::Tokenizer;
-use mscr::lm::ChatMessage;
 use serde_json::Value;
 
 const FIXTURE: &str = include_str!("fixtures/smollm2_llamacpp_tokens.jsonl");

@@ -104,6 +104,10 @@ const VERB_CUES: &[&str] = &[
     "accidentally",
     "only",
 ];
+const AUXILIARIES: &[&str] = &[
+    "can", "could", "will", "would", "shall", "should", "must", "may", "might", "do", "does",
+    "did", "is", "are", "was", "were", "be", "been", "being", "am", "has", "have", "had",
+];
 const COPULAS: &[&str] = &[
     "is", "are", "was", "were", "be", "been", "being", "am", "seem", "seems", "looks", "feel",
     "feels", "get", "gets", "got", "become", "becomes", "very", "so", "too", "as", "how",
@@ -139,6 +143,17 @@ pub fn tag(wordnet: &WordNet, text: &str) -> Vec<Tagged> {
 /// The tag of word `i` of the lower-cased tokens.
 fn tag_word(wordnet: &WordNet, lower: &[String], i: usize) -> Option<Tag> {
     let w = lower[i].as_str();
+    let prev = i.checked_sub(1).map(|j| lower[j].as_str());
+    // Modals and auxiliaries are function words unless a determiner or a
+    // number makes them nouns (`Kaylee will be` vs `5 cans of soup`): WordNet
+    // alone would make `will` the noun (volition) it rarely is in a question.
+    if AUXILIARIES.contains(&w) {
+        let after_determiner =
+            prev.is_some_and(|p| DETERMINERS.contains(&p) || p.chars().all(|c| c.is_ascii_digit()));
+        if !after_determiner {
+            return Some(Tag::Other);
+        }
+    }
     let possible: Vec<Pos> = ALL_POS
         .iter()
         .copied()
@@ -156,7 +171,6 @@ fn tag_word(wordnet: &WordNet, lower: &[String], i: usize) -> Option<Tag> {
         return Some(Tag::of(possible[0]));
     }
     let can = |p: Pos| possible.contains(&p);
-    let prev = i.checked_sub(1).map(|j| lower[j].as_str());
     let next = lower.get(i + 1).map(String::as_str);
     let prev_is_number = prev.is_some_and(|p| {
         p.chars()

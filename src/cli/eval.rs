@@ -3,9 +3,9 @@
 use anyhow::Context;
 use mscr::campaign::{TransformChain, exec};
 use mscr::data::{self, prompt::PromptTemplate};
+use mscr::eval;
 use mscr::lm::Decoding;
 use mscr::runtime::LoadOptions;
-use mscr::eval;
 use mscr::score::AnswerStyle;
 use std::path::PathBuf;
 use std::process::ExitCode;

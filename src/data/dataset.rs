@@ -176,14 +176,7 @@ pub fn builtin_mapping(name: &str) -> Option<FieldMapping> {
 /// Every built-in dataset spec a dataset option accepts (`--dataset`,
 /// `--calibration`, campaign `datasets`): the test split by its name, other
 /// splits as `NAME-SPLIT`.
-pub const BUILTIN_SPECS: &[&str] = &[
-    "gsm8k",
-    "gsm8k-train",
-    "math500",
-    "asdiv",
-    "svamp",
-    "mawps",
-];
+pub const BUILTIN_SPECS: &[&str] = &["gsm8k", "gsm8k-train", "math500", "asdiv", "svamp", "mawps"];
 
 /// A built-in spec → (format name, split): `gsm8k` → (gsm8k, test),
 /// `gsm8k-train` → (gsm8k, train), `asdiv-a` → (asdiv, test).
@@ -192,7 +185,12 @@ pub fn builtin_split(spec: &str) -> Option<(&'static str, &'static str)> {
         return Some((n, "test"));
     }
     let lower = spec.to_ascii_lowercase();
-    for (suffix, split) in [("-train", "train"), ("_train", "train"), ("-test", "test"), ("_test", "test")] {
+    for (suffix, split) in [
+        ("-train", "train"),
+        ("_train", "train"),
+        ("-test", "test"),
+        ("_test", "test"),
+    ] {
         if let Some(base) = lower.strip_suffix(suffix)
             && let Some(n) = canonical_name(base)
         {
@@ -345,9 +343,7 @@ pub fn questions(spec: &str, n: usize, opts: &LoadOptions) -> Result<Vec<String>
         ..opts.clone()
     };
     match load(spec, &limited) {
-        Ok(d) if d.items.is_empty() => {
-            Err(Error::file(&d.source, "no questions in this dataset"))
-        }
+        Ok(d) if d.items.is_empty() => Err(Error::file(&d.source, "no questions in this dataset")),
         Ok(d) => Ok(d.items.into_iter().map(|i| i.question).collect()),
         Err(e) => {
             let path = Path::new(spec);

@@ -3,9 +3,9 @@
 //! Hugging Face templates use; ChatML when a model ships none.
 
 use crate::error::{Error, Result};
+use crate::lm::ChatMessage;
 use crate::model::gguf::GgufFile;
 use crate::model::tokenizer::Tokenizer;
-use crate::lm::ChatMessage;
 use minijinja::{Environment, ErrorKind, context};
 
 /// The template used when a model has none.

@@ -13,8 +13,8 @@
 //!   and read by `crate::transform`, which owns their type).
 //! - tokenizer files copied from the source model by the caller.
 
-use crate::error::{Error, Result};
 use super::{Arch, Layer, Linear, Matrix, Model, ModelConfig, RopeScaling};
+use crate::error::{Error, Result};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

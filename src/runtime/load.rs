@@ -3,12 +3,12 @@
 //!
 //! Spec options ride in a query string: `MODEL?weights=f32&max_positions=2048`.
 
+use super::LoadOptions;
 use super::decoder::{self, BuildOptions};
 use super::ort_model::OrtModel;
 use super::session::{DecoderSession, SessionOptions};
-use super::LoadOptions;
-use crate::lm::LanguageModel;
 use crate::error::{Error, Result};
+use crate::lm::LanguageModel;
 use crate::model::chat::ChatTemplate;
 use crate::model::gguf::GgufFile;
 use crate::model::native::NativeWeights;

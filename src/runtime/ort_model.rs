@@ -2,8 +2,8 @@
 //! model's tokenizer and chat template, behind [`LanguageModel`].
 
 use super::session::{DecoderSession, Sampling};
-use crate::lm::{Decoding, FinishReason, Generation, LanguageModel, Prompt};
 use crate::error::Result;
+use crate::lm::{Decoding, FinishReason, Generation, LanguageModel, Prompt};
 use crate::model::chat::ChatTemplate;
 use crate::model::tokenizer::Tokenizer;
 

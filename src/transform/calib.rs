@@ -378,4 +378,3 @@ impl Calibration {
         Ok(Calibration::new(seqs))
     }
 }
-

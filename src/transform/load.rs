@@ -28,9 +28,7 @@ pub fn load_with_transforms(
         CALIBRATION_ITEMS,
         &crate::data::LoadOptions::default(),
     )?;
-    let calib = super::calib::Calibration::from_texts(&texts, 128, |t| {
-        tokenizer.encode(t, true)
-    })?;
+    let calib = super::calib::Calibration::from_texts(&texts, 128, |t| tokenizer.encode(t, true))?;
     let (model, _records) = super::apply_chain(&model, steps, &calib)?;
     // Projections a transform left untouched keep the file's own blocks.
     let native = match &resolved {

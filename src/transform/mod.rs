@@ -22,9 +22,9 @@ pub mod low_rank;
 pub mod prompt;
 pub mod prune_heads;
 
+pub use crate::model::persist::{RECORD_FILE, load_transformed};
 pub use calib::Calibration;
 pub use low_rank::{LowRankConfig, LowRankMethod, Projection};
-pub use crate::model::persist::{RECORD_FILE, load_transformed};
 pub use prune_heads::{Distill, GqaMode, PruneHeadsConfig, Scope};
 
 use crate::error::{Error, Result};

@@ -6,7 +6,7 @@
 //! (`cargo bench --bench validity`), not guessed.
 
 use crate::error::{Error, Result};
-use crate::runtime::{LanguageModel, Prompt};
+use crate::lm::{LanguageModel, Prompt};
 
 /// The fixed context both questions are scored after.
 const PREFIX: &str = "Math word problem:";

@@ -7,8 +7,8 @@ mod spec;
 
 pub use spec::{HttpSpec, parse_spec};
 
-use crate::lm::{ChatMessage, Decoding, FinishReason, Generation, LanguageModel, Prompt};
 use crate::error::{Error, Result};
+use crate::lm::{ChatMessage, Decoding, FinishReason, Generation, LanguageModel, Prompt};
 use rand::RngExt;
 use serde_json::{Value, json};
 use std::sync::Mutex;
