@@ -516,11 +516,8 @@ pub fn latex_parts(text: &str, parts: usize) -> Option<String> {
     }
     // A bare answer: the whole (short, one-line) output, unless a sentence.
     let t = text.trim();
-    if !t.is_empty()
-        && t.len() <= 80
-        && !t.contains('\n')
-        && !(is_prose(t) && number::last_number(t).is_some())
-    {
+    let sentence = is_prose(t) && number::last_number(t).is_some();
+    if !t.is_empty() && t.len() <= 80 && !t.contains('\n') && !sentence {
         return Some(unwrap_math(t).to_string());
     }
     match last_number_or_math(t)? {
