@@ -140,3 +140,153 @@ fn pathological_outputs_get_a_verdict() {
         }
     }
 }
+
+/// Issue 13 item 9: two integers are equal only when identical, at every
+/// magnitude and in every dataset's answer style; the tolerance is only for a
+/// rounded decimal meeting an exact value.
+#[test]
+fn integers_compare_exactly_at_every_magnitude() {
+    // gsm8k, asdiv, svamp, mawps: numeric; math500: LaTeX.
+    let styles = [
+        ("gsm8k", AnswerStyle::Numeric),
+        ("asdiv", AnswerStyle::Numeric),
+        ("svamp", AnswerStyle::Numeric),
+        ("mawps", AnswerStyle::Numeric),
+        ("math500", AnswerStyle::Latex),
+    ];
+    for (name, style) in styles {
+        for exp in 0..=15u32 {
+            let gold = 10i128.pow(exp) * 7;
+            for (pred, want) in [(gold, true), (gold + 1, false), (gold - 1, false)] {
+                for out in [
+                    format!("So the total is {pred}."),
+                    format!("The answer is {pred}."),
+                    format!("\\boxed{{{pred}}}"),
+                    format!("#### {pred}"),
+                ] {
+                    let v = check(&out, &gold.to_string(), style);
+                    assert_eq!(v.equivalent, want, "{name}: {out:?} vs gold {gold}: {v:?}");
+                }
+            }
+        }
+        // The issue's examples.
+        for (out, gold) in [
+            ("So the total is 70001.", "70000"),
+            ("So the total is 57501.", "57500"),
+            ("So the total is 25001.", "25000"),
+            ("\\boxed{11111111000}", "11,\\! 111,\\! 111,\\! 100"),
+            ("\\boxed{2^{10}}", "1025"),
+            ("\\boxed{12345678901234567891}", "12345678901234567890"),
+        ] {
+            assert!(
+                !check(out, gold, style).equivalent,
+                "{name}: {out:?} vs {gold:?}"
+            );
+        }
+        for (out, gold) in [
+            ("\\boxed{11111111100}", "11,\\! 111,\\! 111,\\! 100"),
+            ("\\boxed{2^{10}}", "1024"),
+            ("So the total is 70,000.", "70000"),
+            // A rounded decimal meets an exact value: the tolerance applies.
+            ("The answer is 4.666667", "\\frac{14}{3}"),
+            ("The answer is 0.33333", "1/3"),
+        ] {
+            assert!(
+                check(out, gold, style).equivalent,
+                "{name}: {out:?} vs {gold:?}"
+            );
+        }
+    }
+}
+
+/// Issue 21's inputs, each as a user met it.
+#[test]
+fn real_output_formats() {
+    let num = AnswerStyle::Numeric;
+    let tex = AnswerStyle::Latex;
+    let cases: &[(&str, &str, AnswerStyle, bool)] = &[
+        ("It’s 2", "2", tex, true),
+        ("It’s 3", "2", tex, false),
+        ("\\boxed{18 \\text{ eggs}}", "18", num, true),
+        ("\\boxed{18 \\text{ eggs}}", "18", tex, true),
+        ("\\boxed{18 \\text{ cupcakes}}", "18", num, true),
+        ("\\boxed{18 \\text{ cupcakes}}", "18", tex, true),
+        ("\\boxed{18 \\text{ dollars per week}}", "18", num, true),
+        ("\\boxed{18 \\text{ dollars per week}}", "18", tex, true),
+        ("\\boxed{\\text{18 eggs}}", "18", num, true),
+        ("\\boxed{\\text{18 eggs}}", "18", tex, true),
+        ("\\boxed{19 \\text{ eggs}}", "18", num, false),
+        ("So the answer is:\n\\[ \\frac{1}{2} \\]", "2", num, false),
+        ("So the answer is:\n\\[ \\frac{1}{2} \\]", "2", tex, false),
+        (
+            "So the answer is:\n\\[ \\frac{1}{2} \\]",
+            "\\frac{1}{2}",
+            tex,
+            true,
+        ),
+        ("So the answer is:\n\\[ \\frac{1}{2} \\]", "0.5", num, true),
+        ("$$x = \\sqrt{3}$$", "3", tex, false),
+        ("$$x = \\sqrt{3}$$", "\\sqrt{3}", tex, true),
+        ("We find\n$$x = \\sqrt{3}$$", "3", num, false),
+        ("The answer is 10 - 7 = 3.", "3", num, true),
+        ("The answer is 10 - 7 = 3.", "10", num, false),
+        ("The answer is 10 - 7 = 3.", "3", tex, true),
+        (
+            "The answer is 18.\nLet me double check the answer: 9 * 2 = 18.",
+            "18",
+            num,
+            true,
+        ),
+        (
+            "The answer is 18.\nLet me double check the answer: 9 * 2 = 18.",
+            "9",
+            num,
+            false,
+        ),
+        (
+            "#### Step 1: eggs per day\n16 - 3 - 4 = 9\n#### Step 2\n9 * 2 = 18\n\\boxed{18}",
+            "18",
+            num,
+            true,
+        ),
+        (
+            "#### Step 1: eggs per day\n16 - 3 - 4 = 9\n#### Step 2\n9 * 2 = 18\n\\boxed{18}",
+            "1",
+            num,
+            false,
+        ),
+        ("\\boxed{864}", "864 \\mbox{ inches}^2", tex, true),
+        ("\\boxed{746496}", "864 \\mbox{ inches}^2", tex, false),
+        (
+            "\\boxed{11111111000}",
+            "11,\\! 111,\\! 111,\\! 100",
+            tex,
+            false,
+        ),
+        ("$\\boxed{2}$ and $\\boxed{3}$", "2, 3", tex, true),
+        ("$\\boxed{2}$ and $\\boxed{4}$", "2, 3", tex, false),
+        ("\\boxed{2 \\text{ and } 3}", "2, 3", tex, true),
+        ("\\boxed{2 \\text{ and } 3}", "2", tex, false),
+        ("\\boxed{\\text{seat}}", "\\text{east}", tex, false),
+        ("\\boxed{\\text{east}}", "\\text{east}", tex, true),
+        ("\\boxed{\\text{East}}", "\\text{east}", tex, true),
+        // Currency signs and Unicode minus / dashes.
+        ("The answer is £5.", "5", num, true),
+        ("The answer is €12.50.", "12.5", num, true),
+        ("The answer is −3.", "-3", num, true),
+        ("The answer is –3.", "-3", num, true),
+        ("The answer is −3.", "3", num, false),
+        ("\\boxed{−3}", "-3", tex, true),
+        ("\\boxed{3 × 4}", "12", tex, true),
+        ("\\boxed{2π}", "2\\pi", tex, true),
+    ];
+    for (out, gold, style, want) in cases {
+        let v = check(out, gold, *style);
+        assert_eq!(v.error, None);
+        assert_eq!(
+            v.equivalent, *want,
+            "{out:?} vs {gold:?} ({style:?}): extracted {:?}",
+            v.extracted
+        );
+    }
+}

@@ -169,18 +169,33 @@ fn strip_text_commands(s: &str) -> String {
                         let after_number = prev
                             .ends_with(|ch: char| ch.is_ascii_digit() || ch == '}' || ch == ')');
                         let word = inner.trim();
-                        let is_unit = !word.is_empty()
-                            && word.split_whitespace().all(|w| {
-                                let w = w.trim_matches(|c: char| !c.is_alphanumeric());
-                                w.is_empty() || UNITS.contains(&w.to_ascii_lowercase().as_str())
-                            })
+                        if matches!(word, "and" | "or") && !prev.is_empty() {
+                            // `2 \text{ and } 3`: a list of answers.
+                            out.push_str(", ");
+                            i = end;
+                            continue 'outer;
+                        }
+                        // Words after a number are its unit (`18 \text{ eggs}`,
+                        // `5 \mbox{ dollars per week}`), whatever the words.
+                        let is_unit = word.chars().any(char::is_alphabetic)
                             && word.chars().all(|c| {
-                                c.is_alphabetic() || c == ' ' || c == '^' || c.is_ascii_digit()
+                                c.is_alphabetic()
+                                    || matches!(c, ' ' | '^' | '-' | '/' | '.' | '\'')
+                                    || c.is_ascii_digit()
                             });
                         if !(after_number && is_unit) {
                             out.push_str(inner);
+                            i = end;
+                        } else {
+                            // A unit's power belongs to the unit: `864 \mbox{ inches}^2`.
+                            i = end;
+                            for pow in ["^{2}", "^{3}", "^2", "^3"] {
+                                if s[i..].starts_with(pow) {
+                                    i += pow.len();
+                                    break;
+                                }
+                            }
                         }
-                        i = end;
                         continue 'outer;
                     }
                 }
@@ -193,26 +208,48 @@ fn strip_text_commands(s: &str) -> String {
     out
 }
 
-/// Drops trailing unit words after a number: `12 inches`, `5 square units`.
+/// Whether `word` (a trailing word of an answer) is a unit: a known unit,
+/// or any plain lower-case word of 3+ letters (`eggs`, `per`, `week`); a
+/// power after it (`inches^2`) is part of it. "x", "pi", "and" never are.
+fn unit_word(word: &str) -> bool {
+    let word = word.trim_end_matches('.');
+    let word = ["^{2}", "^{3}", "^2", "^3"]
+        .iter()
+        .find_map(|p| word.strip_suffix(p))
+        .unwrap_or(word);
+    let w = word.to_ascii_lowercase();
+    UNITS.contains(&w.as_str())
+        || (w.len() >= 3
+            && word.bytes().all(|c| c.is_ascii_lowercase())
+            && !matches!(w.as_str(), "and" | "or"))
+}
+
+/// Drops trailing unit words after a number: `12 inches`, `5 square units`,
+/// `18 dollars per week`.
 fn strip_trailing_units(s: &str) -> &str {
-    let mut t = s.trim_end();
-    loop {
-        let Some(sp) = t.rfind(' ') else { return t };
-        let word = &t[sp + 1..];
-        let w = word.trim_end_matches('.').to_ascii_lowercase();
-        let head = t[..sp].trim_end();
-        let ok = UNITS.contains(&w.as_str())
-            && head.ends_with(|c: char| {
-                c.is_ascii_digit()
-                    || c == '}'
-                    || c.is_alphabetic()
-                        && UNITS.iter().any(|u| head.to_ascii_lowercase().ends_with(u))
-            });
-        if !ok || head.is_empty() {
-            return t;
+    let t = s.trim_end();
+    let mut head = t;
+    let mut cut = t.len();
+    while let Some(sp) = head.rfind(' ') {
+        if !unit_word(&head[sp + 1..]) {
+            break;
         }
-        t = head;
+        head = head[..sp].trim_end();
+        if head.ends_with(|c: char| c.is_ascii_digit() || c == '}') {
+            cut = head.len();
+        }
     }
+    &t[..cut]
+}
+
+/// A name on the left of `=` (`x`, `f(2)`, `a_{1}`, `\theta`, `Total`).
+fn simple_name(lhs: &str) -> bool {
+    !lhs.is_empty()
+        && lhs.len() <= 12
+        && lhs
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '\\' | '{' | '}' | '(' | ')'))
+        && lhs.starts_with(|c: char| c.is_alphabetic() || c == '\\')
 }
 
 /// Normalises one answer string (idempotent).
@@ -255,6 +292,21 @@ pub fn normalize(input: &str) -> String {
             ("\\varnothing", "\\emptyset"),
             ("\\le ", "\\leq "),
             ("−", "-"),
+            ("–", "-"),
+            ("—", "-"),
+            ("×", "\\times "),
+            ("÷", "\\div "),
+            ("·", "\\cdot "),
+            ("π", "\\pi "),
+            ("√", "\\sqrt"),
+            ("≤", "\\leq "),
+            ("≥", "\\geq "),
+            ("£", ""),
+            ("€", ""),
+            ("¥", ""),
+            ("₹", ""),
+            ("\\approx", "\u{2}"),
+            ("≈", "\u{2}"),
             ("\\(", ""),
             ("\\)", ""),
             ("\\[", ""),
@@ -267,27 +319,37 @@ pub fn normalize(input: &str) -> String {
     if s.contains("\\text") || s.contains("\\mbox") {
         s = strip_text_commands(&s);
     }
+    // `\frac{10}{3} \approx 3.33`: the exact value (`x \approx 3.3`: the value).
+    if let Some(p) = s.find('\u{2}') {
+        let (before, after) = (s[..p].trim(), s[p + 1..].trim());
+        s = if simple_name(before) || before.is_empty() {
+            after.replace('\u{2}', "")
+        } else {
+            before.to_string()
+        };
+    }
+    // ` and ` between answers: a list.
+    if s.contains(" and ") {
+        s = s.replace(" and ", ", ");
+    }
     let mut t = s.trim().trim_end_matches(['.', ',']).trim();
     t = strip_trailing_units(t);
+    // `10 - 7 = 3`, `x = 2 + 3 = 5`: a computation, keep its result.
+    let eqs = split_top(t, "=");
+    if eqs.len() >= 2 && eqs.len() <= MAX_ELEMS && !eqs[eqs.len() - 1].is_empty() {
+        let constant = |e: &str| expr::parse(e).is_some_and(|p| p.vars.is_empty());
+        let first = usize::from(simple_name(eqs[0]));
+        if eqs[first..eqs.len() - 1].iter().all(|e| constant(e)) && first < eqs.len() - 1 {
+            t = eqs[eqs.len() - 1];
+        }
+    }
     // `x = 3`, `k \in [1, 2]`: keep the value when the left side is a name.
     for op in ["=", "\\in"] {
         if let Some(p) = top_level_find(t, op)
             && !(op == "\\in" && t[p + op.len()..].starts_with(|c: char| c.is_ascii_alphabetic()))
         {
             let lhs = t[..p].trim();
-            let simple = !lhs.is_empty()
-                && lhs.len() <= 12
-                && lhs.chars().all(|c| {
-                    c.is_alphanumeric()
-                        || c == '_'
-                        || c == '\\'
-                        || c == '{'
-                        || c == '}'
-                        || c == '('
-                        || c == ')'
-                })
-                && lhs.starts_with(|c: char| c.is_alphabetic() || c == '\\');
-            if simple && top_level_find(&t[p + op.len()..], "=").is_none() {
+            if simple_name(lhs) && top_level_find(&t[p + op.len()..], "=").is_none() {
                 t = t[p + op.len()..].trim();
             }
             break;
@@ -332,7 +394,8 @@ fn top_level_find(s: &str, pat: &str) -> Option<usize> {
             }
             _ => {}
         }
-        if depth == 0 && s[i..].starts_with(pat) {
+        // Bytes, not `&s[i..]`: `i` may sit inside a multi-byte character (’, π).
+        if depth == 0 && b[i..].starts_with(pat.as_bytes()) {
             return Some(i);
         }
         i += 1;
@@ -464,6 +527,53 @@ fn squash(s: &str) -> String {
     }
 }
 
+/// Whether `s` holds a word: three or more letters in a row, not a `\command`.
+fn has_word(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphabetic() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            if i - start >= 3 && !(start > 0 && b[start - 1] == b'\\') {
+                return true;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// How many answers a gold holds: `2, 3` and `\{2, 3\}` two, `1 \pm \sqrt{2}`
+/// two; a tuple, interval or single value one.
+pub fn answer_parts(gold: &str) -> usize {
+    if gold.len() > MAX_INPUT {
+        return 1;
+    }
+    let n = normalize(gold);
+    let inner = n.strip_prefix("\\{").and_then(|r| r.strip_suffix("\\}"));
+    let list = inner.unwrap_or(&n);
+    if inner.is_none() && (list.starts_with(['(', '[']) || list.contains("\\begin{")) {
+        return 1;
+    }
+    if top_level_find(list, "\\pm").is_some() {
+        return 2;
+    }
+    split_top(list, ",").len()
+}
+
+/// A squashed answer that is a plain integer (`-12`, `007`).
+fn sa_int(s: &str) -> Option<i128> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || digits.len() > 30 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
 fn scalar_equal(a: &str, b: &str) -> bool {
     let (sa, sb) = (squash(a), squash(b));
     if sa == sb {
@@ -473,15 +583,31 @@ fn scalar_equal(a: &str, b: &str) -> bool {
     if strip(&sa) == strip(&sb) && !sa.contains('\\') {
         return true;
     }
+    // Words compare as text (`seat` is not `east`), never as products of letters.
+    if has_word(&sa) || has_word(&sb) {
+        return false;
+    }
+    // Integers compare exactly (`11111111000` is not `11111111100`).
+    let int = |s: &str| sa_int(s);
+    if let (Some(x), Some(y)) = (int(&sa), int(&sb)) {
+        return x == y;
+    }
     let (Some(pa), Some(pb)) = (expr::parse(a), expr::parse(b)) else {
         return false;
     };
     // Decimals are approximations: compare them as the numeric graders do.
-    let tol = if a.contains('.') || b.contains('.') {
-        1e-4
-    } else {
-        1e-8
-    };
+    let decimal = a.contains('.') || b.contains('.');
+    if !decimal && pa.vars.is_empty() && pb.vars.is_empty() {
+        // Two exact constants that evaluate to integers (`2^{10}`, `\frac{6}{3}`)
+        // must be the same integer.
+        let (x, y) = (expr::eval(&pa.expr, &[]), expr::eval(&pb.expr, &[]));
+        let integral =
+            |v: num_complex::Complex64| v.im == 0.0 && v.re.is_finite() && v.re == v.re.trunc();
+        if integral(x) && integral(y) {
+            return x.re == y.re;
+        }
+    }
+    let tol = if decimal { 1e-4 } else { 1e-10 };
     expr::equal(&pa, &pb, tol).unwrap_or(false)
 }
 

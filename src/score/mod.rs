@@ -28,13 +28,43 @@ pub struct Verdict {
     /// The final answer found in the output, if any.
     pub extracted: Option<String>,
     pub equivalent: bool,
+    /// Set when the checker itself failed on this output (a bug in the
+    /// checker, caught so that one output never ends a run): the item is then
+    /// judged not equivalent and callers record it as a judging error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The checker failed on one input (an internal bug, caught): the message
+/// names the panic; the input is kept by the caller.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("judging error (checker bug, please report with this output): {0}")]
+pub struct JudgingError(pub String);
+
+/// Runs `f`, turning a panic into a [`JudgingError`]. Every public entry of the
+/// checker goes through this: eval, attack and campaigns record the error on
+/// the item and go on.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, JudgingError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string());
+        JudgingError(msg)
+    })
 }
 
 /// Relative tolerance of numeric comparisons.
 pub const NUMERIC_TOLERANCE: f64 = 1e-4;
 
-/// Extracts the final answer from a model output (or a bare answer).
+/// Extracts the final answer from a model output (or a bare answer). A
+/// checker failure gives `None` (use [`check`] to see the error).
 pub fn extract(output: &str, style: AnswerStyle) -> Option<String> {
+    guarded(|| extract_inner(output, style)).unwrap_or(None)
+}
+
+fn extract_inner(output: &str, style: AnswerStyle) -> Option<String> {
     match style {
         AnswerStyle::Numeric => extract::numeric(output),
         AnswerStyle::Latex => extract::latex(output),
@@ -64,6 +94,11 @@ fn numeric_value(s: &str) -> Option<number::Number> {
     {
         return Some(n);
     }
+    // Longer text is no constant the expression parser would take, and
+    // normalising it could cost more than its length.
+    if s.len() > 2 * expr::MAX_LEN {
+        return None;
+    }
     let norm = latex::normalize(s);
     let parsed = expr::parse(&norm)?;
     if !parsed.vars.is_empty() {
@@ -73,13 +108,29 @@ fn numeric_value(s: &str) -> Option<number::Number> {
     (v.im.abs() < 1e-12 && v.re.is_finite()).then(|| number::Number {
         value: v.re,
         percent: s.contains('%'),
+        decimal: s.contains('.'),
+        int: None,
         start: 0,
         end: s.len(),
     })
 }
 
-/// Whether an extracted answer equals the gold answer.
+/// Whether an extracted answer equals the gold answer; a checker failure
+/// counts as not equal (use [`try_equivalent`] to see it).
 pub fn equivalent(extracted: &str, gold: &str, style: AnswerStyle) -> bool {
+    try_equivalent(extracted, gold, style).unwrap_or(false)
+}
+
+/// [`equivalent`], with a checker failure returned as an error.
+pub fn try_equivalent(
+    extracted: &str,
+    gold: &str,
+    style: AnswerStyle,
+) -> Result<bool, JudgingError> {
+    guarded(|| equivalent_inner(extracted, gold, style))
+}
+
+fn equivalent_inner(extracted: &str, gold: &str, style: AnswerStyle) -> bool {
     let gold = gold_answer(gold);
     match style {
         AnswerStyle::Numeric => match (numeric_value(extracted), numeric_value(gold)) {
@@ -92,14 +143,34 @@ pub fn equivalent(extracted: &str, gold: &str, style: AnswerStyle) -> bool {
 }
 
 /// Extracts the final answer from `output` and compares it with `gold`.
+///
+/// Never panics: a failure inside the checker (a bug) comes back as a verdict
+/// with `error` set and `equivalent: false`, so a run records a judging error
+/// on the item and goes on.
 pub fn check(output: &str, gold: &str, style: AnswerStyle) -> Verdict {
-    let extracted = extract(output, style);
-    let equivalent = extracted
-        .as_deref()
-        .is_some_and(|e| equivalent(e, gold, style));
-    Verdict {
-        extracted,
-        equivalent,
+    match guarded(|| {
+        let extracted = match style {
+            AnswerStyle::Numeric => extract::numeric(output),
+            // All boxes count when the gold has several parts (`2, 3`).
+            AnswerStyle::Latex => {
+                extract::latex_parts(output, latex::answer_parts(gold_answer(gold)))
+            }
+        };
+        let equivalent = extracted
+            .as_deref()
+            .is_some_and(|e| equivalent_inner(e, gold, style));
+        (extracted, equivalent)
+    }) {
+        Ok((extracted, equivalent)) => Verdict {
+            extracted,
+            equivalent,
+            error: None,
+        },
+        Err(e) => Verdict {
+            extracted: None,
+            equivalent: false,
+            error: Some(e.to_string()),
+        },
     }
 }
 

@@ -10,6 +10,12 @@ pub struct Number {
     pub value: f64,
     /// Written with `%` (or `\%`, "percent").
     pub percent: bool,
+    /// Written as a decimal with digits after the point, or in scientific
+    /// notation: a possibly rounded value, compared with a tolerance.
+    pub decimal: bool,
+    /// The exact value of a plain integer (`70,001`, `-3`): integers compare
+    /// exactly, beyond f64's 2^53 too.
+    pub int: Option<i128>,
     /// Byte range in the source text.
     pub start: usize,
     pub end: usize,
@@ -18,7 +24,10 @@ pub struct Number {
 impl Number {
     /// A canonical spelling: no separators or currency, `%` kept.
     pub fn canonical(&self) -> String {
-        let mut s = format_value(self.value);
+        let mut s = match self.int {
+            Some(i) => i.to_string(),
+            None => format_value(self.value),
+        };
         if self.percent {
             s.push('%');
         }
@@ -40,13 +49,29 @@ pub fn format_value(v: f64) -> String {
     s.trim_end_matches('.').to_string()
 }
 
+/// Signs read as a minus before a number: ASCII, the Unicode minus and the en
+/// dash models use for it (after a digit, `10–7`, no number starts there).
+const MINUS: [&str; 3] = ["-", "\u{2212}", "\u{2013}"];
+
+/// Currency signs before a number (`$18`, `\\$18`, `£5`, `€5`, `¥5`, `₹5`).
+const CURRENCY: [&str; 6] = ["$", "\\$", "£", "€", "¥", "₹"];
+
 fn is_digit(b: Option<&u8>) -> bool {
     b.is_some_and(|b| b.is_ascii_digit())
 }
 
+/// A scanned decimal: value, end, whether written with a fraction or an
+/// exponent, and the exact integer when it is a plain integer.
+struct Decimal {
+    value: f64,
+    end: usize,
+    decimal: bool,
+    int: Option<i128>,
+}
+
 /// Scans a plain decimal (with thousands separators and exponent) at `i`,
-/// which must be a digit or a `.` followed by a digit. Returns (value, end).
-fn scan_decimal(s: &[u8], mut i: usize) -> Option<(f64, usize)> {
+/// which must be a digit or a `.` followed by a digit.
+fn scan_decimal(s: &[u8], mut i: usize) -> Option<Decimal> {
     let start = i;
     let mut buf = String::new();
     while i < s.len() {
@@ -100,7 +125,14 @@ fn scan_decimal(s: &[u8], mut i: usize) -> Option<(f64, usize)> {
             }
         }
     }
-    buf.parse::<f64>().ok().map(|v| (v, i))
+    let decimal = buf.contains(['.', 'e']);
+    let int = if decimal { None } else { buf.parse().ok() };
+    buf.parse::<f64>().ok().map(|value| Decimal {
+        value,
+        end: i,
+        decimal,
+        int,
+    })
 }
 
 /// Scans one number starting exactly at `i` (sign, currency, fraction, mixed
@@ -109,27 +141,27 @@ fn scan_at(s: &[u8], i: usize) -> Option<Number> {
     let start = i;
     let mut j = i;
     let mut neg = false;
-    if s[j] == b'-' {
+    if let Some(m) = MINUS.iter().find(|m| s[j..].starts_with(m.as_bytes())) {
         neg = true;
-        j += 1;
-    } else if s[j..].starts_with("−".as_bytes()) {
-        neg = true;
-        j += "−".len();
+        j += m.len();
     }
-    if j < s.len() && s[j] == b'$' {
-        j += 1;
-    } else if s[j..].starts_with(b"\\$") {
-        j += 2;
+    if let Some(c) = CURRENCY.iter().find(|c| s[j..].starts_with(c.as_bytes())) {
+        j += c.len();
     }
-    if j < s.len() && s[j] == b'-' && !neg {
+    if !neg && let Some(m) = MINUS.iter().find(|m| s[j..].starts_with(m.as_bytes())) {
         neg = true;
-        j += 1;
+        j += m.len();
     }
     let first_ok = is_digit(s.get(j)) || (s.get(j) == Some(&b'.') && is_digit(s.get(j + 1)));
     if !first_ok {
         return None;
     }
-    let (mut value, mut end) = scan_decimal(s, j)?;
+    let Decimal {
+        mut value,
+        mut end,
+        decimal,
+        mut int,
+    } = scan_decimal(s, j)?;
     let int_part = s[j..end].iter().all(u8::is_ascii_digit);
     // Fraction `3/4` (integers only, so `1.5/2` stays a decimal and a slash).
     if int_part && s.get(end) == Some(&b'/') && is_digit(s.get(end + 1)) {
@@ -145,6 +177,7 @@ fn scan_at(s: &[u8], i: usize) -> Option<Number> {
         {
             value /= d;
             end = k;
+            int = None;
         }
     } else if int_part && s.get(end) == Some(&b' ') && is_digit(s.get(end + 1)) {
         // Mixed number `1 1/2`: an integer, one space, then a proper fraction.
@@ -169,6 +202,7 @@ fn scan_at(s: &[u8], i: usize) -> Option<Number> {
             {
                 value += n / d;
                 end = m;
+                int = None;
             }
         }
     }
@@ -185,6 +219,8 @@ fn scan_at(s: &[u8], i: usize) -> Option<Number> {
     Some(Number {
         value: if neg { -value } else { value },
         percent,
+        decimal,
+        int: int.map(|i| if neg { -i } else { i }),
         start,
         end,
     })
@@ -194,11 +230,10 @@ fn scan_at(s: &[u8], i: usize) -> Option<Number> {
 fn may_start(s: &[u8], i: usize) -> bool {
     let b = s[i];
     let starts = b.is_ascii_digit()
-        || b == b'$'
         || b == b'.'
         || b == b'\\'
-        || b == b'-'
-        || s[i..].starts_with("−".as_bytes());
+        || MINUS.iter().any(|m| s[i..].starts_with(m.as_bytes()))
+        || CURRENCY.iter().any(|c| s[i..].starts_with(c.as_bytes()));
     if !starts {
         return false;
     }
@@ -275,17 +310,39 @@ pub fn parse_answer(text: &str) -> Option<Number> {
     clean.then_some(n)
 }
 
-/// Numeric equality with relative tolerance `tol`; a side written as a
-/// percentage also matches its fraction (`50%` = `0.5` = `50`).
+/// Numeric equality; a side written as a percentage also matches its fraction
+/// (`50%` = `0.5` = `50`). Two exact values (integers, fractions) must be
+/// equal: `70001` is not `70000`. The relative tolerance `tol` applies only
+/// where a rounded decimal meets another value (`0.3333` = `1/3`,
+/// `4.666667` = `14/3`).
 pub fn numbers_equal(a: &Number, b: &Number, tol: f64) -> bool {
-    if close(a.value, b.value, tol) {
+    if let (Some(x), Some(y)) = (a.int, b.int)
+        && a.percent == b.percent
+    {
+        return x == y;
+    }
+    let tol = if a.decimal || b.decimal { tol } else { 0.0 };
+    if values_equal(a.value, b.value, tol) {
         return true;
     }
     if a.percent != b.percent {
         let (p, q) = if a.percent { (a, b) } else { (b, a) };
-        return close(p.value / 100.0, q.value, tol);
+        return values_equal(p.value / 100.0, q.value, tol);
     }
     false
+}
+
+/// Equality of two values, `tol` 0 meaning exact: integers must be
+/// identical; other exact values (fractions) may differ only by float
+/// rounding (1e-12 relative), never by one unit of an integer.
+pub fn values_equal(a: f64, b: f64, tol: f64) -> bool {
+    if tol > 0.0 {
+        return close(a, b, tol);
+    }
+    if a == a.trunc() && b == b.trunc() {
+        return a == b;
+    }
+    close(a, b, 1e-12)
 }
 
 /// `|a - b| <= tol * max(|a|, |b|)`, with a tiny absolute floor for zero.
