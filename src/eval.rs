@@ -56,6 +56,10 @@ pub struct ItemResult {
     pub samples: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_tokens: Option<usize>,
+    /// The checker failed on this output (recorded, never fatal): `correct`
+    /// is false and the item is counted in the summary's `judging_errors`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judging_error: Option<String>,
 }
 
 /// Accuracy of a group of items.
@@ -120,6 +124,9 @@ pub struct Summary {
     pub mean_credit: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_question: Option<f64>,
+    /// Items whose output the checker failed on (recorded per item).
+    #[serde(default)]
+    pub judging_errors: usize,
 }
 
 /// Wilson score interval for `k` successes in `n` trials at normal quantile `z`.
@@ -185,6 +192,7 @@ pub fn summarize(model: &str, dataset: &Dataset, prompt: &str, results: &[ItemRe
         style: dataset.style,
         overall: Accuracy::new(correct, n),
         extraction_failures: failures,
+        judging_errors: results.iter().filter(|r| r.judging_error.is_some()).count(),
         extraction_failure_rate: if n == 0 {
             0.0
         } else {
@@ -240,6 +248,7 @@ pub fn judge(
         credit: None,
         samples: None,
         sample_tokens: None,
+        judging_error: v.error,
     }
 }
 

@@ -410,7 +410,8 @@ impl Oracle for ModelOracle<'_> {
         Ok(decisions
             .into_iter()
             .map(|d| Evaluated {
-                wrong: goal::is_success(true, d.correct),
+                // A checker failure is no evidence of a wrong answer.
+                wrong: d.judging_error.is_none() && goal::is_success(true, d.correct),
                 damage: d.damage(),
                 answer: d.answer,
                 tokens: d.tokens,

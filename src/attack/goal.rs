@@ -8,13 +8,6 @@
 use super::record::JudgeVerdict;
 use crate::error::Result;
 use crate::lm::{Decoding, LanguageModel, Prompt};
-use crate::score::{AnswerStyle, check};
-
-/// The extracted answer and whether it matches the gold.
-pub fn evaluate(output: &str, gold: &str, style: AnswerStyle) -> (Option<String>, bool) {
-    let v = check(output, gold, style);
-    (v.extracted, v.equivalent)
-}
 
 /// True when the perturbed answer counts as a successful attack.
 pub fn is_success(clean_correct: bool, attacked_correct: bool) -> bool {

@@ -187,6 +187,9 @@ pub struct Decision {
     pub samples: usize,
     /// Absent for plain decoding (one generation, no transform).
     pub record: Option<DecisionRecord>,
+    /// The checker failed on this output (it never panics; see
+    /// `crate::score::Verdict::error`): the verdict is not to be trusted.
+    pub judging_error: Option<String>,
 }
 
 impl Decision {
@@ -200,6 +203,7 @@ impl Decision {
             tokens: g.completion_tokens,
             samples: 1,
             record: None,
+            judging_error: v.error,
         }
     }
 
@@ -291,6 +295,7 @@ pub(crate) fn decision_from(
             scores: Vec::new(),
             credit,
         }),
+        judging_error: None,
     }
 }
 
