@@ -31,9 +31,14 @@ use std::time::Instant;
 
 const MODEL: &str = "smollm2-135m-instruct";
 
-/// ASDiv-A questions the default model answers correctly when clean
-/// (greedy, zero-shot CoT chat prompt, 128 new tokens).
-const IDS: [&str; 3] = ["nluds-0002", "nluds-0007", "nluds-0012"];
+/// How many ASDiv-A questions the default model answers correctly when clean
+/// are attacked (greedy, zero-shot CoT chat prompt, 128 new tokens). They are
+/// picked by asking the model, not listed: greedy text differs between CPUs
+/// (ONNX Runtime's int8 kernels per instruction set), and so does which
+/// questions it gets right.
+const ATTACKED: usize = 3;
+/// Questions tried, from the start of the file, to find them.
+const TRIED: usize = 16;
 
 /// attacks/quickstart-mscr.toml (all three sources, MiniLM window filter,
 /// importance order, log-prob pre-screen) with fewer candidates per source and
@@ -75,13 +80,29 @@ importance = true
 prescreen = true
 "#;
 
-fn items() -> Vec<Item> {
-    let by_id: Vec<Item> = asdiv_a()
+/// The first questions the model answers correctly when clean.
+fn items(model: &dyn mscr::lm::LanguageModel) -> Vec<Item> {
+    let tried: Vec<Item> = asdiv_a().into_iter().take(TRIED).collect();
+    let prompt = PromptTemplate::zero_shot_cot();
+    let prompts: Vec<_> = tried.iter().map(|it| prompt.render(&it.question)).collect();
+    let decoding = Decoding {
+        max_new_tokens: 128,
+        ..Decoding::default()
+    };
+    let outputs = model.generate(&prompts, &decoding).unwrap();
+    let right: Vec<Item> = tried
         .into_iter()
-        .filter(|it| IDS.contains(&it.id.as_str()))
+        .zip(&outputs)
+        .filter(|(it, g)| mscr::score::check(&g.text, &it.gold, AnswerStyle::Numeric).equivalent)
+        .map(|(it, _)| it)
+        .take(ATTACKED)
         .collect();
-    assert_eq!(by_id.len(), IDS.len(), "ids missing from asdiv_a.jsonl");
-    by_id
+    assert_eq!(
+        right.len(),
+        ATTACKED,
+        "the default model answers fewer than {ATTACKED} of the first {TRIED} ASDiv-A questions"
+    );
+    right
 }
 
 /// The test copy of ASDiv-A (`../shared/data`), read by the project's loader.
@@ -132,12 +153,12 @@ fn essentials(r: &AttackRecord) -> serde_json::Value {
 #[test]
 fn mscr_attack_through_serve_equals_in_process() {
     let config = AttackConfig::from_toml_str(CONFIG, "serve_attack.rs").unwrap();
-    let items = items();
 
     let t0 = Instant::now();
     let resources = load_resources(MODEL, &config, &LoadOptions::default())
         .expect("load the default model and the attack's parts (run `mscr setup`)");
     eprintln!("loaded in {:.1} s", t0.elapsed().as_secs_f64());
+    let items = items(resources.model.as_deref().expect("the attacked model"));
 
     let t = Instant::now();
     let local = attack(
@@ -161,8 +182,8 @@ fn mscr_attack_through_serve_equals_in_process() {
     eprintln!("attack through serve: {:.1} s", t.elapsed().as_secs_f64());
     drop(server);
 
-    assert_eq!(local.len(), IDS.len());
-    assert_eq!(remote.len(), IDS.len());
+    assert_eq!(local.len(), ATTACKED);
+    assert_eq!(remote.len(), ATTACKED);
     for (l, r) in local.iter().zip(&remote) {
         assert!(
             l.clean_correct,

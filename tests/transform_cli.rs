@@ -93,16 +93,34 @@ fn transform_command_writes_a_loadable_model_and_record() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("colour") && !err.contains("panicked"), "{err}");
-    // Activation-aware low-rank without calibration says what to pass.
+    // Without --calibration, activation-aware transforms calibrate on GSM8K's
+    // training questions (the default dataset spec), never on test questions.
     let o = run(&[
         "transform",
         "--model",
         src.to_str().unwrap(),
         "--transform",
         "low-rank:rank=4",
+        "--calibration-items",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let recs = load_records(&out).unwrap();
+    assert!(recs[0].calibration_tokens > 0, "{recs:?}");
+    // An unknown dataset spec names the built-in ones.
+    let o = run(&[
+        "transform",
+        "--model",
+        src.to_str().unwrap(),
+        "--transform",
+        "low-rank:rank=4",
+        "--calibration",
+        "no-such-set",
         "--out",
         out.to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("--calibration"), "{err}");
+    assert!(!o.status.success() && err.contains("gsm8k-train"), "{err}");
 }

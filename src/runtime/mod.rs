@@ -16,12 +16,7 @@ pub mod quant;
 pub mod session;
 
 use crate::error::Result;
-// The interface lives in `crate::lm`; kept reachable here for callers of the
-// runtime that name it through this module.
-pub use crate::lm::{
-    ChatMessage, Decoding, FinishReason, Generation, LanguageModel, MaskFiller, ModelStats, Prompt,
-    SentenceEmbedder,
-};
+use crate::lm::LanguageModel;
 
 /// How to load a model named by a spec string.
 #[derive(Clone, Debug, Default)]

@@ -144,9 +144,9 @@ impl LanguageModel for OrtModel {
         self.id.clone()
     }
 
-    fn stats(&self) -> Option<super::ModelStats> {
+    fn stats(&self) -> Option<crate::lm::ModelStats> {
         let info = &self.session()?.info;
-        (info.params > 0).then_some(super::ModelStats {
+        (info.params > 0).then_some(crate::lm::ModelStats {
             params: info.params,
             flops_per_token: info.flops_per_token,
         })
