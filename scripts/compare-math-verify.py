@@ -6,6 +6,7 @@ Opt-in quality check; unit tests never need Python. How to run:
     python3 -m venv /tmp/mv && /tmp/mv/bin/pip install math-verify
     cargo build                     # builds target/debug/mscr
     /tmp/mv/bin/python scripts/compare-math-verify.py [path/to/math500_test.jsonl]
+    /tmp/mv/bin/python scripts/compare-math-verify.py --probe [benchmarks/data/answer_probe.jsonl]
 
 The data path defaults to $MSCR_SHARED_DATA/math500_test.jsonl, else
 ../shared/data/math500_test.jsonl. $MSCR_BIN overrides the mscr binary.
@@ -16,6 +17,12 @@ wrong answers (another item's gold, off-by-one, swapped fraction, reordered
 tuple), judges each pair with both checkers and prints the agreement rate, each
 checker's accuracy against the construction label, and every disagreement
 grouped by rewriting kind.
+
+With --probe it judges the probe set of real model outputs instead (each line
+labelled by a reader: `answer`, `correct`), runs both checkers on every output
+against its gold, and prints the agreement with math-verify, each checker's
+agreement with the reader, and every disagreement, classified by the output's
+format (`format`) and by which side the reader takes.
 """
 
 import json
@@ -35,6 +42,10 @@ def data_path():
         os.path.dirname(__file__), "..", "..", "shared", "data")
     return os.path.join(base, "math500_test.jsonl")
 
+
+# math-verify's timeouts are wall-clock seconds: generous, so that a loaded machine does not
+# turn a slow parse into a verdict.
+T = 60
 
 INT = re.compile(r"^-?\d+$")
 FRAC = re.compile(r"^(-?)\\frac\{(\d+)\}\{(\d+)\}$")
@@ -115,7 +126,67 @@ def rewrites(g):
     return out
 
 
+def judge_mscr(pairs, style):
+    """mscr's verdicts on (gold, prediction) pairs, through `mscr answers judge`."""
+    binary = os.environ.get("MSCR_BIN") or os.path.join(os.path.dirname(__file__), "..", "target", "debug", "mscr")
+    with tempfile.TemporaryDirectory() as d:
+        inp, outp = os.path.join(d, "in.jsonl"), os.path.join(d, "out.jsonl")
+        with open(inp, "w", encoding="utf-8") as f:
+            for g, pred in pairs:
+                f.write(json.dumps({"gold": g, "prediction": pred}) + "\n")
+        subprocess.run([binary, "answers", "judge", "--dataset", style, "--input", inp, "--output", outp], check=True)
+        return [json.loads(l) for l in open(outp, encoding="utf-8")]
+
+
+def probe(path):
+    import logging
+    from math_verify import parse, verify
+    # math-verify logs every parse it gives up on, with the whole output.
+    logging.disable(logging.WARNING)
+    rows = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
+    ours = [None] * len(rows)
+    for ds in sorted({r["dataset"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["dataset"] == ds]
+        for i, v in zip(idx, judge_mscr([(rows[i]["gold"], rows[i]["output"]) for i in idx], ds)):
+            ours[i] = v
+    mv = []
+    for r in rows:
+        # MATH500 golds are LaTeX; GSM8K-style golds are plain numbers.
+        gold = f"${r['gold']}$" if r["dataset"] == "math500" else r["gold"]
+        try:
+            mv.append(bool(verify(parse(gold, parsing_timeout=T), parse(r["output"], parsing_timeout=T), timeout_seconds=T)))
+        except Exception:
+            mv.append(False)
+    n = len(rows)
+    label = [r["correct"] for r in rows]
+    mine = [o["equivalent"] for o in ours]
+    print(f"probe set: {n} outputs; {dict(Counter(r['dataset'] for r in rows))}")
+    print(f"agreement mscr / math-verify: {sum(a == b for a, b in zip(mine, mv))}/{n}")
+    print(f"agreement with the reader: mscr {sum(a == b for a, b in zip(mine, label))}/{n}, "
+          f"math-verify {sum(a == b for a, b in zip(mv, label))}/{n}")
+    for ds in sorted({r["dataset"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["dataset"] == ds]
+        print(f"  {ds}: {len(idx)} outputs, reader says {sum(label[i] for i in idx)} correct; "
+              f"mscr agrees on {sum(mine[i] == label[i] for i in idx)}, "
+              f"math-verify on {sum(mv[i] == label[i] for i in idx)}")
+    groups = defaultdict(list)
+    for r, o, m, l in zip(rows, ours, mv, label):
+        if o["equivalent"] != m:
+            side = "mscr" if o["equivalent"] == l else "math-verify" if m == l else "neither"
+            groups[(r.get("format", "?"), side)].append((r, o, m))
+    print(f"\ndisagreements: {sum(len(v) for v in groups.values())}")
+    for (fmt, side), items in sorted(groups.items()):
+        print(f"\n== format {fmt}, reader sides with {side}: {len(items)}")
+        for r, o, m in items:
+            print(f"  {r['dataset']} {r['id']} gold={r['gold']!r} answer={r.get('answer')!r} "
+                  f"mscr extracted={o.get('extracted')!r} -> {o['equivalent']}, math-verify -> {m}"
+                  + (f"  [{r['note']}]" if r.get("note") else ""))
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--probe":
+        default = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "data", "answer_probe.jsonl")
+        return probe(sys.argv[2] if len(sys.argv) > 2 else default)
     try:
         from math_verify import parse, verify
     except ImportError:
@@ -137,18 +208,11 @@ def main():
     mv = []
     for _, g, pred, _ in pairs:
         try:
-            mv.append(bool(verify(parse(f"${g}$"), parse(pred))))
+            mv.append(bool(verify(parse(f"${g}$", parsing_timeout=T), parse(pred, parsing_timeout=T), timeout_seconds=T)))
         except Exception:
             mv.append(False)
 
-    binary = os.environ.get("MSCR_BIN") or os.path.join(os.path.dirname(__file__), "..", "target", "debug", "mscr")
-    with tempfile.TemporaryDirectory() as d:
-        inp, outp = os.path.join(d, "in.jsonl"), os.path.join(d, "out.jsonl")
-        with open(inp, "w", encoding="utf-8") as f:
-            for _, g, pred, _ in pairs:
-                f.write(json.dumps({"gold": g, "prediction": pred}) + "\n")
-        subprocess.run([binary, "answers", "judge", "--dataset", "math500", "--input", inp, "--output", outp], check=True)
-        ours = [json.loads(l)["equivalent"] for l in open(outp, encoding="utf-8")]
+    ours = [o["equivalent"] for o in judge_mscr([(g, pred) for _, g, pred, _ in pairs], "math500")]
 
     n = len(pairs)
     agree = sum(a == b for a, b in zip(mv, ours))
