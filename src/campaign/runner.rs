@@ -169,6 +169,8 @@ pub fn run_cells<'r>(
     let mut stats = RunStats::default();
     for (ci, cell) in cells.iter().enumerate() {
         store.register_cell(&cell.info)?;
+        let planned: Vec<String> = cell.items.iter().map(|it| it.id.clone()).collect();
+        store.set_plan(&cell.info.key, &planned)?;
         let done = store.done_items(&cell.info.key)?;
         let todo: Vec<&Item> = cell
             .items
