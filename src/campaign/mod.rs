@@ -22,6 +22,8 @@ pub struct CampaignRun {
     pub resume: bool,
     pub shard: Option<Shard>,
     pub progress: bool,
+    /// Overrides the spec's device (`--device`).
+    pub device: Option<crate::runtime::env::Device>,
 }
 
 #[derive(Debug)]
@@ -70,7 +72,10 @@ pub fn run_to_end(req: &CampaignRun) -> Result<CampaignResult> {
 /// As [`run_to_end`] for a spec built in memory (`mscr attack` runs a
 /// one-cell campaign this way); `req.spec` is not read.
 pub fn run_spec_to_end(spec: &CampaignSpec, req: &CampaignRun) -> Result<CampaignResult> {
-    let spec = spec.clone();
+    let mut spec = spec.clone();
+    if let Some(d) = req.device {
+        spec.device = d;
+    }
     let out = req.out.clone().unwrap_or_else(|| spec.out.clone());
     // Everything is checked before the first question.
     let datasets = exec::validate(&spec)?;
@@ -163,10 +168,17 @@ pub fn run_spec_to_end(spec: &CampaignSpec, req: &CampaignRun) -> Result<Campaig
                 dataset: &ds.name,
                 style: ds.style,
                 prompt: exec::chain_prompt(spec_ref, chain)?,
-                answerer: exec::chain_answerer(chain, spec_ref.threads)?,
+                answerer: exec::chain_answerer_on(
+                    chain,
+                    &crate::runtime::LoadOptions {
+                        threads: spec_ref.threads,
+                        device: spec_ref.device,
+                    },
+                )?,
                 decoding: &spec_ref.decoding,
                 attack,
                 threads: spec_ref.threads,
+                device: spec_ref.device,
             })
         },
         &options,

@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     dataset: String,
     /// Attack only the first N questions.
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_limit)]
     limit: Option<usize>,
     /// Attack configuration (default: attacks/mscr.toml, built in).
     #[arg(long)]
@@ -42,6 +42,9 @@ pub struct Args {
         default_value_t = 384
     )]
     max_new_tokens: usize,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Intra-op threads (0 = ONNX Runtime's default).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -53,9 +56,6 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    if a.limit == Some(0) {
-        anyhow::bail!("--limit 0 selects no questions: give N ≥ 1, or leave --limit out for all");
-    }
     // The attack is a one-cell campaign (two with --baseline): the same
     // store, resume, Ctrl-C handling and summary.json as `mscr campaign run`.
     let (config_name, source) = match &a.config {
@@ -101,6 +101,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         prompt: PromptTemplate::zero_shot_cot(),
         out: a.out.clone(),
         threads: a.threads,
+        device: Default::default(),
         base_dir: PathBuf::from("."),
     };
     let r = mscr::campaign::run_spec_to_end(
@@ -111,6 +112,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             resume: a.resume,
             shard: None,
             progress: true,
+            device: Some(
+                a.device
+                    .parse()
+                    .with_context(|| format!("--device {}", a.device))?,
+            ),
         },
     )?;
     // Written even for a run stopped part-way: it then says what is missing.

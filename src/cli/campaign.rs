@@ -27,6 +27,9 @@ enum Sub {
         /// Do not write the report at the end.
         #[arg(long)]
         no_report: bool,
+        /// cpu, cuda or cuda:N: where in-process models run.
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Combine the folders of sharded runs into one folder and report it.
     Merge {
@@ -46,6 +49,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             resume,
             shard,
             no_report,
+            device,
         } => {
             let shard = shard.map(|s| s.parse()).transpose()?;
             let r = mscr::campaign::run_to_end(&mscr::campaign::CampaignRun {
@@ -54,6 +58,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 resume,
                 shard,
                 progress: true,
+                device: Some(
+                    device
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("--device {device}: {e}"))?,
+                ),
             })?;
             // A run stopped part-way (Ctrl-C, an error) is reported too: its
             // summary.json and report say it is partial and what is missing.
