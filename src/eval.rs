@@ -5,7 +5,7 @@
 
 use crate::data::{Dataset, Item, prompt::PromptTemplate};
 use crate::error::{Error, Result};
-use crate::lm::{Decoding, LanguageModel, Prompt};
+use crate::lm::{Decoding, FinishReason, LanguageModel, Prompt};
 use crate::score::{AnswerStyle, check};
 use crate::transform::decode::Answerer;
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,29 @@ pub struct EvalOptions {
     pub answerer: Option<Answerer>,
     /// The transform chain's label, recorded in the summary.
     pub transform: Option<String>,
+    /// `--limit` and the model as the user named it, recorded in the
+    /// summary's `settings` (the rest of them come from the fields above).
+    pub limit: Option<usize>,
+    pub model_spec: Option<String>,
+}
+
+/// Every setting of an evaluation, recorded in `summary.json` so a result can
+/// be reproduced and compared (as lm-evaluation-harness records its config).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalSettings {
+    /// The model as given (`summary.model` is its resolved label).
+    pub model_spec: Option<String>,
+    pub limit: Option<usize>,
+    pub max_tokens: usize,
+    pub batch_size: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u64,
+    pub stop: Vec<String>,
+    pub prompt: String,
+    pub transform: Option<String>,
+    /// `mscr X.Y.Z`.
+    pub version: String,
 }
 
 /// One judged item (one line of `items.jsonl`).
@@ -41,6 +64,10 @@ pub struct ItemResult {
     pub correct: bool,
     /// Response tokens.
     pub tokens: usize,
+    /// Why generation stopped (`length`: the answer hit `--max-tokens`);
+    /// absent under a decoding transform (many samples per item).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<FinishReason>,
     /// Numeric datasets: correct under lm-evaluation-harness's strict match
     /// (`#### N` / `The answer is N`) alone, without the flexible fall-backs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +154,13 @@ pub struct Summary {
     /// Items whose output the checker failed on (recorded per item).
     #[serde(default)]
     pub judging_errors: usize,
+    /// Items whose answer stopped at `--max-tokens` (`finish_reason: length`):
+    /// possibly cut off before their final answer.
+    #[serde(default)]
+    pub max_tokens_hits: usize,
+    /// The run's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<EvalSettings>,
 }
 
 /// Wilson score interval for `k` successes in `n` trials at normal quantile `z`.
@@ -193,6 +227,11 @@ pub fn summarize(model: &str, dataset: &Dataset, prompt: &str, results: &[ItemRe
         overall: Accuracy::new(correct, n),
         extraction_failures: failures,
         judging_errors: results.iter().filter(|r| r.judging_error.is_some()).count(),
+        max_tokens_hits: results
+            .iter()
+            .filter(|r| r.finish_reason == Some(FinishReason::Length))
+            .count(),
+        settings: None,
         extraction_failure_rate: if n == 0 {
             0.0
         } else {
@@ -243,6 +282,7 @@ pub fn judge(
         gold: item.gold.clone(),
         correct: v.equivalent,
         tokens,
+        finish_reason: None,
         strict_correct,
         meta: item.meta.clone(),
         credit: None,
@@ -274,6 +314,13 @@ pub fn evaluate(
     } else {
         indicatif::ProgressBar::hidden()
     };
+    // Bars draw nothing without a terminal; plain lines take their place there.
+    let lines = crate::progress::Progress::with_lines(
+        &format!("eval {}", dataset.name),
+        "items",
+        dataset.items.len(),
+        opts.progress && !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    );
     let mut decoding = opts.decoding.clone();
     for s in opts.prompt.stop_strings() {
         if !decoding.stop.contains(&s) {
@@ -291,7 +338,9 @@ pub fn evaluate(
             None => plain_answers(model, &prompts, &decoding)?,
             Some(a) => transformed_answers(a, model, chunk, &prompts, &decoding, dataset.style)?,
         };
-        for ((item, prompt), (output, tokens, decided)) in chunk.iter().zip(&prompts).zip(judged) {
+        for ((item, prompt), (output, tokens, finish, decided)) in
+            chunk.iter().zip(&prompts).zip(judged)
+        {
             let shown = model.render(prompt).unwrap_or_else(|_| match prompt {
                 Prompt::Text { text } => text.clone(),
                 Prompt::Chat { messages } => messages
@@ -301,6 +350,7 @@ pub fn evaluate(
                     .join("\n"),
             });
             let mut r = judge(item, dataset.style, shown, output, tokens);
+            r.finish_reason = finish;
             if let Some(d) = decided {
                 // The transform's decision stands: its answer (e.g. the
                 // majority) and its verdict, not a re-reading of the output.
@@ -314,6 +364,7 @@ pub fn evaluate(
             on_item(&r)?;
             results.push(r);
             bar.inc(1);
+            lines.inc(1);
         }
         bar.set_message(format!(
             "eval {} acc {:.1}%",
@@ -322,8 +373,22 @@ pub fn evaluate(
         ));
     }
     bar.finish_and_clear();
+    drop(lines);
     let mut summary = summarize(&model.id(), dataset, &opts.prompt.name, &results);
     summary.transform = opts.transform.clone();
+    summary.settings = Some(EvalSettings {
+        model_spec: opts.model_spec.clone(),
+        limit: opts.limit,
+        max_tokens: opts.decoding.max_new_tokens,
+        batch_size: opts.batch_size,
+        temperature: decoding.temperature,
+        top_p: decoding.top_p,
+        seed: decoding.seed,
+        stop: decoding.stop.clone(),
+        prompt: opts.prompt.name.clone(),
+        transform: opts.transform.clone(),
+        version: format!("mscr {}", env!("CARGO_PKG_VERSION")),
+    });
     Ok((summary, results))
 }
 
@@ -336,8 +401,9 @@ struct Decided {
     sample_tokens: usize,
 }
 
-/// One answer per prompt: (output shown, its tokens, the transform's decision).
-type Answers = Vec<(String, usize, Option<Decided>)>;
+/// One answer per prompt: (output shown, its tokens, why it stopped, the
+/// transform's decision).
+type Answers = Vec<(String, usize, Option<FinishReason>, Option<Decided>)>;
 
 fn plain_answers(
     model: &dyn LanguageModel,
@@ -355,7 +421,7 @@ fn plain_answers(
     }
     Ok(gens
         .into_iter()
-        .map(|g| (g.text, g.completion_tokens, None))
+        .map(|g| (g.text, g.completion_tokens, Some(g.finish_reason), None))
         .collect())
 }
 
@@ -380,7 +446,7 @@ fn transformed_answers(
                 correct: d.correct,
                 samples: d.samples,
             };
-            (d.output, d.tokens, Some(decided))
+            (d.output, d.tokens, None, Some(decided))
         })
         .collect())
 }
@@ -484,6 +550,8 @@ mod tests {
             decoding: Decoding::default(),
             batch_size: 8,
             progress: false,
+            limit: None,
+            model_spec: None,
             answerer: Some(Answerer::new(t)),
             transform: Some(transform.into()),
         };

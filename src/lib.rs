@@ -12,6 +12,7 @@ pub mod eval;
 pub mod lm;
 pub mod model;
 pub mod paths;
+pub mod progress;
 pub mod report;
 pub mod runtime;
 pub mod score;

@@ -33,6 +33,30 @@ impl Default for Decoding {
 }
 
 impl Decoding {
+    /// Checks the settings once, where they enter (command line, spec file):
+    /// `what` names their origin in the message (`--temperature`, a file).
+    /// NaN or negative temperature, top_p outside (0, 1] and a zero token
+    /// budget would otherwise generate garbage or nothing, silently.
+    pub fn validate(&self, what: &str) -> crate::error::Result<()> {
+        let bad = |m: String| Err(crate::error::Error::Config(format!("{what}: {m}")));
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return bad(format!(
+                "temperature {} must be a finite number ≥ 0 (0 = greedy, e.g. 0.7 to sample)",
+                self.temperature
+            ));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad(format!(
+                "top_p {} must be in (0, 1] (1 = no nucleus cut)",
+                self.top_p
+            ));
+        }
+        if self.max_new_tokens == 0 {
+            return bad("max tokens 0 generates nothing: give at least 1".into());
+        }
+        Ok(())
+    }
+
     /// A stable string for cache keys.
     pub fn key(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

@@ -102,6 +102,7 @@ fn the_model_interface_depends_on_nothing_but_the_error_type() {
 const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
     ("paths", 0),
+    ("progress", 0),
     ("setup", 1),
     ("lm", 1),
     ("score", 2),

@@ -123,6 +123,8 @@ fn merge_combines_shards_and_refuses_conflicts() {
         s.cells.iter().map(|c| c.summary.questions).sum::<usize>(),
         96
     );
+    // Each shard planned its share: the merged plan is their union, all finished.
+    assert_eq!(s.complete, Some(true));
 
     // A folder whose record for the same item differs is refused, and nothing is written.
     let c = tmp.path().join("c");

@@ -447,4 +447,48 @@ fn mscr_attack_takes_a_transform_chain() {
     // The clean question was answered by the transform: two samples and a vote.
     assert_eq!(rec["decoding"]["kind"], "self-consistency", "{rec}");
     assert_eq!(rec["decoding"]["samples"], 2, "{rec}");
+
+    // An attack's summary.json is a campaign summary (one cell), which
+    // `mscr report` rewrites and `mscr gate` takes.
+    let summary = mscr::report::CampaignSummary::from_file(&out.join("summary.json")).unwrap();
+    assert_eq!(summary.complete, Some(true));
+    assert_eq!(summary.cells.len(), 1);
+    assert_eq!(summary.cells[0].summary.questions, 1);
+    assert!(summary.cells[0].transform.starts_with("self-consistency"));
+    assert!(out.join("report.html").is_file());
+    std::fs::remove_file(out.join("report.md")).unwrap();
+    mscr_ok(&["report", out.to_str().unwrap()]);
+    assert!(out.join("report.md").is_file());
+    let s = out.join("summary.json");
+    let g = mscr_ok(&[
+        "gate",
+        "--baseline",
+        s.to_str().unwrap(),
+        "--current",
+        s.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&g.stdout).contains("gate passed"));
+    // The same folder again is refused without --resume; with it, nothing is repeated.
+    let again = [
+        "attack",
+        "--model",
+        dir.to_str().unwrap(),
+        "--dataset",
+        data.to_str().unwrap(),
+        "--max-tokens",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
+        "--transform",
+        "self-consistency:n=2,temperature=2.0",
+    ];
+    let refused = mscr(&again);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--resume"));
+    let resumed = mscr_ok(&[&again[..], &["--resume"]].concat());
+    assert!(
+        String::from_utf8_lossy(&resumed.stderr).contains("0 questions run, 1 already done"),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
 }

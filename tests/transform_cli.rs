@@ -93,6 +93,27 @@ fn transform_command_writes_a_loadable_model_and_record() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("colour") && !err.contains("panicked"), "{err}");
+    // An existing model is not overwritten without --force.
+    let o = run(&[
+        "transform",
+        "--model",
+        src.to_str().unwrap(),
+        "--transform",
+        "low-rank:rank=4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        load_records(&out).unwrap().len(),
+        2,
+        "the old model is kept"
+    );
     // Without --calibration, activation-aware transforms calibrate on GSM8K's
     // training questions (the default dataset spec), never on test questions.
     let o = run(&[
@@ -105,6 +126,7 @@ fn transform_command_writes_a_loadable_model_and_record() {
         "3",
         "--out",
         out.to_str().unwrap(),
+        "--force",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let recs = load_records(&out).unwrap();
@@ -120,6 +142,7 @@ fn transform_command_writes_a_loadable_model_and_record() {
         "no-such-set",
         "--out",
         out.to_str().unwrap(),
+        "--force",
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("gsm8k-train"), "{err}");

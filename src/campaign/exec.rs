@@ -87,6 +87,19 @@ pub fn check_model(spec: &str, base_dir: &Path) -> Result<()> {
 
 /// Loads a model for a campaign cell.
 pub fn load_model(spec: &str, base_dir: &Path, threads: usize) -> Result<Arc<dyn LanguageModel>> {
+    let options = LoadOptions {
+        threads,
+        ..LoadOptions::default()
+    };
+    load_model_on(spec, base_dir, &options)
+}
+
+/// As [`load_model`], on `options`' device.
+pub fn load_model_on(
+    spec: &str,
+    base_dir: &Path,
+    options: &LoadOptions,
+) -> Result<Arc<dyn LanguageModel>> {
     let resolved = if (spec.ends_with(".gguf") || spec.ends_with(".onnx") || spec.contains('/'))
         && !spec.starts_with("openai:")
         && !Path::new(spec).is_absolute()
@@ -95,11 +108,7 @@ pub fn load_model(spec: &str, base_dir: &Path, threads: usize) -> Result<Arc<dyn
     } else {
         spec.to_string()
     };
-    let options = LoadOptions {
-        threads,
-        ..LoadOptions::default()
-    };
-    crate::runtime::load_model(&resolved, &options)
+    crate::runtime::load_model(&resolved, options)
 }
 
 /// Loads a model with a transform chain's weight steps applied. Weight
@@ -111,14 +120,24 @@ pub fn load_transformed(
     chain: &TransformChain,
     threads: usize,
 ) -> Result<Arc<dyn LanguageModel>> {
-    if chain.weights_unchanged() {
-        return load_model(spec, base_dir, threads);
-    }
     let options = LoadOptions {
         threads,
         ..LoadOptions::default()
     };
-    load_transformed_on(spec, chain, &options)
+    load_transformed_in(spec, base_dir, chain, &options)
+}
+
+/// As [`load_transformed`], on `options`' device.
+pub fn load_transformed_in(
+    spec: &str,
+    base_dir: &Path,
+    chain: &TransformChain,
+    options: &LoadOptions,
+) -> Result<Arc<dyn LanguageModel>> {
+    if chain.weights_unchanged() {
+        return load_model_on(spec, base_dir, options);
+    }
+    load_transformed_on(spec, chain, options)
 }
 
 /// Loads `spec` on `options`' device with the chain's weight steps applied
@@ -166,7 +185,12 @@ pub fn chain_answerer(chain: &TransformChain, threads: usize) -> Result<Answerer
         threads,
         ..LoadOptions::default()
     };
-    Ok(step_answerer(chain, &options)?.unwrap_or_default())
+    chain_answerer_on(chain, &options)
+}
+
+/// As [`chain_answerer`], loading a verifier model on `options`' device.
+pub fn chain_answerer_on(chain: &TransformChain, options: &LoadOptions) -> Result<Answerer> {
+    Ok(step_answerer(chain, options)?.unwrap_or_default())
 }
 
 /// Everything a cell's questions need, built once per cell.
@@ -185,6 +209,8 @@ pub struct CellContext<'a> {
     pub decoding: &'a Decoding,
     pub attack: &'a AttackSpec,
     pub threads: usize,
+    /// Where the attack's own models (embeddings, masked LM, scorer) run.
+    pub device: crate::runtime::env::Device,
 }
 
 /// Builds the runner for one cell.
@@ -195,7 +221,7 @@ pub fn cell_runner<'a>(ctx: CellContext<'a>) -> Result<Box<dyn QuestionRunner + 
     };
     let options = LoadOptions {
         threads: ctx.threads,
-        ..LoadOptions::default()
+        device: ctx.device,
     };
     // Not `load_resources`: that loads its own model; ours is the cached one.
     let resources = crate::attack::resources::resources_around(
@@ -370,7 +396,11 @@ impl ModelSlot {
             Some((m, w, l, p)) if m == model && *w == weights => (l.clone(), p.clone()),
             _ => {
                 self.current = None; // drop the previous model first
-                let l = load_transformed(model, &spec.base_dir, chain, spec.threads)?;
+                let options = LoadOptions {
+                    threads: spec.threads,
+                    device: spec.device,
+                };
+                let l = load_transformed_in(model, &spec.base_dir, chain, &options)?;
                 // Measured once per loaded weights (a resumed run reuses the stored one).
                 let p = match store.model_profile(model, &chain.name)? {
                     Some(p) => p,

@@ -22,12 +22,17 @@ pub struct CampaignRun {
     pub resume: bool,
     pub shard: Option<Shard>,
     pub progress: bool,
+    /// Overrides the spec's device (`--device`).
+    pub device: Option<crate::runtime::env::Device>,
 }
 
 #[derive(Debug)]
 pub struct CampaignResult {
     pub out: PathBuf,
     pub stats: RunStats,
+    /// The error that stopped the run part-way, when [`run_to_end`] ran it:
+    /// the folder holds every question finished before it.
+    pub error: Option<Error>,
 }
 
 /// The parts of a spec that must not change when a campaign is resumed.
@@ -47,8 +52,30 @@ fn fingerprint(spec: &CampaignSpec, shard: Option<Shard>) -> String {
 }
 
 /// Parses, validates and runs a campaign (the caller writes its report).
+/// Any error, before or during the run, is an `Err`.
 pub fn run(req: &CampaignRun) -> Result<CampaignResult> {
+    let mut r = run_to_end(req)?;
+    match r.error.take() {
+        Some(e) => Err(e),
+        None => Ok(r),
+    }
+}
+
+/// As [`run`], but an error once questions are running comes back in
+/// [`CampaignResult::error`] beside the folder, so the caller can still
+/// report the partial run (which then says what is missing).
+pub fn run_to_end(req: &CampaignRun) -> Result<CampaignResult> {
     let spec = CampaignSpec::from_file(&req.spec)?;
+    run_spec_to_end(&spec, req)
+}
+
+/// As [`run_to_end`] for a spec built in memory (`mscr attack` runs a
+/// one-cell campaign this way); `req.spec` is not read.
+pub fn run_spec_to_end(spec: &CampaignSpec, req: &CampaignRun) -> Result<CampaignResult> {
+    let mut spec = spec.clone();
+    if let Some(d) = req.device {
+        spec.device = d;
+    }
     let out = req.out.clone().unwrap_or_else(|| spec.out.clone());
     // Everything is checked before the first question.
     let datasets = exec::validate(&spec)?;
@@ -110,7 +137,7 @@ pub fn run(req: &CampaignRun) -> Result<CampaignResult> {
     store.set_meta("name", &spec.name)?;
     let spec_ref = &spec;
     let datasets_ref = &datasets;
-    let stats = runner::run_cells(
+    let ran = runner::run_cells(
         &store,
         &cells,
         move |info| {
@@ -141,15 +168,36 @@ pub fn run(req: &CampaignRun) -> Result<CampaignResult> {
                 dataset: &ds.name,
                 style: ds.style,
                 prompt: exec::chain_prompt(spec_ref, chain)?,
-                answerer: exec::chain_answerer(chain, spec_ref.threads)?,
+                answerer: exec::chain_answerer_on(
+                    chain,
+                    &crate::runtime::LoadOptions {
+                        threads: spec_ref.threads,
+                        device: spec_ref.device,
+                    },
+                )?,
                 decoding: &spec_ref.decoding,
                 attack,
                 threads: spec_ref.threads,
+                device: spec_ref.device,
             })
         },
         &options,
-    )?;
-    Ok(CampaignResult { out, stats })
+    );
+    Ok(match ran {
+        Ok(stats) => CampaignResult {
+            out,
+            stats,
+            error: None,
+        },
+        Err(e) => CampaignResult {
+            out,
+            stats: RunStats {
+                interrupted: true,
+                ..RunStats::default()
+            },
+            error: Some(e),
+        },
+    })
 }
 
 /// `mscr campaign merge`: combines shard folders into `out` (the caller

@@ -169,6 +169,8 @@ pub fn run_cells<'r>(
     let mut stats = RunStats::default();
     for (ci, cell) in cells.iter().enumerate() {
         store.register_cell(&cell.info)?;
+        let planned: Vec<String> = cell.items.iter().map(|it| it.id.clone()).collect();
+        store.set_plan(&cell.info.key, &planned)?;
         let done = store.done_items(&cell.info.key)?;
         let todo: Vec<&Item> = cell
             .items
@@ -190,6 +192,13 @@ pub fn run_cells<'r>(
         "{prefix:>8} [{elapsed_precise}] {wide_bar} {pos}/{len} questions, ETA {eta}",
     ));
     overall.set_prefix("overall");
+    // Bars draw nothing without a terminal; plain lines take their place there.
+    let lines = crate::progress::Progress::with_lines(
+        "campaign",
+        "questions",
+        total,
+        options.progress && !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    );
 
     for (ci, todo) in &pending {
         if todo.is_empty() {
@@ -204,6 +213,7 @@ pub fn run_cells<'r>(
         let bar = mp.insert_before(&overall, ProgressBar::new(todo.len() as u64));
         bar.set_style(bar_style("{msg} {wide_bar} {pos}/{len} ETA {eta}"));
         bar.set_message(key.id());
+        lines.set_label(&format!("campaign, cell `{}`", key.id()));
         let runner = make_runner(&cell.info)?;
         bar.set_message(format!("{} (clean answers)", key.id()));
         runner.prepare(todo).map_err(|e| {
@@ -240,6 +250,7 @@ pub fn run_cells<'r>(
             stats.ran += 1;
             bar.inc(1);
             overall.inc(1);
+            lines.inc(1);
         }
         bar.finish();
         if stats.interrupted {

@@ -258,6 +258,10 @@ pub struct CampaignSpec {
     pub out: PathBuf,
     /// Intra-op threads for in-process models; 0 = runtime default.
     pub threads: usize,
+    /// Where in-process models run (`--device`; not part of the spec file,
+    /// nor of what `--resume` compares: results do not depend on it).
+    #[serde(skip)]
+    pub device: crate::runtime::env::Device,
     /// The folder the spec file lives in.
     pub base_dir: PathBuf,
 }
@@ -328,6 +332,9 @@ impl CampaignSpec {
             ));
         }
 
+        raw.decoding
+            .validate("[decoding]")
+            .map_err(|e| Error::file(path, e.to_string()))?;
         let transforms = parse_transforms(&raw.transforms, path)?;
         let attacks = parse_attacks(&raw.attacks, path)?;
         let prompt = parse_prompt(raw.prompt.as_ref(), path, base)?;
@@ -350,6 +357,7 @@ impl CampaignSpec {
             prompt,
             out,
             threads: raw.threads,
+            device: Default::default(),
             base_dir: base.to_path_buf(),
         })
     }

@@ -158,6 +158,27 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Records which questions a cell is to answer, so a report can tell a
+    /// finished cell from one a run left part-way (Ctrl-C, an error).
+    pub fn set_plan(&self, cell: &CellKey, items: &[String]) -> Result<()> {
+        let json = serde_json::to_string(items).map_err(|e| Error::Other(e.to_string()))?;
+        self.set_meta(&plan_key(cell), &json)
+    }
+
+    /// The questions `set_plan` recorded for a cell; `None` for a store
+    /// written before plans were recorded.
+    pub fn plan(&self, cell: &CellKey) -> Result<Option<Vec<String>>> {
+        let Some(json) = self.meta(&plan_key(cell))? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&json).map(Some).map_err(|e| {
+            Error::file(
+                &self.path,
+                format!("question plan of cell `{}` is unreadable ({e})", cell.id()),
+            )
+        })
+    }
+
     /// Records the size and measured speed of a model + transform (kept on resume).
     pub fn put_model_profile(&self, model: &str, transform: &str, p: &ModelProfile) -> Result<()> {
         let json = serde_json::to_string(p).map_err(|e| Error::Other(e.to_string()))?;
@@ -458,6 +479,42 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         }
+        // Shards plan disjoint shares of each cell: the merged plan is their union.
+        for (key, value) in other.meta_with_prefix(PLAN_PREFIX)? {
+            let theirs: Vec<String> = serde_json::from_str(&value).map_err(|e| {
+                Error::file(
+                    &other.path,
+                    format!("question plan `{key}` is unreadable ({e})"),
+                )
+            })?;
+            let mine: Option<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(|e| self.err(e))?;
+            let mut all: Vec<String> = match mine {
+                Some(m) => serde_json::from_str(&m).map_err(|e| {
+                    Error::file(
+                        &self.path,
+                        format!("question plan `{key}` is unreadable ({e})"),
+                    )
+                })?,
+                None => Vec::new(),
+            };
+            for id in theirs {
+                if !all.contains(&id) {
+                    all.push(id);
+                }
+            }
+            let json = serde_json::to_string(&all).map_err(|e| Error::Other(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, json],
+            )
+            .map_err(|e| self.err(e))?;
+        }
         if let Some(spec) = other.meta("spec")? {
             tx.execute(
                 "INSERT INTO meta(key, value) VALUES ('spec', ?1) ON CONFLICT(key) DO NOTHING",
@@ -538,6 +595,11 @@ impl GenKeyParts {
 /// A [`LanguageModel`] that answers from the store's generation cache and
 /// sends only the misses, as one batch, to the inner model.
 const PROFILE_PREFIX: &str = "profile\t";
+const PLAN_PREFIX: &str = "plan\t";
+
+fn plan_key(cell: &CellKey) -> String {
+    format!("{PLAN_PREFIX}{}", cell.id())
+}
 
 fn profile_key(model: &str, transform: &str) -> String {
     format!("{PROFILE_PREFIX}{model}\t{transform}")

@@ -13,8 +13,9 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Sub {
-    /// Judge JSONL lines {"gold": ..., "prediction": ...}; writes each line back
-    /// with "extracted" and "equivalent" added.
+    /// Judge JSONL lines {"gold": ..., "prediction": ...} (the answer may also be
+    /// in "output", as eval's items.jsonl has it, or "completion", as generate
+    /// writes it); writes each line back with "extracted" and "equivalent" added.
     Judge {
         /// Which answer style to use: gsm8k, math500, asdiv, svamp or mawps.
         #[arg(long)]
@@ -22,9 +23,12 @@ enum Sub {
         /// Input JSONL file (`-` for stdin).
         #[arg(long)]
         input: PathBuf,
-        /// Output JSONL file (default: stdout).
+        /// Output JSONL file (default: stdout; `-` for stdout).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Skip malformed lines (counted) instead of stopping at the first.
+        #[arg(long)]
+        skip_invalid: bool,
     },
 }
 
@@ -33,6 +37,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         dataset,
         input,
         output,
+        skip_invalid,
     } = a.command;
     let Some(mapping) = mscr::data::dataset::builtin_split(&dataset)
         .and_then(|(name, _)| mscr::data::dataset::builtin_mapping(name))
@@ -49,16 +54,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot open {}", input.display()))?;
         Box::new(BufReader::new(f))
     };
-    let writer: Box<dyn Write> = match &output {
+    let writer: Box<dyn Write> = match output.as_ref().filter(|p| p.as_os_str() != "-") {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let stats = mscr::score::judge::judge_jsonl(reader, writer, mapping.style, &input)?;
+    let stats =
+        mscr::score::judge::judge_jsonl_opts(reader, writer, mapping.style, &input, skip_invalid)?;
     eprintln!(
         "judged {} lines: {} equivalent, {} without an extractable answer",
         stats.lines, stats.equivalent, stats.not_extracted
     );
+    if stats.skipped > 0 {
+        eprintln!("skipped {} malformed lines (--skip-invalid)", stats.skipped);
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,19 +1,14 @@
 //! `mscr attack`: attack a model on a dataset and write records and a summary.
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
-use mscr::attack::resources::resources_around;
-use mscr::attack::{
-    AttackConfig, AttackRecord, Attacker, Labels, Outcome, load_resources, output::write_outputs,
-};
-use mscr::campaign::{TransformChain, exec};
-use mscr::data::Item;
+use mscr::attack::config::{DEFAULT_MSCR_TOML, RANDOM_TOML};
+use mscr::attack::output::OutputPaths;
+use mscr::attack::record::{write_csv, write_jsonl};
+use mscr::attack::{AttackConfig, AttackRecord};
+use mscr::campaign::{AttackSource, AttackSpec, CampaignRun, CampaignSpec, TransformChain};
 use mscr::data::prompt::PromptTemplate;
 use mscr::lm::Decoding;
-use mscr::runtime::LoadOptions;
-use mscr::score::AnswerStyle;
-use mscr::transform::decode::Answerer;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -25,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     dataset: String,
     /// Attack only the first N questions.
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_limit)]
     limit: Option<usize>,
     /// Attack configuration (default: attacks/mscr.toml, built in).
     #[arg(long)]
@@ -33,12 +28,23 @@ pub struct Args {
     /// Also run the random-replacement baseline (attacks/random.toml) for comparison.
     #[arg(long)]
     baseline: bool,
-    /// Output folder for records.jsonl, records.csv and summary.json.
+    /// Output folder: summary.json (the campaign schema: one cell, two with
+    /// --baseline), the report, records.jsonl/.csv and campaign.sqlite.
     #[arg(long)]
     out: PathBuf,
-    /// Largest number of new tokens per generation.
-    #[arg(long, default_value_t = 384)]
+    /// Continue a folder that already holds results; finished questions are not repeated.
+    #[arg(long)]
+    resume: bool,
+    /// Largest number of new tokens per generation (`--max-new-tokens` also works).
+    #[arg(
+        long = "max-tokens",
+        visible_alias = "max-new-tokens",
+        default_value_t = 384
+    )]
     max_new_tokens: usize,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Intra-op threads (0 = ONNX Runtime's default).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -49,102 +55,138 @@ pub struct Args {
     transforms: Vec<String>,
 }
 
-fn load_items(dataset: &str, limit: Option<usize>) -> anyhow::Result<(Vec<Item>, AnswerStyle)> {
-    let ds = mscr::data::load(dataset, &Default::default())?;
-    let mut items = ds.items;
-    if let Some(n) = limit {
-        items.truncate(n);
-    }
-    Ok((items, ds.style))
-}
-
-fn run_one(
-    attacker: &Attacker,
-    items: &[Item],
-    style: AnswerStyle,
-    labels: &Labels,
-    decoding: &Decoding,
-    prompt: &PromptTemplate,
-) -> anyhow::Result<Vec<AttackRecord>> {
-    let bar = ProgressBar::new(items.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_prefix(attacker.config().name.clone());
-    let mut records = Vec::new();
-    let mut wins = 0;
-    // Clean generations go out in chunks so the bar moves during long runs.
-    for chunk in items.chunks(16) {
-        attacker.attack_many(chunk, style, prompt, decoding, labels, &mut |r| {
-            if r.result == Outcome::Success {
-                wins += 1;
-            }
-            bar.inc(1);
-            bar.set_message(format!("{wins} successes"));
-            records.push(r);
-            Ok(())
-        })?;
-    }
-    bar.finish();
-    Ok(records)
-}
-
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let config = match &a.config {
-        Some(p) => AttackConfig::from_file(p)?,
-        None => AttackConfig::default_mscr(),
-    };
-    let options = LoadOptions {
-        threads: a.threads,
-        ..LoadOptions::default()
-    };
-    let chain = (!a.transforms.is_empty())
-        .then(|| TransformChain::from_cli(&a.transforms))
-        .transpose()?;
-    let (resources, prompt, answerer) = match &chain {
-        None => (
-            load_resources(&a.model, &config, &options).context("loading the attack's models")?,
-            PromptTemplate::zero_shot_cot(),
-            Answerer::plain(),
+    // The attack is a one-cell campaign (two with --baseline): the same
+    // store, resume, Ctrl-C handling and summary.json as `mscr campaign run`.
+    let (config_name, source) = match &a.config {
+        Some(p) => (
+            AttackConfig::from_file(p)?.name,
+            AttackSource::File(p.clone()),
         ),
-        Some(c) => {
-            let model = exec::load_transformed_on(&a.model, c, &options)?;
-            (
-                resources_around(&a.model, model, &config, &options)
-                    .context("loading the attack's models")?,
-                exec::step_prompt(c)?.unwrap_or_else(PromptTemplate::zero_shot_cot),
-                exec::step_answerer(c, &options)?.unwrap_or_default(),
-            )
-        }
+        None => (
+            AttackConfig::default_mscr().name,
+            AttackSource::Inline(DEFAULT_MSCR_TOML.into()),
+        ),
     };
-    let (items, style) = load_items(&a.dataset, a.limit)?;
-    let labels = Labels {
-        dataset: a.dataset.clone(),
-        model: a.model.clone(),
-        transform: chain.map_or_else(|| "identity".into(), |c| c.name),
-    };
-    let decoding = Decoding {
-        max_new_tokens: a.max_new_tokens,
-        ..Decoding::default()
-    };
-    let attacker = Attacker::new(config, resources.clone())?.with_answerer(answerer.clone());
-    let records = run_one(&attacker, &items, style, &labels, &decoding, &prompt)?;
-    let baseline = if a.baseline {
-        let random =
-            Attacker::new(AttackConfig::random_baseline(), resources)?.with_answerer(answerer);
-        Some(run_one(
-            &random, &items, style, &labels, &decoding, &prompt,
-        )?)
+    let mut attacks = vec![AttackSpec {
+        name: config_name,
+        baseline: false,
+        source,
+    }];
+    if a.baseline {
+        attacks.push(AttackSpec {
+            name: AttackConfig::random_baseline().name,
+            baseline: true,
+            source: AttackSource::Inline(RANDOM_TOML.into()),
+        });
+    }
+    let chain = if a.transforms.is_empty() {
+        TransformChain::identity()
     } else {
-        None
+        TransformChain::from_cli(&a.transforms)?
     };
-    let paths = write_outputs(&a.out, &records, baseline.as_deref())?;
+    let spec = CampaignSpec {
+        name: format!("attack {} on {}", a.model, a.dataset),
+        models: vec![a.model.clone()],
+        transforms: vec![chain],
+        datasets: vec![a.dataset.clone()],
+        attacks,
+        limit: a.limit,
+        shuffle: false,
+        seed: 0,
+        decoding: Decoding {
+            max_new_tokens: a.max_new_tokens,
+            ..Decoding::default()
+        },
+        prompt: PromptTemplate::zero_shot_cot(),
+        out: a.out.clone(),
+        threads: a.threads,
+        device: Default::default(),
+        base_dir: PathBuf::from("."),
+    };
+    let r = mscr::campaign::run_spec_to_end(
+        &spec,
+        &CampaignRun {
+            spec: PathBuf::new(),
+            out: Some(a.out.clone()),
+            resume: a.resume,
+            shard: None,
+            progress: true,
+            device: Some(
+                a.device
+                    .parse()
+                    .with_context(|| format!("--device {}", a.device))?,
+            ),
+        },
+    )?;
+    // Written even for a run stopped part-way: it then says what is missing.
+    let report = mscr::report::write_report(&a.out);
+    if let Some(e) = r.error {
+        if report.is_ok() {
+            eprintln!(
+                "the partial report in {} says which questions are missing",
+                a.out.display()
+            );
+        }
+        return Err(e.into());
+    }
+    report?;
+    let records = write_records(&a.out)?;
+    let summary = mscr::report::CampaignSummary::from_file(&a.out.join("summary.json"))?;
+    for c in &summary.cells {
+        let s = &c.summary;
+        println!(
+            "{}: clean accuracy {:.1}%, attacked accuracy {:.1}%, success rate {:.1}% \
+             ({} successes, {} failures, {} skipped of {} questions), {:.1} queries per success, \
+             response tokens {:.0}",
+            c.cell,
+            100.0 * s.clean_accuracy,
+            100.0 * s.attacked_accuracy,
+            100.0 * s.success_rate,
+            s.successes,
+            s.failures,
+            s.skipped,
+            s.questions,
+            s.queries_per_success,
+            s.mean_response_tokens
+        );
+    }
     eprintln!(
-        "wrote {}, {}, {}",
-        paths.jsonl.display(),
-        paths.csv.display(),
-        paths.summary.display()
+        "{} questions run, {} already done; wrote {}, {} and the report (summary.json, report.html) in {}",
+        r.stats.ran,
+        r.stats.resumed,
+        records.jsonl.display(),
+        records.csv.display(),
+        a.out.display()
     );
+    if r.stats.interrupted {
+        eprintln!(
+            "interrupted: summary.json and the report mark this run partial; continue with --resume"
+        );
+        return Ok(ExitCode::from(130));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `records.jsonl` and `records.csv` (every cell's records, the attack's
+/// first), as `mscr attack` has always written them beside the report.
+fn write_records(dir: &Path) -> anyhow::Result<OutputPaths> {
+    let store = mscr::campaign::Store::open_existing(dir)?;
+    let mut all: Vec<AttackRecord> = Vec::new();
+    for c in store.cells()? {
+        all.extend(store.records(&c.key)?);
+    }
+    let paths = OutputPaths {
+        jsonl: dir.join("records.jsonl"),
+        csv: dir.join("records.csv"),
+        summary: dir.join("summary.json"),
+    };
+    let create = |p: &Path| -> anyhow::Result<_> {
+        Ok(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        ))
+    };
+    write_jsonl(create(&paths.jsonl)?, &all)?;
+    write_csv(create(&paths.csv)?, &all)?;
+    Ok(paths)
 }

@@ -27,6 +27,9 @@ enum Sub {
         /// Do not write the report at the end.
         #[arg(long)]
         no_report: bool,
+        /// cpu, cuda or cuda:N: where in-process models run.
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Combine the folders of sharded runs into one folder and report it.
     Merge {
@@ -46,17 +49,38 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             resume,
             shard,
             no_report,
+            device,
         } => {
             let shard = shard.map(|s| s.parse()).transpose()?;
-            let r = mscr::campaign::run(&mscr::campaign::CampaignRun {
+            let r = mscr::campaign::run_to_end(&mscr::campaign::CampaignRun {
                 spec,
                 out,
                 resume,
                 shard,
                 progress: true,
+                device: Some(
+                    device
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("--device {device}: {e}"))?,
+                ),
             })?;
-            if !no_report {
-                mscr::report::write_report(&r.out)?;
+            // A run stopped part-way (Ctrl-C, an error) is reported too: its
+            // summary.json and report say it is partial and what is missing.
+            let report = if no_report {
+                None
+            } else {
+                Some(mscr::report::write_report(&r.out))
+            };
+            if let Some(e) = r.error {
+                match report {
+                    Some(Err(re)) => eprintln!("error: writing the partial report: {re}"),
+                    Some(Ok(_)) => eprintln!(
+                        "the partial report in {} says which questions are missing",
+                        r.out.display()
+                    ),
+                    None => {}
+                }
+                return Err(e.into());
             }
             eprintln!(
                 "{} questions run, {} already done; results in {}",
@@ -64,8 +88,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 r.stats.resumed,
                 r.out.display()
             );
+            if let Some(report) = report {
+                report?;
+            }
             if r.stats.interrupted {
-                eprintln!("interrupted: continue with --resume");
+                eprintln!(
+                    "interrupted: summary.json and the report mark this run partial; continue with --resume"
+                );
                 return Ok(ExitCode::from(130));
             }
             Ok(ExitCode::SUCCESS)

@@ -24,6 +24,12 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// cpu, cuda or cuda:N: where the sources' and filters' models run.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Intra-op threads (0 = ONNX Runtime's default).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -34,7 +40,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if !a.sources.is_empty() {
         config.restrict_sources(&a.sources)?;
     }
-    let (resources, notes) = load_parts(a.model.as_deref(), &config, &LoadOptions::default(), true)
+    let options = LoadOptions {
+        device: a
+            .device
+            .parse()
+            .with_context(|| format!("--device {}", a.device))?,
+        threads: a.threads,
+    };
+    let (resources, notes) = load_parts(a.model.as_deref(), &config, &options, true)
         .context("loading what the candidate sources and filters need")?;
     for n in &notes {
         eprintln!("note: {n}");

@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     dataset: String,
     /// Evaluate only the first N items.
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_limit)]
     limit: Option<usize>,
     /// Prompt template: cot, boxed, plain, gsm8k-8shot (add -chat/-plain), or a
     /// TOML file. Default: cot for numeric datasets, boxed for MATH500.
@@ -119,6 +119,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         progress: true,
         answerer,
         transform: chain.map(|c| c.name),
+        limit: a.limit,
+        model_spec: Some(a.model.clone()),
     };
     let s = eval::evaluate_to_dir(model.as_ref(), &dataset, &options, &a.out)?;
     println!(
@@ -161,6 +163,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             mscr::campaign::spec::display_label(t),
             100.0 * credit,
             s.tokens_per_question.unwrap_or(0.0)
+        );
+    }
+    if s.max_tokens_hits > 0 {
+        eprintln!(
+            "warning: {} of {} answers stopped at --max-tokens {} (finish_reason \"length\" in items.jsonl) \
+             and may be cut off before their final answer; raise --max-tokens",
+            s.max_tokens_hits, s.overall.n, a.max_tokens
         );
     }
     println!("wrote {}", a.out.display());

@@ -31,9 +31,11 @@ pub struct Args {
     /// Stop strings (repeatable).
     #[arg(long)]
     stop: Vec<String>,
-    /// JSONL batch mode: lines {"prompt": "...", "chat": bool?, "system": "..."?}; other fields pass through.
+    /// JSONL batch mode (`-` for stdin): lines {"prompt": "...", "chat": bool?,
+    /// "system": "..."?}; other fields pass through.
     #[arg(long, requires = "output")]
     input: Option<PathBuf>,
+    /// Where --input's results go (`-` for stdout).
     #[arg(long)]
     output: Option<PathBuf>,
     /// cpu, cuda or cuda:N.
@@ -56,6 +58,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         seed: a.seed,
         stop: a.stop.clone(),
     };
+    // Everything checked before the model loads.
+    decoding.validate("generate")?;
+    if a.system.is_some() && !a.chat && a.input.is_none() {
+        bail!("--system is used only with --chat (a chat prompt); add --chat, or drop --system");
+    }
+    if a.output.is_some() && a.input.is_none() {
+        bail!(
+            "--output writes the results of --input FILE; with --prompt the completion goes to stdout"
+        );
+    }
     let model = mscr::runtime::load_model(&a.model, &options)?;
     let make = |text: &str, chat: bool, system: Option<&str>| {
         if chat {
@@ -75,11 +87,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 .output
                 .as_ref()
                 .context("--output is required with --input")?;
-            let f = std::fs::File::open(input)
-                .with_context(|| format!("opening {}", input.display()))?;
+            let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin()))
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(input)
+                        .with_context(|| format!("opening {}", input.display()))?,
+                ))
+            };
             let mut rows = Vec::new();
             let mut prompts = Vec::new();
-            for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+            for (i, line) in reader.lines().enumerate() {
                 let line = line.with_context(|| format!("reading {}", input.display()))?;
                 if line.trim().is_empty() {
                     continue;
@@ -102,10 +120,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 rows.push(v);
             }
             let gens = model.generate(&prompts, &decoding)?;
-            let mut out = std::io::BufWriter::new(
-                std::fs::File::create(output)
-                    .with_context(|| format!("creating {}", output.display()))?,
-            );
+            let mut out: Box<dyn Write> = if output.as_os_str() == "-" {
+                Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+            } else {
+                Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(output)
+                        .with_context(|| format!("creating {}", output.display()))?,
+                ))
+            };
             for (mut v, g) in rows.into_iter().zip(gens) {
                 if let Some(o) = v.as_object_mut() {
                     o.insert("completion".into(), g.text.into());

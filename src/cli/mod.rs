@@ -74,8 +74,52 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes on one line, each cause once: a message that
+/// already quotes its cause (`I/O error on F: No such file ... (os error 2)`)
+/// is not followed by the same words again.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
+}
+
+/// `--limit N`: a count of at least 1 (`--limit 0` would select nothing).
+pub(crate) fn parse_limit(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("0 selects no questions: give N ≥ 1, or leave --limit out for all".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a count: give N ≥ 1")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn causes_quoted_by_their_error_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file (os error 2)");
+        let e = anyhow::Error::new(mscr::Error::io("/x/y.toml", io)).context("reading the spec");
+        let t = super::error_text(&e);
+        assert_eq!(t.matches("os error 2").count(), 1, "{t}");
+        assert!(
+            t.starts_with("reading the spec: I/O error on /x/y.toml"),
+            "{t}"
+        );
+        assert!(super::parse_limit("0").unwrap_err().contains("≥ 1"));
+        assert_eq!(super::parse_limit("3"), Ok(3));
     }
 }

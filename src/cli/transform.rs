@@ -36,6 +36,9 @@ pub struct Args {
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
+    /// Replace what --out already holds (refused otherwise).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -46,6 +49,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         // before the model is read, with a message saying where they belong.
         .map(|t| TransformSpec::parse(t).and_then(|s| s.build().map(|_| s)))
         .collect::<Result<Vec<_>, _>>()?;
+    let occupied =
+        a.out.is_file() || std::fs::read_dir(&a.out).is_ok_and(|mut d| d.next().is_some());
+    if occupied && !a.force {
+        anyhow::bail!(
+            "{} already exists and is not empty (a model written earlier?); choose another --out, \
+             or pass --force to replace it",
+            a.out.display()
+        );
+    }
     let (model, tok, tokenizer_files) = load_source(&a.model)?;
     let opts = mscr::data::LoadOptions {
         sha256: a.sha256.clone(),

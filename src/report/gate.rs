@@ -156,14 +156,123 @@ impl GateResult {
     }
 }
 
+/// A few ids for a message: `a, b, c and 4 more`.
+fn some_ids<'a>(ids: impl Iterator<Item = &'a String>) -> String {
+    let ids: Vec<&String> = ids.collect();
+    let shown: Vec<&str> = ids.iter().take(3).map(|s| s.as_str()).collect();
+    match ids.len().saturating_sub(3) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// Why one summary cannot be gated on its own: it is partial, or it does not
+/// say whether it finished.
+fn unfinished(which: &str, s: &CampaignSummary) -> Option<String> {
+    match s.complete {
+        Some(true) => None,
+        None => Some(format!(
+            "the {which} summary does not say whether its run finished (written by an older \
+             mscr); run the same campaign again with --resume (finished questions are not \
+             repeated) and gate the summary.json it writes"
+        )),
+        Some(false) => {
+            let (done, planned) = s.progress();
+            let cells: Vec<String> = s
+                .cells
+                .iter()
+                .filter(|c| !c.missing_item_ids.is_empty())
+                .map(|c| format!("`{}` lacks {}", c.cell, some_ids(c.missing_item_ids.iter())))
+                .collect();
+            Some(format!(
+                "the {which} run is partial ({done} of {planned} planned questions finished; {}); \
+                 finish it with `mscr campaign run SPEC --resume` before gating",
+                cells.join("; ")
+            ))
+        }
+    }
+}
+
+/// One part of a cell's key.
+type Part = fn(&super::CellSummary) -> &str;
+
+/// Checks that two summaries can be compared at all: both finished, and both
+/// cover the same models, transforms, datasets, attacks and questions. The
+/// error names the first difference found.
+pub fn check_comparable(baseline: &CampaignSummary, current: &CampaignSummary) -> Result<()> {
+    for (which, s) in [("current", current), ("baseline", baseline)] {
+        if let Some(why) = unfinished(which, s) {
+            return Err(Error::Other(why));
+        }
+    }
+    let parts: [(&str, Part); 4] = [
+        ("models", |c| &c.model),
+        ("transforms", |c| &c.transform),
+        ("datasets", |c| &c.dataset),
+        ("attacks", |c| &c.attack),
+    ];
+    for (what, get) in parts {
+        fn set(s: &CampaignSummary, get: Part) -> std::collections::BTreeSet<&str> {
+            s.cells.iter().map(get).collect()
+        }
+        let (b, c) = (set(baseline, get), set(current, get));
+        if b != c {
+            let only = |x: &std::collections::BTreeSet<&str>,
+                        y: &std::collections::BTreeSet<&str>| {
+                let v: Vec<String> = x.difference(y).map(|s| format!("`{s}`")).collect();
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            return Err(Error::Other(format!(
+                "the runs cover different {what}: only in the baseline: {}; only in the current \
+                 run: {}. Gate runs of the same campaign spec",
+                only(&b, &c),
+                only(&c, &b)
+            )));
+        }
+    }
+    for b in &baseline.cells {
+        let Some(c) = current.cells.iter().find(|c| c.cell == b.cell) else {
+            continue;
+        };
+        if b.item_ids != c.item_ids {
+            let bs: std::collections::BTreeSet<&String> = b.item_ids.iter().collect();
+            let cs: std::collections::BTreeSet<&String> = c.item_ids.iter().collect();
+            let only_b: Vec<&String> = bs.difference(&cs).copied().collect();
+            let only_c: Vec<&String> = cs.difference(&bs).copied().collect();
+            let side = |v: &[&String]| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    format!("{} ({})", v.len(), some_ids(v.iter().copied()))
+                }
+            };
+            return Err(Error::Other(format!(
+                "cell `{}` ran different questions: only in the baseline: {}; only in the \
+                 current run: {}. Gate runs with the same datasets, `limit`, `shuffle` and `seed` \
+                 (and no shard)",
+                b.cell,
+                side(&only_b),
+                side(&only_c)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Compares `current` against `baseline`. Cells are matched by their key; the
 /// random-baseline cells are not gated (they measure chance, not the model).
+/// Summaries that [`check_comparable`] refuses are an error, never a pass.
 pub fn compare(
     baseline: &CampaignSummary,
     current: &CampaignSummary,
     bounds: &GateBounds,
 ) -> Result<GateResult> {
     bounds.validate()?;
+    check_comparable(baseline, current)?;
     let mut checks = Vec::new();
     let mut matched = 0;
     for b in baseline.cells.iter().filter(|c| !c.baseline) {
@@ -228,6 +337,14 @@ pub fn run(
 ) -> Result<GateResult> {
     let b = CampaignSummary::from_file(baseline)?;
     let c = CampaignSummary::from_file(current)?;
+    bounds.validate()?;
+    check_comparable(&b, &c).map_err(|e| {
+        Error::Other(format!(
+            "{e} (baseline {}, current {})",
+            baseline.display(),
+            current.display()
+        ))
+    })?;
     let result = compare(&b, &c, bounds)?;
     if let Some(j) = junit {
         std::fs::write(j, result.junit()).map_err(|e| Error::io(j, e))?;
@@ -245,6 +362,7 @@ mod tests {
         CampaignSummary {
             campaign: "t".into(),
             generated_by: "test".into(),
+            complete: Some(true),
             cells: cells
                 .iter()
                 .map(|(name, clean, attacked, asr)| CellSummary {
@@ -264,6 +382,8 @@ mod tests {
                     mean_clean_tokens: 0.0,
                     mean_attacked_tokens: 0.0,
                     profile: None,
+                    item_ids: vec![],
+                    missing_item_ids: vec![],
                 })
                 .collect(),
         }

@@ -23,6 +23,7 @@ figcaption{color:#555;font-size:.9rem}
 .example .q{white-space:pre-wrap}mark{background:#ffe066;padding:0 .15em}
 pre{white-space:pre-wrap;background:#f7f7f7;padding:.5rem;border-radius:4px;max-height:24rem;overflow:auto}
 .muted{color:#777}
+.partial{border:2px solid #c00;background:#fff0f0;padding:.5rem .8rem;border-radius:4px}
 ";
 
 fn esc(s: &str) -> String {
@@ -48,6 +49,13 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
             .map(|c| c.summary.questions)
             .sum::<usize>(),
     );
+    if let Some(notice) = super::partial_notice(summary) {
+        let _ = writeln!(
+            h,
+            "<p class=\"partial\"><strong>{}</strong></p>",
+            esc(&notice)
+        );
+    }
 
     for t in super::tables::all(summary) {
         let _ = write!(

@@ -25,6 +25,9 @@ pub fn render(summary: &CampaignSummary, results: &[CellResults], plots: &[Plot]
         summary.generated_by,
         summary.cells.len()
     );
+    if let Some(notice) = super::partial_notice(summary) {
+        let _ = writeln!(m, "> **{}**\n", cell(&notice));
+    }
     for t in super::tables::all(summary) {
         let _ = writeln!(m, "## {}\n\n{}\n", t.title, t.intro);
         let names: Vec<&str> = t.columns.iter().map(|c| c.name).collect();

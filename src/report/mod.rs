@@ -35,6 +35,14 @@ pub struct CellSummary {
     /// Size and measured speed of the model + transform, when the campaign recorded them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<ModelProfile>,
+    /// Ids of the questions this cell finished, sorted: the gate compares
+    /// them with the baseline's.
+    #[serde(default)]
+    pub item_ids: Vec<String>,
+    /// Planned questions the run did not finish (stopped by Ctrl-C or an
+    /// error): the cell is partial when this is not empty.
+    #[serde(default)]
+    pub missing_item_ids: Vec<String>,
 }
 
 /// The whole of `summary.json`.
@@ -42,10 +50,31 @@ pub struct CellSummary {
 pub struct CampaignSummary {
     pub campaign: String,
     pub generated_by: String,
+    /// `true` when every cell finished every planned question, `false` for a
+    /// run stopped part-way (each cell's `missing_item_ids` says what is
+    /// missing), `null` for a store written before mscr recorded its plan.
+    #[serde(default)]
+    pub complete: Option<bool>,
     pub cells: Vec<CellSummary>,
 }
 
 impl CampaignSummary {
+    /// Cells with planned questions left, with how many, for messages.
+    pub fn partial_cells(&self) -> Vec<(&str, usize)> {
+        self.cells
+            .iter()
+            .filter(|c| !c.missing_item_ids.is_empty())
+            .map(|c| (c.cell.as_str(), c.missing_item_ids.len()))
+            .collect()
+    }
+
+    /// Finished and planned question counts over all cells.
+    pub fn progress(&self) -> (usize, usize) {
+        let done: usize = self.cells.iter().map(|c| c.summary.questions).sum();
+        let missing: usize = self.cells.iter().map(|c| c.missing_item_ids.len()).sum();
+        (done, done + missing)
+    }
+
     /// Reads a `summary.json`; every problem names the file.
     pub fn from_file(path: &Path) -> Result<CampaignSummary> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -74,12 +103,29 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
 /// Model profiles by `(model, transform)`.
 pub type Profiles = std::collections::HashMap<(String, String), ModelProfile>;
 
-/// Builds the per-cell summaries from records (baselines paired by cell).
+/// The questions each cell was to answer (the store's plan).
+pub type Plans = std::collections::HashMap<CellKey, Vec<String>>;
+
+/// Builds the per-cell summaries from records (baselines paired by cell),
+/// taking the records as the whole run (`complete: true`).
 pub fn summarise(
     name: &str,
     cells: Vec<(CellKey, bool, Vec<AttackRecord>)>,
     profiles: &Profiles,
 ) -> (CampaignSummary, Vec<CellResults>) {
+    summarise_planned(name, cells, profiles, None)
+}
+
+/// As [`summarise`], checking each cell's records against its plan: a cell
+/// missing planned questions makes the run partial; a cell without a plan
+/// (a store from before plans were kept) makes completeness unknown.
+pub fn summarise_planned(
+    name: &str,
+    cells: Vec<(CellKey, bool, Vec<AttackRecord>)>,
+    profiles: &Profiles,
+    plans: Option<&Plans>,
+) -> (CampaignSummary, Vec<CellResults>) {
+    let mut complete = Some(true);
     let baseline_attack: Option<String> = cells
         .iter()
         .find(|(_, b, _)| *b)
@@ -91,6 +137,26 @@ pub fn summarise(
     let mut out = Vec::new();
     for (key, baseline, records) in cells {
         let summary = Summary::from_records(&records);
+        let mut item_ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        item_ids.sort();
+        let missing_item_ids: Vec<String> = match plans.map(|p| p.get(&key)) {
+            None => Vec::new(),
+            Some(None) => {
+                complete = None;
+                Vec::new()
+            }
+            Some(Some(plan)) => {
+                let done: std::collections::HashSet<&str> =
+                    records.iter().map(|r| r.id.as_str()).collect();
+                plan.iter()
+                    .filter(|id| !done.contains(id.as_str()))
+                    .cloned()
+                    .collect()
+            }
+        };
+        if !missing_item_ids.is_empty() && complete.is_some() {
+            complete = Some(false);
+        }
         let random_baseline = match (&baseline_attack, baseline) {
             (Some(b), false) => {
                 let bk = key.with_attack(b);
@@ -119,6 +185,8 @@ pub fn summarise(
             profile: profiles
                 .get(&(key.model.clone(), key.transform.clone()))
                 .cloned(),
+            item_ids,
+            missing_item_ids,
         };
         out.push(CellResults {
             key,
@@ -130,6 +198,7 @@ pub fn summarise(
     let summary = CampaignSummary {
         campaign: name.into(),
         generated_by: format!("mscr {}", env!("CARGO_PKG_VERSION")),
+        complete,
         cells: out.iter().map(|c| c.summary.clone()).collect(),
     };
     (summary, out)
@@ -152,8 +221,12 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles> {
     });
     let mut cells = Vec::new();
     let mut profiles = Profiles::new();
+    let mut plans = Plans::new();
     for c in store.cells()? {
         let records = store.records(&c.key)?;
+        if let Some(plan) = store.plan(&c.key)? {
+            plans.insert(c.key.clone(), plan);
+        }
         let mt = (c.key.model.clone(), c.key.transform.clone());
         if !profiles.contains_key(&mt)
             && let Some(p) = store.model_profile(&mt.0, &mt.1)?
@@ -162,18 +235,30 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles> {
         }
         cells.push((c.key, c.baseline, records));
     }
-    write_report_from(dir, &name, cells, &profiles)
+    write_report_planned(dir, &name, cells, &profiles, Some(&plans))
 }
 
-/// Writes the report for records already in memory (what `write_report` reads from the store).
+/// Writes the report for records already in memory (what `write_report` reads
+/// from the store), taking them as the whole run.
 pub fn write_report_from(
     dir: &Path,
     name: &str,
     cells: Vec<(CellKey, bool, Vec<AttackRecord>)>,
     profiles: &Profiles,
 ) -> Result<ReportFiles> {
+    write_report_planned(dir, name, cells, profiles, None)
+}
+
+/// As [`write_report_from`], with each cell's planned questions (see [`summarise_planned`]).
+pub fn write_report_planned(
+    dir: &Path,
+    name: &str,
+    cells: Vec<(CellKey, bool, Vec<AttackRecord>)>,
+    profiles: &Profiles,
+    plans: Option<&Plans>,
+) -> Result<ReportFiles> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let (summary, results) = summarise(name, cells, profiles);
+    let (summary, results) = summarise_planned(name, cells, profiles, plans);
     let mut files = Vec::new();
     let write = |file: &str, bytes: &[u8], files: &mut Vec<PathBuf>| -> Result<()> {
         let p = dir.join(file);
@@ -220,6 +305,33 @@ pub fn write_report_from(
         dir: dir.to_path_buf(),
         files,
     })
+}
+
+/// The report's warning about a run that did not finish, when it did not.
+pub(crate) fn partial_notice(summary: &CampaignSummary) -> Option<String> {
+    match summary.complete {
+        Some(true) => None,
+        None => Some(
+            "Completeness unknown: this store was written by an mscr that did not record which \
+             questions each cell was to answer. Run the same campaign with --resume (finished \
+             questions are not repeated) to record it."
+                .into(),
+        ),
+        Some(false) => {
+            let (done, planned) = summary.progress();
+            let cells: Vec<String> = summary
+                .partial_cells()
+                .iter()
+                .map(|(c, n)| format!("{c} ({n} missing)"))
+                .collect();
+            Some(format!(
+                "PARTIAL RUN: {done} of {planned} planned questions finished; the figures cover \
+                 only those. Cells missing questions: {}. Continue with `mscr campaign run SPEC \
+                 --resume`.",
+                cells.join("; ")
+            ))
+        }
+    }
 }
 
 /// Percent with one decimal, for tables.

@@ -303,6 +303,8 @@ mod tests {
                 flops_per_token: Some(2 * params),
                 decode_tokens_per_s: Some(speed),
             }),
+            item_ids: vec![],
+            missing_item_ids: vec![],
         }
     }
 
@@ -311,6 +313,7 @@ mod tests {
         let mut s = CampaignSummary {
             campaign: "c".into(),
             generated_by: "t".into(),
+            complete: Some(true),
             cells: vec![
                 cell("prune-heads", 90_000_000, 250.0, false),
                 cell("identity", 100_000_000, 200.0, false),

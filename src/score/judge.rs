@@ -14,7 +14,13 @@ pub struct JudgeStats {
     pub lines: usize,
     pub equivalent: usize,
     pub not_extracted: usize,
+    /// Malformed lines passed over under `skip_invalid`.
+    pub skipped: usize,
 }
+
+/// The fields a line's model answer may sit in, in order: `prediction`, eval's
+/// `items.jsonl` `output`, generate's `completion`.
+pub const PREDICTION_FIELDS: &[&str] = &["prediction", "output", "completion"];
 
 fn text_of(v: &Value) -> Option<String> {
     match v {
@@ -32,9 +38,22 @@ fn text_of(v: &Value) -> Option<String> {
 /// errors (the input file's path). Blank lines are skipped.
 pub fn judge_jsonl(
     input: impl BufRead,
+    output: impl Write,
+    style: AnswerStyle,
+    name: &Path,
+) -> Result<JudgeStats> {
+    judge_jsonl_opts(input, output, style, name, false)
+}
+
+/// As [`judge_jsonl`]; with `skip_invalid`, a malformed line (not a JSON
+/// object, no gold, no answer) is counted in `skipped` and left out of the
+/// output instead of stopping the run.
+pub fn judge_jsonl_opts(
+    input: impl BufRead,
     mut output: impl Write,
     style: AnswerStyle,
     name: &Path,
+    skip_invalid: bool,
 ) -> Result<JudgeStats> {
     let mut stats = JudgeStats::default();
     let bad = |line: usize, message: String| Error::Line {
@@ -47,26 +66,44 @@ pub fn judge_jsonl(
         if line.trim().is_empty() {
             continue;
         }
-        let mut obj = match serde_json::from_str::<Value>(&line) {
-            Ok(Value::Object(o)) => o,
-            Ok(_) => {
-                return Err(bad(
-                    k + 1,
-                    "expected a JSON object with \"gold\" and \"prediction\"".into(),
-                ));
-            }
-            Err(e) => return Err(bad(k + 1, format!("invalid JSON: {e}"))),
-        };
-        let field = |f: &str| {
-            obj.get(f).and_then(text_of).ok_or_else(|| {
+        let parsed = (|| {
+            let obj = match serde_json::from_str::<Value>(&line) {
+                Ok(Value::Object(o)) => o,
+                Ok(_) => {
+                    return Err(bad(
+                        k + 1,
+                        "expected a JSON object with \"gold\" and \"prediction\"".into(),
+                    ));
+                }
+                Err(e) => return Err(bad(k + 1, format!("invalid JSON: {e}"))),
+            };
+            let gold = obj.get("gold").and_then(text_of).ok_or_else(|| {
                 bad(
                     k + 1,
-                    format!("missing or non-text \"{f}\" (need a string or number)"),
+                    "missing or non-text \"gold\" (need a string or number)".into(),
                 )
-            })
+            })?;
+            let prediction = PREDICTION_FIELDS
+                .iter()
+                .find_map(|f| obj.get(*f).and_then(text_of))
+                .ok_or_else(|| {
+                    bad(
+                        k + 1,
+                        "missing or non-text \"prediction\" (need a string or number; eval's \
+                         \"output\" and generate's \"completion\" also work)"
+                            .into(),
+                    )
+                })?;
+            Ok((obj, gold, prediction))
+        })();
+        let (mut obj, gold, prediction) = match parsed {
+            Ok(p) => p,
+            Err(_) if skip_invalid => {
+                stats.skipped += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
         };
-        let gold = field("gold")?;
-        let prediction = field("prediction")?;
         let v = check(&prediction, &gold, style);
         stats.lines += 1;
         stats.equivalent += usize::from(v.equivalent);
@@ -103,7 +140,8 @@ mod tests {
             JudgeStats {
                 lines: 3,
                 equivalent: 1,
-                not_extracted: 1
+                not_extracted: 1,
+                skipped: 0
             }
         );
         let lines: Vec<Value> = String::from_utf8(out)

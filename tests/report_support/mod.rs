@@ -146,6 +146,9 @@ pub fn write_store(dir: &Path, cells: &[(CellKey, bool, Vec<AttackRecord>)]) {
                 baseline: *b,
             })
             .unwrap();
+        // The plan a runner records: these questions are the whole cell.
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        store.set_plan(k, &ids).unwrap();
         for r in records {
             let mut r = r.clone();
             r.model = k.model.clone();

@@ -1,0 +1,311 @@
+//! Issue 22 through the real binary on a tiny random-weight model the test
+//! builds: long commands print plain progress lines when stderr is not a
+//! terminal, `attack` prints its figures, `eval` records its settings and
+//! each answer's finish reason and warns when answers hit `--max-tokens`.
+
+mod common;
+
+use common::*;
+use mscr::transform::save_transformed;
+use std::process::{Command, Output};
+
+/// A word-level tokenizer over "w0".."w95" (ids 0..95), whitespace split.
+fn tokenizer_json() -> String {
+    let vocab: Vec<String> = (0..96).map(|i| format!("\"w{i}\": {i}")).collect();
+    format!(
+        r#"{{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,
+"pre_tokenizer":{{"type":"Whitespace"}},"post_processor":null,"decoder":null,
+"model":{{"type":"WordLevel","vocab":{{{}}},"unk_token":"w0"}}}}"#,
+        vocab.join(",")
+    )
+}
+
+/// A tiny random-weight model written as a folder `mscr` loads.
+fn tiny_folder(parent: &std::path::Path) -> std::path::PathBuf {
+    let dir = parent.join("tiny");
+    save_transformed(
+        &tiny_model(&Tiny::default(), 3),
+        &[],
+        &[("tokenizer.json".into(), tokenizer_json().into_bytes())],
+        &dir,
+    )
+    .unwrap();
+    dir
+}
+
+/// `n` GSM8K-format word questions.
+fn questions(parent: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let p = parent.join("gsm8k_tiny.jsonl");
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            serde_json::json!({"question": format!("w{} w{} w3", i % 90 + 1, (i * 7) % 90 + 1), "answer": "#### 3"})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    p
+}
+
+/// Runs `mscr` with stderr piped (not a terminal) and a short progress interval.
+fn mscr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mscr"))
+        .args(args)
+        .env("MSCR_PROGRESS_SECS", "0.01")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn eval_prints_progress_lines_records_settings_and_warns_at_max_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_folder(tmp.path());
+    let data = questions(tmp.path(), 12);
+    let out = tmp.path().join("eval");
+    let o = mscr(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        data.to_str().unwrap(),
+        "--format",
+        "gsm8k",
+        "--limit",
+        "10",
+        "--max-tokens",
+        "5",
+        "--batch-size",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    // Plain lines (no bar without a terminal): counts, rate, ETA; the last one complete.
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains(" items (")).collect();
+    assert!(!lines.is_empty(), "{err}");
+    assert!(
+        lines.last().unwrap().contains("10/10 items (100%)"),
+        "{err}"
+    );
+    assert!(err.contains("items/s, ETA"), "{err}");
+    assert!(
+        !err.contains('\r'),
+        "a progress bar drew without a terminal: {err:?}"
+    );
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let items: Vec<serde_json::Value> = std::fs::read_to_string(out.join("items.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(items.len(), 10);
+    // The random-weight model rarely ends within 5 tokens: count the items that hit the limit.
+    let hits = items
+        .iter()
+        .filter(|it| it["finish_reason"] == "length")
+        .count();
+    assert!(
+        items
+            .iter()
+            .all(|it| ["length", "eos", "stop"].contains(&it["finish_reason"].as_str().unwrap())),
+        "{items:?}"
+    );
+    assert!(hits > 0, "{items:?}");
+    assert_eq!(summary["max_tokens_hits"], hits);
+    assert!(
+        err.contains(&format!(
+            "warning: {hits} of 10 answers stopped at --max-tokens 5"
+        )),
+        "{err}"
+    );
+    let s = &summary["settings"];
+    assert_eq!(s["limit"], 10, "{s}");
+    assert_eq!(s["max_tokens"], 5, "{s}");
+    assert_eq!(s["batch_size"], 2, "{s}");
+    assert_eq!(s["seed"], 0, "{s}");
+    assert_eq!(s["prompt"], summary["prompt"], "{s}");
+    assert_eq!(s["model_spec"], model.to_str().unwrap(), "{s}");
+    assert!(s["version"].as_str().unwrap().starts_with("mscr "), "{s}");
+
+    // `answers judge` takes eval's items.jsonl (the answer in "output") and `-` for stdout.
+    let items_path = out.join("items.jsonl");
+    let j = mscr(&[
+        "answers",
+        "judge",
+        "--dataset",
+        "gsm8k",
+        "--input",
+        items_path.to_str().unwrap(),
+        "--output",
+        "-",
+    ]);
+    assert!(j.status.success(), "{}", text(&j.stderr));
+    let judged: Vec<serde_json::Value> = text(&j.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(judged.len(), 10);
+    for (it, jd) in items.iter().zip(&judged) {
+        assert_eq!(jd["equivalent"], it["correct"], "{jd}");
+    }
+    // A malformed line stops it, naming the line; --skip-invalid counts it and goes on.
+    let mixed = tmp.path().join("mixed.jsonl");
+    std::fs::write(
+        &mixed,
+        "{\"gold\": \"3\", \"output\": \"The answer is 3.\"}\n{oops\n{\"gold\": \"4\", \"completion\": \"4\"}\n",
+    )
+    .unwrap();
+    let judge = |extra: &[&str]| {
+        mscr(
+            &[
+                &[
+                    "answers",
+                    "judge",
+                    "--dataset",
+                    "gsm8k",
+                    "--input",
+                    mixed.to_str().unwrap(),
+                ][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let strict = judge(&[]);
+    assert_eq!(strict.status.code(), Some(2));
+    assert!(
+        text(&strict.stderr).contains("mixed.jsonl:2"),
+        "{}",
+        text(&strict.stderr)
+    );
+    let lenient = judge(&["--skip-invalid"]);
+    assert!(lenient.status.success(), "{}", text(&lenient.stderr));
+    assert_eq!(text(&lenient.stdout).lines().count(), 2);
+    assert!(
+        text(&lenient.stderr).contains("skipped 1 malformed"),
+        "{}",
+        text(&lenient.stderr)
+    );
+    assert!(
+        text(&lenient.stderr).contains("2 equivalent"),
+        "{}",
+        text(&lenient.stderr)
+    );
+}
+
+/// Settings that would be ignored or produce garbage are refused before any
+/// model loads, each with one message naming the option and the fix.
+#[test]
+fn bad_inputs_are_refused_once_with_the_fix() {
+    let generate = |extra: &[&str]| mscr(&[&["generate", "--prompt", "w1 w2"][..], extra].concat());
+    for (args, want) in [
+        (
+            &["--temperature", "nan"][..],
+            "temperature NaN must be a finite number",
+        ),
+        (
+            &["--temperature=-0.5"][..],
+            "temperature -0.5 must be a finite number",
+        ),
+        (&["--top-p", "2"][..], "top_p 2 must be in (0, 1]"),
+        (&["--top-p", "0"][..], "top_p 0 must be in (0, 1]"),
+        (&["--max-tokens", "0"][..], "max tokens 0"),
+        (
+            &["--system", "be brief"][..],
+            "--system is used only with --chat",
+        ),
+        (
+            &["--output", "x.jsonl"][..],
+            "--output writes the results of --input",
+        ),
+    ] {
+        let o = generate(args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // --limit 0 is the same error in eval and attack (and a campaign's `limit = 0`).
+    for cmd in ["eval", "attack"] {
+        let o = mscr(&[
+            cmd,
+            "--model",
+            "m",
+            "--dataset",
+            "gsm8k",
+            "--limit",
+            "0",
+            "--out",
+            "x",
+        ]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        assert!(err.contains("0 selects no questions"), "{cmd}: {err}");
+    }
+    // A missing file is named once, its cause once (not "(os error 2)" twice).
+    let o = mscr(&[
+        "gate",
+        "--baseline",
+        "/nonexistent/summary.json",
+        "--current",
+        "/nonexistent/b.json",
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("/nonexistent/summary.json"), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    // `--max-new-tokens` stays an alias of attack's `--max-tokens`; attack takes --device.
+    let help = text(&mscr(&["attack", "--help"]).stdout);
+    for flag in ["--max-tokens", "--max-new-tokens", "--device", "--resume"] {
+        assert!(help.contains(flag), "attack --help lacks {flag}: {help}");
+    }
+    let help = text(&mscr(&["candidates", "--help"]).stdout);
+    assert!(
+        help.contains("--device") && help.contains("--threads"),
+        "{help}"
+    );
+}
+
+#[test]
+fn attack_prints_progress_lines_and_its_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_folder(tmp.path());
+    let data = questions(tmp.path(), 3);
+    let out = tmp.path().join("attack");
+    let o = mscr(&[
+        "attack",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        data.to_str().unwrap(),
+        "--max-tokens",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("campaign, cell `"), "{err}");
+    assert!(err.contains("3/3 questions (100%)"), "{err}");
+    let stdout = text(&o.stdout);
+    let figures = stdout
+        .lines()
+        .find(|l| l.contains("clean accuracy"))
+        .unwrap_or_else(|| panic!("no figures printed: {stdout}"));
+    assert!(
+        figures.contains("success rate") && figures.contains("of 3 questions"),
+        "{figures}"
+    );
+    // The figures are the summary's.
+    let summary = mscr::report::CampaignSummary::from_file(&out.join("summary.json")).unwrap();
+    let s = &summary.cells[0].summary;
+    assert!(
+        figures.contains(&format!("clean accuracy {:.1}%", 100.0 * s.clean_accuracy)),
+        "{figures}"
+    );
+}
