@@ -3,8 +3,11 @@
 //!
 //! Run: `cargo bench --bench validity` (or `cargo test --bench validity` for
 //! the dev profile). Reads `benchmarks/data/perturbation_validity_dev.jsonl`
-//! (override with `VALIDITY_SET=path`) and `attacks/mscr.toml` (override with
-//! `VALIDITY_CONFIG=path`). Each line is one candidate at one word of one
+//! and the held-out `perturbation_validity_heldout.jsonl`, each reported on
+//! its own (one file: `VALIDITY_SET=path`), and `attacks/mscr.toml` (override
+//! with `VALIDITY_CONFIG=path`). Fluency scores are kept in
+//! `target/validity-fluency-scores.jsonl` (`VALIDITY_NO_CACHE=1` rescores);
+//! `VALIDITY_DUMP=dir` writes every item's verdicts. Each line is one candidate at one word of one
 //! question, labelled `valid` by a person (same meaning in this sentence,
 //! natural English, same answer) with a one-line reason.
 //!
@@ -13,14 +16,95 @@
 //! and with each filter removed in turn (ablation); then the fluency
 //! deltas, so the `fluency` threshold is read off the labels, not guessed.
 
+use mscr::attack::Resources;
 use mscr::attack::config::AttackConfig;
 use mscr::attack::filters::{FilterConfig, Filters, Judged};
 use mscr::attack::resources::load_parts;
 use mscr::attack::sources::Candidate;
+use mscr::attack::wordnet::Relation;
 use mscr::attack::words::split_words;
+use mscr::lm::{Decoding, Generation, LanguageModel, Prompt};
 use mscr::runtime::LoadOptions;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// The fluency model with its scores kept on disk (one JSON line per scored
+/// text, keyed by model id, prompt and continuation), so re-running the
+/// bench after a change to a cheap filter does not score the same
+/// perturbed questions again. `VALIDITY_NO_CACHE=1` scores afresh.
+struct CachedScores {
+    inner: Arc<dyn LanguageModel>,
+    path: std::path::PathBuf,
+    memo: Mutex<HashMap<String, f32>>,
+}
+
+impl CachedScores {
+    fn new(inner: Arc<dyn LanguageModel>, path: std::path::PathBuf) -> Self {
+        let mut memo = HashMap::new();
+        if std::env::var_os("VALIDITY_NO_CACHE").is_none()
+            && let Ok(text) = std::fs::read_to_string(&path)
+        {
+            for line in text.lines() {
+                if let Ok((k, v)) = serde_json::from_str::<(String, f32)>(line) {
+                    memo.insert(k, v);
+                }
+            }
+        }
+        CachedScores {
+            inner,
+            path,
+            memo: Mutex::new(memo),
+        }
+    }
+
+    fn key(&self, prompt: &Prompt, continuation: &str) -> String {
+        serde_json::to_string(&(self.inner.id(), prompt, continuation)).expect("key")
+    }
+}
+
+impl LanguageModel for CachedScores {
+    fn id(&self) -> String {
+        self.inner.id()
+    }
+    fn generate(&self, prompts: &[Prompt], decoding: &Decoding) -> mscr::Result<Vec<Generation>> {
+        self.inner.generate(prompts, decoding)
+    }
+    fn score(&self, pairs: &[(Prompt, String)]) -> mscr::Result<Vec<f32>> {
+        let keys: Vec<String> = pairs.iter().map(|(p, c)| self.key(p, c)).collect();
+        let missing: Vec<usize> = {
+            let memo = self.memo.lock().expect("memo");
+            (0..pairs.len())
+                .filter(|&i| !memo.contains_key(&keys[i]))
+                .collect()
+        };
+        if !missing.is_empty() {
+            let todo: Vec<(Prompt, String)> = missing.iter().map(|&i| pairs[i].clone()).collect();
+            let scores = self.inner.score(&todo)?;
+            let mut memo = self.memo.lock().expect("memo");
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .ok();
+            for (&i, s) in missing.iter().zip(scores) {
+                if let Some(f) = file.as_mut() {
+                    let _ = writeln!(f, "{}", serde_json::json!([keys[i], s]));
+                }
+                memo.insert(keys[i].clone(), s);
+            }
+        }
+        let memo = self.memo.lock().expect("memo");
+        Ok(keys.iter().map(|k| memo[k]).collect())
+    }
+    fn render(&self, prompt: &Prompt) -> mscr::Result<String> {
+        self.inner.render(prompt)
+    }
+    fn count_tokens(&self, text: &str) -> mscr::Result<usize> {
+        self.inner.count_tokens(text)
+    }
+}
 
 #[derive(Deserialize)]
 struct Item {
@@ -70,13 +154,45 @@ fn pr(rows: &[(bool, bool)]) -> (String, String) {
 
 fn main() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let set = std::env::var("VALIDITY_SET")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| root.join("benchmarks/data/perturbation_validity_dev.jsonl"));
+    // The dev set (thresholds are read off it) and the held-out set (checked,
+    // never tuned on), each reported on its own; VALIDITY_SET names one file.
+    let sets: Vec<std::path::PathBuf> = match std::env::var("VALIDITY_SET") {
+        Ok(one) => vec![one.into()],
+        Err(_) => [
+            "benchmarks/data/perturbation_validity_dev.jsonl",
+            "benchmarks/data/perturbation_validity_heldout.jsonl",
+        ]
+        .iter()
+        .map(|p| root.join(p))
+        .filter(|p| p.is_file())
+        .collect(),
+    };
     let config_path = std::env::var("VALIDITY_CONFIG")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| root.join("attacks/mscr.toml"));
-    let text = std::fs::read_to_string(&set)
+    let mut config = AttackConfig::from_file(&config_path).expect("attack config");
+    // Only the filters are judged; sources need not be loaded.
+    config.sources.clear();
+    let (mut resources, _) = load_parts(None, &config, &LoadOptions::default(), false)
+        .expect("loading the filters' parts");
+    if let Some(m) = resources.fluency.take() {
+        let path = root.join("target/validity-fluency-scores.jsonl");
+        resources.fluency = Some(Arc::new(CachedScores::new(m, path)));
+    }
+    for set in &sets {
+        report(set, &config_path, &config, &resources);
+    }
+}
+
+/// Judges one labelled set with the configuration's filters and prints
+/// precision, recall, the ablation and the threshold sweeps.
+fn report(
+    set: &std::path::Path,
+    config_path: &std::path::Path,
+    config: &AttackConfig,
+    resources: &Resources,
+) {
+    let text = std::fs::read_to_string(set)
         .unwrap_or_else(|e| panic!("{}: {e} (set VALIDITY_SET)", set.display()));
     let items: Vec<Item> = text
         .lines()
@@ -87,16 +203,11 @@ fn main() {
                 .unwrap_or_else(|e| panic!("{} line {}: {e}", set.display(), i + 1))
         })
         .collect();
-    let mut config = AttackConfig::from_file(&config_path).expect("attack config");
-    // Only the filters are judged; sources need not be loaded.
-    config.sources.clear();
-    let (resources, _) = load_parts(None, &config, &LoadOptions::default(), false)
-        .expect("loading the filters' parts");
-    let filters = Filters::new(config.filters.clone(), &resources).expect("filters");
+    let filters = Filters::new(config.filters.clone(), resources).expect("filters");
     let stopwords = config.words.stopwords().expect("stopwords");
     let names: Vec<&str> = config.filters.iter().map(FilterConfig::name).collect();
     println!(
-        "validity: {} labelled candidates ({} valid) from {}; config {} (filters: {})",
+        "\n===== validity: {} labelled candidates ({} valid) from {}; config {} (filters: {})",
         items.len(),
         items.iter().filter(|i| i.valid).count(),
         set.display(),
@@ -232,21 +343,21 @@ fn main() {
         );
     }
 
-    // The synonym filter's sense-share thresholds: re-judge with the
-    // synonym filter alone (cheap) and combine with the other verdicts.
-    if names.contains(&"synonym") {
-        println!(
-            "\nsynonym threshold sweep (other filters as configured; min_share = min_candidate_share):"
-        );
-        for t in [0.0f32, 0.05, 0.1, 0.15, 0.2, 0.3] {
-            let syn = Filters::new(
-                vec![FilterConfig::Synonym {
-                    min_share: t,
-                    min_candidate_share: t,
-                }],
-                &resources,
-            )
-            .expect("synonym filter");
+    // Variants of the synonym filter: re-judge with it alone (cheap) and
+    // combine with the other filters' verdicts.
+    let configured = config.filters.iter().find_map(|f| match f {
+        FilterConfig::Synonym {
+            min_share,
+            relations,
+            context,
+            candidate_context,
+            ..
+        } => Some((*min_share, relations.clone(), *context, *candidate_context)),
+        _ => None,
+    });
+    if let Some((share, relations, context, candidate_context)) = configured {
+        let rejudge = |f: FilterConfig| -> Vec<(bool, bool)> {
+            let syn = Filters::new(vec![f], resources).expect("synonym filter");
             let mut r = Vec::new();
             for (q, idx) in &by_question {
                 let words = split_words(q, &stopwords);
@@ -269,9 +380,65 @@ fn main() {
                     r.push((ok && passes(&judged[i], Some("synonym")), it.valid));
                 }
             }
-            let (p, rc) = pr(&r);
+            r
+        };
+        let synonym = |share: f32, relations: &[Relation], context: bool, candidate: bool| {
+            FilterConfig::Synonym {
+                min_share: share,
+                min_candidate_share: share,
+                relations: relations.to_vec(),
+                context,
+                candidate_context: candidate,
+            }
+        };
+        println!(
+            "\nsynonym threshold sweep (other filters and synonym options as configured; min_share = min_candidate_share):"
+        );
+        for t in [0.0f32, 0.05, 0.1, 0.15, 0.2, 0.3] {
+            let (p, rc) = pr(&rejudge(synonym(t, &relations, context, candidate_context)));
             println!("  share ≥ {t:<4}: precision {p}  recall {rc}");
         }
+        use Relation::*;
+        println!("\nsynonym variants (share {share}; other filters as configured):");
+        println!("  | relations | context (original / candidate) | precision | recall |");
+        println!("  |---|---|---|---|");
+        let sets: [&[Relation]; 5] = [
+            &[SimilarTo],
+            &[SimilarTo, VerbGroup],
+            &[SimilarTo, AlsoSee],
+            &[SimilarTo, Hypernym],
+            &[SimilarTo, Hypernym, VerbGroup],
+        ];
+        for rel in sets {
+            for (c, cc) in [(false, false), (true, false), (true, true)] {
+                let (p, rc) = pr(&rejudge(synonym(share, rel, c, cc)));
+                let names: Vec<&str> = rel.iter().map(|r| r.name()).collect();
+                println!(
+                    "  | {} | {} / {} | {p} | {rc} |",
+                    names.join(", "),
+                    if c { "yes" } else { "no" },
+                    if cc { "yes" } else { "no" }
+                );
+            }
+        }
+    }
+
+    // Every item's verdicts and evidence, one JSON line each, for reading
+    // the errors (VALIDITY_DUMP=folder; one file per set).
+    if let Some(dir) = std::env::var_os("VALIDITY_DUMP") {
+        let name = set.file_name().expect("set file name");
+        let path = std::path::Path::new(&dir).join(name);
+        let mut out = String::new();
+        for (it, j) in items.iter().zip(&judged) {
+            let row = serde_json::json!({
+                "id": it.id, "valid": it.valid, "passed": passes(j, None),
+                "original": it.original, "candidate": it.candidate, "sources": it.sources,
+                "judged": j,
+            });
+            out.push_str(&row.to_string());
+            out.push('\n');
+        }
+        std::fs::write(&path, out).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 
     if std::env::var_os("VALIDITY_SHOW").is_some() {

@@ -404,6 +404,9 @@ fn validity_filters_need_real_words_same_tag_form_and_a_shared_sense() {
             FilterConfig::Synonym {
                 min_share: 0.1,
                 min_candidate_share: 0.1,
+                relations: vec![mscr::attack::wordnet::Relation::SimilarTo],
+                context: false,
+                candidate_context: false,
             },
         ],
         &r,

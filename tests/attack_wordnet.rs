@@ -1,6 +1,6 @@
 //! WordNet synonyms, lemmas and re-inflection on the real WordNet 3.0 files.
 
-use mscr::attack::wordnet::{Form, Pos, WordNet};
+use mscr::attack::wordnet::{Form, Pos, Relation, SenseRule, WordNet};
 use std::sync::OnceLock;
 
 fn wn() -> &'static WordNet {
@@ -157,6 +157,90 @@ fn synonymy_needs_a_sense_common_for_both_words() {
     assert!(
         wn().sense_evidence(Pos::Noun, "balls", "testicles", 0.0, 0.0)
             .is_some()
+    );
+}
+
+/// Simplified Lesk: the sentence picks the sense whose gloss, examples and
+/// neighbouring synsets share its words; a rare sense the sentence picks is
+/// accepted, the same sense elsewhere is not.
+#[test]
+fn the_context_picks_the_sense() {
+    let wn = wn();
+    let dance = wn.context_bag(
+        "She danced all night at two balls in formal attire.",
+        &["balls"],
+    );
+    assert!(dance.contains("dance"), "{dance:?}");
+    let (sense, shared) = wn
+        .context_sense(Pos::Noun, "ball", &dance)
+        .expect("the context shares words with a sense of ball");
+    let (by_share, _) = wn.sense_shares(Pos::Noun, "ball")[0];
+    assert_ne!(sense, by_share, "not the most frequent sense");
+    assert!(!shared.is_empty());
+    let rule = |ctx| SenseRule {
+        min_share: 0.1,
+        min_candidate_share: 0.1,
+        relations: &[Relation::SimilarTo],
+        context: ctx,
+        candidate_context: None,
+    };
+    // formal (a dance) shares only ball's rare dance sense.
+    let e = wn
+        .sense_evidence_in(Pos::Noun, "balls", "formals", &rule(Some(&dance)))
+        .expect("the dance sense is the one in context");
+    assert!(!e.context_overlap.is_empty(), "{e:?}");
+    assert!(
+        wn.sense_evidence_in(Pos::Noun, "balls", "formals", &rule(None))
+            .is_none()
+    );
+    let game = wn.context_bag("The box contains 6 blue balls and 4 red balls.", &["balls"]);
+    assert!(
+        wn.sense_evidence_in(Pos::Noun, "balls", "formals", &rule(Some(&game)))
+            .is_none()
+    );
+    assert!(
+        wn.sense_evidence_in(Pos::Noun, "balls", "testicles", &rule(Some(&game)))
+            .is_none()
+    );
+}
+
+/// A hypernym counts only when the filter names the relation.
+#[test]
+fn hypernyms_count_when_asked() {
+    let rule = |relations| SenseRule {
+        min_share: 0.1,
+        min_candidate_share: 0.1,
+        relations,
+        context: None,
+        candidate_context: None,
+    };
+    let e = wn()
+        .sense_evidence_in(
+            Pos::Verb,
+            "deleted",
+            "removed",
+            &rule(&[Relation::Hypernym]),
+        )
+        .expect("remove is delete's hypernym");
+    assert_eq!(e.relation, "hypernym");
+    assert!(
+        wn().sense_evidence_in(
+            Pos::Verb,
+            "deleted",
+            "removed",
+            &rule(&[Relation::SimilarTo])
+        )
+        .is_none()
+    );
+    // The other direction (a more specific word) is not a hypernym link.
+    assert!(
+        wn().sense_evidence_in(
+            Pos::Verb,
+            "removed",
+            "deleted",
+            &rule(&[Relation::Hypernym])
+        )
+        .is_none()
     );
 }
 

@@ -26,7 +26,8 @@
 //!   tagged).
 //! - `inflection`: same number, tense, person, degree as the original.
 //! - `synonym`: WordNet links original and candidate in a sense common for
-//!   both (positive evidence of synonymy, whatever the source).
+//!   both, or (option `context`) in the sense the question picks by gloss
+//!   overlap (positive evidence of synonymy, whatever the source).
 //! - `fluency`: a causal LM's log-probability of the perturbed question falls
 //!   at most `max_drop` nats below the original's.
 
@@ -39,6 +40,7 @@ mod synonym;
 use super::Resources;
 use super::sources::Candidate;
 use super::tagger::{self, Tagged};
+use super::wordnet::Relation;
 use super::words::{Word, apply_replacements, numbers_in};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -75,6 +77,18 @@ pub enum FilterConfig {
         /// Least share of the candidate lemma's tagged uses it must have.
         #[serde(default = "default_min_share")]
         min_candidate_share: f32,
+        /// WordNet links besides a shared synset that count as evidence
+        /// (`similar-to`, `hypernym`, `verb-group`, `also-see`).
+        #[serde(default = "default_relations")]
+        relations: Vec<Relation>,
+        /// Let the question pick the original's sense (simplified Lesk over
+        /// glosses, examples and neighbouring synsets): a shared sense the
+        /// context picks passes whatever its share.
+        #[serde(default)]
+        context: bool,
+        /// The same for the candidate's sense in the perturbed question.
+        #[serde(default)]
+        candidate_context: bool,
     },
     Fluency {
         /// Largest drop in total log-probability (nats) of the perturbed question.
@@ -87,6 +101,10 @@ pub enum FilterConfig {
 
 fn default_min_share() -> f32 {
     0.1
+}
+
+fn default_relations() -> Vec<Relation> {
+    vec![Relation::SimilarTo]
 }
 
 impl FilterConfig {
@@ -128,6 +146,7 @@ impl FilterConfig {
             FilterConfig::Synonym {
                 min_share,
                 min_candidate_share,
+                ..
             } if !(0.0..=1.0).contains(min_share) || !(0.0..=1.0).contains(min_candidate_share) => {
                 bad("min_share and min_candidate_share must lie in [0, 1]")
             }
@@ -198,6 +217,7 @@ pub struct Judged {
 
 /// What the cheap filters need to know about the word being replaced.
 struct Context<'a> {
+    question: &'a str,
     original: &'a str,
     tags: &'a [Tagged],
     perturbed_tags: &'a [Tagged],
@@ -330,6 +350,7 @@ impl Filters {
                     passed: true,
                 };
                 let ctx = Context {
+                    question,
                     original,
                     tags: &tags,
                     perturbed_tags: &perturbed_tags,
@@ -463,16 +484,22 @@ impl Filters {
             FilterConfig::Synonym {
                 min_share,
                 min_candidate_share,
+                relations,
+                context,
+                candidate_context,
             } => match &self.resources.wordnet {
                 Some(wn) => {
-                    let (v, e) = synonym::evidence(
-                        wn,
-                        ctx.pos,
-                        original,
-                        cand,
-                        *min_share,
-                        *min_candidate_share,
-                    );
+                    let around = context.then(|| wn.context_bag(ctx.question, &[original]));
+                    let around_candidate =
+                        candidate_context.then(|| wn.context_bag(&j.perturbed, &[cand.as_str()]));
+                    let rule = super::wordnet::SenseRule {
+                        min_share: *min_share,
+                        min_candidate_share: *min_candidate_share,
+                        relations,
+                        context: around.as_ref(),
+                        candidate_context: around_candidate.as_ref(),
+                    };
+                    let (v, e) = synonym::evidence(wn, ctx.pos, original, cand, &rule);
                     if let Some(e) = e {
                         j.evidence.sense = Some(e.sense);
                         j.evidence.gloss = Some(e.gloss);

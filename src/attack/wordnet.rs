@@ -7,8 +7,9 @@
 //! plural gives `geese`.
 
 use crate::error::{Error, Result};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use wordnet_morphy::Morphy;
 pub use wordnet_types::Pos;
 
@@ -44,7 +45,62 @@ pub struct WordNet {
     irregular: HashMap<(Pos, String), Vec<String>>,
     /// (pos, lemma, sense number) → times SemCor tagged that sense (`cntlist.rev`).
     sense_counts: HashMap<(Pos, String, u32), u32>,
+    /// Lesk signatures of the synsets looked at so far (see [`WordNet::signature`]).
+    signatures: Mutex<HashMap<wordnet_types::SynsetId, Arc<HashSet<String>>>>,
     dir: PathBuf,
+}
+
+/// A WordNet link between two synsets that may stand in for synonymy, besides
+/// sharing a synset (the `synonym` filter's `relations`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Relation {
+    /// Adjective satellites and their head (`different` → `various`).
+    SimilarTo,
+    /// The candidate's synset is a direct hypernym of the original's: a more
+    /// general word for the same thing or act (`deleted` → `removed`).
+    Hypernym,
+    /// Verb senses WordNet groups as near-identical (`$`).
+    VerbGroup,
+    /// WordNet's `also see` (`^`).
+    AlsoSee,
+}
+
+impl Relation {
+    fn symbol(self) -> &'static str {
+        match self {
+            Relation::SimilarTo => "&",
+            Relation::Hypernym => "@",
+            Relation::VerbGroup => "$",
+            Relation::AlsoSee => "^",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Relation::SimilarTo => "similar-to",
+            Relation::Hypernym => "hypernym",
+            Relation::VerbGroup => "verb-group",
+            Relation::AlsoSee => "also-see",
+        }
+    }
+}
+
+/// What [`WordNet::sense_evidence_in`] accepts.
+#[derive(Clone, Copy, Debug)]
+pub struct SenseRule<'a> {
+    /// Least share of the original lemma's tagged uses the linking sense must have.
+    pub min_share: f32,
+    /// Least share of the candidate lemma's tagged uses its linked sense must have.
+    pub min_candidate_share: f32,
+    /// Links accepted besides a shared synset.
+    pub relations: &'a [Relation],
+    /// Lemmatised content words of the original question around the word
+    /// ([`WordNet::context_bag`]): with them, the original's sense that the
+    /// context picks (simplified Lesk) counts whatever its share.
+    pub context: Option<&'a HashSet<String>>,
+    /// The same for the perturbed question and the candidate's sense.
+    pub candidate_context: Option<&'a HashSet<String>>,
 }
 
 /// Positive evidence that a candidate means what the original means here:
@@ -61,6 +117,11 @@ pub struct SenseEvidence {
     pub original_share: f32,
     /// Share of the candidate lemma's tagged uses that fall on the shared sense.
     pub candidate_share: f32,
+    /// Context words the sense's gloss, examples and neighbours share with
+    /// the question, when the sense was accepted because the context picks it
+    /// (simplified Lesk) rather than for its share.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context_overlap: Vec<String>,
 }
 
 impl std::fmt::Debug for WordNet {
@@ -150,6 +211,7 @@ impl WordNet {
             morphy,
             irregular,
             sense_counts,
+            signatures: Mutex::new(HashMap::new()),
             dir: dir.to_path_buf(),
         })
     }
@@ -242,28 +304,58 @@ impl WordNet {
         min_share: f32,
         min_candidate_share: f32,
     ) -> Option<SenseEvidence> {
+        let rule = SenseRule {
+            min_share,
+            min_candidate_share,
+            relations: &[Relation::SimilarTo],
+            context: None,
+            candidate_context: None,
+        };
+        self.sense_evidence_in(pos, original, candidate, &rule)
+    }
+
+    /// [`WordNet::sense_evidence`] under a [`SenseRule`]: the links it names
+    /// (similar-to only for adjectives), and a sense the context picks counts
+    /// whatever its share. A sense passing on its shares beats one passing on
+    /// context; among equals the larger product of shares wins.
+    pub fn sense_evidence_in(
+        &self,
+        pos: Pos,
+        original: &str,
+        candidate: &str,
+        rule: &SenseRule,
+    ) -> Option<SenseEvidence> {
         let own = self.lemmas_pos(pos, original);
         let theirs = self.lemmas_pos(pos, &candidate.to_lowercase());
         if own.is_empty() || theirs.is_empty() {
             return None;
         }
-        let mut best: Option<(f32, SenseEvidence)> = None;
+        // The sense each lemma has in its sentence, by simplified Lesk.
+        let picked = |lemma: &str, ctx: Option<&HashSet<String>>| {
+            ctx.and_then(|c| self.context_sense(pos, lemma, c))
+        };
+        let mut best: Option<((bool, f32), SenseEvidence)> = None;
         for lo in &own {
+            let in_context = picked(lo, rule.context);
             for (number, (sid, so)) in self.sense_shares(pos, lo).into_iter().enumerate() {
-                if so < min_share {
+                let by_context = in_context.as_ref().filter(|(id, _)| *id == sid);
+                if so < rule.min_share && by_context.is_none() {
                     continue;
                 }
-                // The synset itself, then (adjectives) its similar-to neighbours.
                 let mut linked = vec![("synonym", sid)];
-                if matches!(pos, Pos::Adj)
-                    && let Some(s) = self.db.get_synset(sid)
-                {
-                    linked.extend(
-                        s.pointers
-                            .iter()
-                            .filter(|p| p.symbol == "&")
-                            .map(|p| ("similar-to", p.target)),
-                    );
+                if let Some(s) = self.db.get_synset(sid) {
+                    for r in rule.relations {
+                        if *r == Relation::SimilarTo && pos != Pos::Adj {
+                            continue;
+                        }
+                        linked.extend(
+                            s.pointers
+                                .iter()
+                                .filter(|p| p.symbol == r.symbol() && p.src_word.is_none())
+                                .filter(|p| p.target.pos == pos)
+                                .map(|p| (r.name(), p.target)),
+                        );
+                    }
                 }
                 for (relation, target) in linked {
                     let lemmas = self.synset_lemmas(target);
@@ -277,10 +369,15 @@ impl WordNet {
                             .find(|(id, _)| *id == target)
                             .map(|(_, s)| s)
                             .unwrap_or(0.0);
-                        if sc < min_candidate_share {
+                        let cand_by_context = (sc < rule.min_candidate_share)
+                            .then(|| picked(lc, rule.candidate_context))
+                            .flatten()
+                            .filter(|(id, _)| *id == target);
+                        if sc < rule.min_candidate_share && cand_by_context.is_none() {
                             continue;
                         }
-                        let strength = so * sc;
+                        let on_shares = so >= rule.min_share && sc >= rule.min_candidate_share;
+                        let strength = (on_shares, so * sc);
                         if best.as_ref().is_some_and(|(b, _)| *b >= strength) {
                             continue;
                         }
@@ -289,6 +386,14 @@ impl WordNet {
                             .get_synset(sid)
                             .map(|s| s.gloss.definition.to_string())
                             .unwrap_or_default();
+                        let mut context_overlap = Vec::new();
+                        if so < rule.min_share {
+                            context_overlap
+                                .extend(by_context.map(|(_, o)| o.clone()).unwrap_or_default());
+                        }
+                        if let Some((_, o)) = &cand_by_context {
+                            context_overlap.extend(o.iter().cloned());
+                        }
                         best = Some((
                             strength,
                             SenseEvidence {
@@ -297,6 +402,7 @@ impl WordNet {
                                 gloss,
                                 original_share: so,
                                 candidate_share: sc,
+                                context_overlap,
                             },
                         ));
                     }
@@ -304,6 +410,105 @@ impl WordNet {
             }
         }
         best.map(|(_, e)| e)
+    }
+
+    /// Lemmatised content words of `text` (lower case; every lemma WordNet
+    /// gives each word, and the word itself), without stopwords, short words
+    /// and the words `except` (the word being replaced).
+    pub fn context_bag(&self, text: &str, except: &[&str]) -> HashSet<String> {
+        let mut out = HashSet::new();
+        for w in text
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| w.len() >= 3)
+        {
+            let lower = w.to_lowercase();
+            if LESK_STOPWORDS.contains(&lower) {
+                continue;
+            }
+            out.extend(self.lemmas(&lower).into_iter().map(|(_, l)| l));
+            out.insert(lower);
+        }
+        for e in except {
+            let lower = e.to_lowercase();
+            for (_, l) in self.lemmas(&lower) {
+                out.remove(&l);
+            }
+            out.remove(&lower);
+        }
+        out
+    }
+
+    /// Simplified Lesk (Kilgarriff & Rosenzweig 2000, extended with related
+    /// synsets as in Banerjee & Pedersen 2002): the sense of `lemma` whose
+    /// signature shares the most words with `context`, ties broken by
+    /// frequency; `None` when no sense shares a word (the context says
+    /// nothing). Returns the sense and the shared words.
+    pub fn context_sense(
+        &self,
+        pos: Pos,
+        lemma: &str,
+        context: &HashSet<String>,
+    ) -> Option<(wordnet_types::SynsetId, Vec<String>)> {
+        let own: HashSet<String> = self
+            .lemmas(lemma)
+            .into_iter()
+            .map(|(_, l)| l)
+            .chain([lemma.to_string()])
+            .collect();
+        let mut best: Option<(usize, f32, wordnet_types::SynsetId, Vec<String>)> = None;
+        for (id, share) in self.sense_shares(pos, lemma) {
+            let sig = self.signature(id);
+            let mut shared: Vec<String> = context
+                .iter()
+                .filter(|w| sig.contains(*w) && !own.contains(*w))
+                .cloned()
+                .collect();
+            shared.sort();
+            let better = best
+                .as_ref()
+                .is_none_or(|(n, s, _, _)| (shared.len(), share) > (*n, *s));
+            if better {
+                best = Some((shared.len(), share, id, shared));
+            }
+        }
+        best.filter(|(n, ..)| *n > 0).map(|(_, _, id, w)| (id, w))
+    }
+
+    /// A synset's Lesk signature: the lemmatised content words of its gloss
+    /// and examples, its lemmas, and the lemmas and definitions of the
+    /// synsets it points to (hypernyms, hyponyms, parts, similar-to ...).
+    fn signature(&self, id: wordnet_types::SynsetId) -> Arc<HashSet<String>> {
+        if let Some(s) = self
+            .signatures
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&id).cloned())
+        {
+            return s;
+        }
+        let mut text = String::new();
+        if let Some(s) = self.db.get_synset(id) {
+            text.push_str(s.gloss.raw);
+            for w in &s.words {
+                text.push(' ');
+                text.push_str(&strip_marker(w.text).replace('_', " "));
+            }
+            for p in s.pointers.iter().filter(|p| p.src_word.is_none()) {
+                if let Some(t) = self.db.get_synset(p.target) {
+                    text.push(' ');
+                    text.push_str(t.gloss.definition);
+                    for w in &t.words {
+                        text.push(' ');
+                        text.push_str(&strip_marker(w.text).replace('_', " "));
+                    }
+                }
+            }
+        }
+        let sig = Arc::new(self.context_bag(&text, &[]));
+        if let Ok(mut m) = self.signatures.lock() {
+            m.insert(id, sig.clone());
+        }
+        sig
     }
 
     /// True when WordNet knows `word` (any form, any part of speech): the
@@ -502,6 +707,44 @@ impl WordNet {
         out
     }
 }
+
+/// Words that carry no sense in a gloss or a question (for Lesk overlaps):
+/// function words and the glosses' own vocabulary.
+static LESK_STOPWORDS: std::sync::LazyLock<HashSet<String>> = std::sync::LazyLock::new(|| {
+    let mut s: HashSet<String> = crate::attack::words::Stopwords::default_english()
+        .iter()
+        .cloned()
+        .collect();
+    for w in [
+        "something",
+        "someone",
+        "somebody",
+        "usually",
+        "often",
+        "especially",
+        "etc",
+        "one",
+        "ones",
+        "person",
+        "thing",
+        "things",
+        "act",
+        "state",
+        "quality",
+        "way",
+        "part",
+        "certain",
+        "particular",
+        "many",
+        "much",
+        "how",
+        "what",
+        "each",
+    ] {
+        s.insert(w.to_string());
+    }
+    s
+});
 
 /// `n`, `v`, `a`, `r`: WordNet's letter for a part of speech.
 fn pos_letter(p: Pos) -> char {
