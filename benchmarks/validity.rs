@@ -3,6 +3,7 @@
 //!
 //! Run: `cargo bench --bench validity` (or `cargo test --bench validity` for
 //! the dev profile). Reads `benchmarks/data/perturbation_validity_dev.jsonl`
+//! (GSM8K-style), its MATH500 part `perturbation_validity_dev_math500.jsonl`
 //! and the held-out `perturbation_validity_heldout.jsonl`, each reported on
 //! its own (one file: `VALIDITY_SET=path`), and `attacks/mscr.toml` (override
 //! with `VALIDITY_CONFIG=path`). Fluency scores are kept in
@@ -160,6 +161,8 @@ fn main() {
         Ok(one) => vec![one.into()],
         Err(_) => [
             "benchmarks/data/perturbation_validity_dev.jsonl",
+            // MATH500 prose (issue 20): reported on its own, same targets.
+            "benchmarks/data/perturbation_validity_dev_math500.jsonl",
             "benchmarks/data/perturbation_validity_heldout.jsonl",
         ]
         .iter()
