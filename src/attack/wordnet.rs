@@ -464,14 +464,30 @@ impl WordNet {
                 .cloned()
                 .collect();
             shared.sort();
+            // The bag holds surface forms and their lemmas ("contains",
+            // "contain"): count each word once, by its first lemma.
+            let distinct: HashSet<String> = shared
+                .iter()
+                .map(|w| {
+                    self.lemmas(w)
+                        .into_iter()
+                        .map(|(_, l)| l)
+                        .next()
+                        .unwrap_or_else(|| w.clone())
+                })
+                .collect();
+            let n = distinct.len();
             let better = best
                 .as_ref()
-                .is_none_or(|(n, s, _, _)| (shared.len(), share) > (*n, *s));
+                .is_none_or(|(bn, s, _, _)| (n, share) > (*bn, *s));
             if better {
-                best = Some((shared.len(), share, id, shared));
+                best = Some((n, share, id, shared));
             }
         }
-        best.filter(|(n, ..)| *n > 0).map(|(_, _, id, w)| (id, w))
+        // One shared word is too weak a signal: "The box contains 6 blue balls"
+        // shares only "contain" with the testis sense of ball.
+        best.filter(|(n, ..)| *n >= MIN_CONTEXT_OVERLAP)
+            .map(|(_, _, id, w)| (id, w))
     }
 
     /// A synset's Lesk signature: the lemmatised content words of its gloss
@@ -908,6 +924,10 @@ pub fn regular_inflection(lemma: &str, form: Form) -> String {
         }
     }
 }
+
+/// Fewest context words a sense's Lesk signature must share for the sentence
+/// to pick it over sense frequency.
+const MIN_CONTEXT_OVERLAP: usize = 2;
 
 #[cfg(test)]
 mod tests {
