@@ -298,3 +298,14 @@ fn the_tagger_decides_the_part_of_speech_in_context() {
     // A word WordNet does not know gets no tag.
     assert_eq!(at("He bought a restaur.", "restaur"), None);
 }
+
+/// A verb whose lemma ends in s takes -es in the third person (`passes`):
+/// the same form as `goes`, not a past tense.
+#[test]
+fn third_person_of_a_lemma_ending_in_s() {
+    use mscr::attack::wordnet::Form;
+    let wn = wn();
+    assert_eq!(wn.form_of(Pos::Verb, "passes", "pass"), Form::ThirdPerson);
+    assert_eq!(wn.form_of(Pos::Verb, "goes", "go"), Form::ThirdPerson);
+    assert_eq!(wn.form_of(Pos::Verb, "passed", "pass"), Form::Past);
+}

@@ -605,7 +605,10 @@ impl WordNet {
             Pos::Verb => {
                 if word.ends_with("ing") && !lemma.ends_with("ing") {
                     Form::Ing
-                } else if word.ends_with('s') && !lemma.ends_with('s') {
+                } else if word.ends_with('s')
+                    && (!lemma.ends_with('s') || word == format!("{lemma}es"))
+                {
+                    // `passes` from `pass` too, not only `goes` from `go`.
                     Form::ThirdPerson
                 } else if word.ends_with('n') && !word.ends_with("ed") {
                     Form::PastParticipleN
