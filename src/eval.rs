@@ -168,7 +168,16 @@ pub fn wilson(k: usize, n: usize, z: f64) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);
     }
-    let (n, p) = (n as f64, k as f64 / n as f64);
+    wilson_p(k as f64 / n as f64, n, z)
+}
+
+/// Wilson score interval for an observed proportion `p` over `n` trials
+/// (a mean of per-question credits in 0..1 where pass@k makes it fractional).
+pub fn wilson_p(p: f64, n: usize, z: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (n, p) = (n as f64, p.clamp(0.0, 1.0));
     let z2 = z * z;
     let denom = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denom;

@@ -32,6 +32,7 @@ fn record(id: &str, attack: &str, result: Outcome, sources: &[&str]) -> AttackRe
             vec![]
         },
         sentence_similarity: success.then_some(0.9),
+        fluency_delta: None,
         clean_output: "The answer is 18.".into(),
         clean_answer: Some("18".into()),
         clean_correct: result != Outcome::Skipped,

@@ -268,6 +268,33 @@ fn prescreen_generates_the_most_damaging_first() {
     );
 }
 
+/// When one batch holds every candidate and the budget allows it, scores
+/// could only reorder that batch: the pre-screen is skipped, everything goes
+/// out at once, and the same attack succeeds with the same queries.
+#[test]
+fn prescreen_is_skipped_when_one_batch_holds_every_candidate() {
+    let (w, f) = (words(), filters(1));
+    let scores = [("got", -9.0), ("pears", -2.0), ("bazaar", -1.0)];
+    let config = search("kind = \"single-word\"\nprescreen = true");
+    let mut o = Scripted::new(&["got"], &scores, 40);
+    let r = config.run(&input(&w, &f, 8, 1, 0), &mut o).unwrap();
+    assert!(r.success);
+    assert_eq!(o.score_calls, 0, "nothing scored");
+    assert_eq!(o.batches.len(), 1);
+    assert_eq!(o.batches[0].len(), 7, "all seven candidates in one batch");
+    assert!(config.one_batch_holds_all(7, 8, 40));
+    assert!(
+        !config.one_batch_holds_all(7, 8, 6),
+        "not within the budget"
+    );
+    assert!(!config.one_batch_holds_all(9, 8, 40), "more than a batch");
+    // A batch smaller than the candidates keeps the pre-screen.
+    let mut o2 = Scripted::new(&["got"], &scores, 40);
+    config.run(&input(&w, &f, 4, 1, 0), &mut o2).unwrap();
+    assert_eq!(o2.score_calls, 1);
+    assert!(!search("kind = \"single-word\"\nprescreen = false").one_batch_holds_all(1, 8, 40));
+}
+
 #[test]
 fn greedy_combines_words_up_to_max_words() {
     let (w, f2) = (words(), filters(2));

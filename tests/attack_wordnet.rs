@@ -183,6 +183,7 @@ fn the_context_picks_the_sense() {
         relations: &[Relation::SimilarTo],
         context: ctx,
         candidate_context: None,
+        attributive: None,
     };
     // formal (a dance) shares only ball's rare dance sense.
     let e = wn
@@ -213,6 +214,7 @@ fn hypernyms_count_when_asked() {
         relations,
         context: None,
         candidate_context: None,
+        attributive: None,
     };
     let e = wn()
         .sense_evidence_in(
@@ -297,6 +299,43 @@ fn the_tagger_decides_the_part_of_speech_in_context() {
     );
     // A word WordNet does not know gets no tag.
     assert_eq!(at("He bought a restaur.", "restaur"), None);
+}
+
+/// WordNet's adjective markers: `alone(p)` is predicative only, so it cannot
+/// stand before a noun ("1 alone pigeons", a quickstart success that a reader
+/// rejects), though it may replace `lonely` where that stands on its own.
+#[test]
+fn predicative_only_adjectives_do_not_go_before_a_noun() {
+    use mscr::attack::tagger::{attributive_at, tag};
+    let at = |text: &str, word: &str| attributive_at(&tag(wn(), text), text.find(word).unwrap());
+    let before_noun = "1 lonely pigeons was eating breadcrumbs.";
+    let on_its_own = "The pigeon was lonely.";
+    assert_eq!(at(before_noun, "lonely"), Some(true));
+    assert_eq!(at(on_its_own, "lonely"), Some(false));
+    assert_eq!(
+        at("He has red and green apples.", "red"),
+        None,
+        "coordinated"
+    );
+    assert_eq!(at(before_noun, "pigeons"), None, "not an adjective");
+    let rule = |attributive| SenseRule {
+        min_share: 0.0,
+        min_candidate_share: 0.0,
+        relations: &[Relation::SimilarTo],
+        context: None,
+        candidate_context: None,
+        attributive,
+    };
+    let ev = |a| wn().sense_evidence_in(Pos::Adj, "lonely", "alone", &rule(a));
+    assert!(ev(None).is_some(), "lonely and alone share a sense");
+    assert!(
+        ev(Some(false)).is_some(),
+        "'the pigeon was alone' is English"
+    );
+    assert!(ev(Some(true)).is_none(), "'1 alone pigeons' is not");
+    // An unmarked candidate is unaffected by the position.
+    let e = wn().sense_evidence_in(Pos::Adj, "lonely", "solitary", &rule(Some(true)));
+    assert!(e.is_some());
 }
 
 /// A verb whose lemma ends in s takes -es in the third person (`passes`):

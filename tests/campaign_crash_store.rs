@@ -58,6 +58,7 @@ impl QuestionRunner for Slow {
             perturbed_question: item.question.replace("pears", "pairs"),
             changes: vec![],
             sentence_similarity: Some(0.9),
+            fluency_delta: None,
             clean_output: "x".repeat(2000), // records of realistic size
             clean_answer: Some(item.gold.clone()),
             clean_correct: true,

@@ -112,6 +112,18 @@ fn batched_generation_equals_one_by_one() {
             .unwrap();
         assert_eq!(one[0].tokens, batched[i].tokens, "row {i}");
     }
+    // Rows that end early leave the batch (their cache rows are dropped and the
+    // rest re-packed); the rows still generating must not notice. Row 0 stops
+    // after 3 tokens, row 2 after 6, row 1 runs to the limit.
+    let ends = [3usize, usize::MAX, 6];
+    let staggered = s
+        .generate(&prompts, &sampling, &mut |r, t| t.len() >= ends[r])
+        .unwrap();
+    for (i, end) in ends.iter().enumerate() {
+        let n = batched[i].tokens.len().min(*end);
+        assert_eq!(staggered[i].tokens, batched[i].tokens[..n], "row {i}");
+    }
+    assert_eq!(staggered[0].tokens.len(), 3, "the stop callback ends row 0");
     // Greedy decoding follows the argmax of the incremental (KV-cached) logits,
     // which must agree with a full re-scoring of the generated sequence.
     let mut seq = prompts[1].clone();

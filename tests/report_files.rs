@@ -104,6 +104,30 @@ fn report_writes_every_file_with_correct_figures() {
         "{md}"
     );
     assert!(md.contains("**pomes**") && !md.contains("<script>"));
+
+    // Every rate carries its count and 95% interval; the validity evidence has its table.
+    for c in s.cells.iter().filter(|c| !c.baseline) {
+        let cs = &c.summary;
+        let attacked = cs.successes + cs.failures;
+        let (lo, hi) = mscr::eval::wilson(cs.successes, attacked, 1.959964);
+        let want = format!(
+            "{:.1}% ({}/{attacked}; {:.1}–{:.1})",
+            100.0 * cs.success_rate,
+            cs.successes,
+            100.0 * lo,
+            100.0 * hi
+        );
+        assert!(md.contains(&want), "no `{want}` in\n{md}");
+    }
+    assert!(
+        md.contains("Validity of the successful perturbations"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| -0.50 |"),
+        "mean fluency change of the successes: {md}"
+    );
+    assert!(html.contains("Validity of the successful perturbations"));
 }
 
 #[test]

@@ -205,6 +205,7 @@ impl Attacker {
             perturbed_question: item.question.clone(),
             changes: Vec::new(),
             sentence_similarity: None,
+            fluency_delta: None,
             clean_output: clean.output.clone(),
             clean_answer: clean.answer.clone(),
             clean_correct,
@@ -245,7 +246,13 @@ impl Attacker {
             })
             .filter(|s| !s.candidates.is_empty())
             .collect();
-        if self.config.search.uses_importance() && !slots.is_empty() {
+        let candidates: usize = slots.iter().map(|s| s.candidates.len()).sum();
+        let ordered = !self.config.search.one_batch_holds_all(
+            candidates,
+            self.config.budget.batch,
+            oracle.remaining(),
+        );
+        if self.config.search.uses_importance() && ordered && !slots.is_empty() {
             // One batched score call: the clean question, then each word deleted.
             let mut qs = vec![item.question.clone()];
             qs.extend(
@@ -294,6 +301,9 @@ impl Attacker {
                     }
                 })
                 .collect();
+            if let [(s, c)] = result.picks.as_slice() {
+                record.fluency_delta = input.slots[*s].candidates[*c].evidence.fluency_delta;
+            }
             record.sentence_similarity = match result.picks.as_slice() {
                 [(s, c)] => input.slots[*s].candidates[*c].sentence_similarity,
                 _ => self

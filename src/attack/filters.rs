@@ -498,6 +498,7 @@ impl Filters {
                         relations,
                         context: around.as_ref(),
                         candidate_context: around_candidate.as_ref(),
+                        attributive: crate::attack::tagger::attributive_at(ctx.tags, ctx.start),
                     };
                     let (v, e) = synonym::evidence(wn, ctx.pos, original, cand, &rule);
                     if let Some(e) = e {

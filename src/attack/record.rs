@@ -73,6 +73,10 @@ pub struct AttackRecord {
     pub changes: Vec<Change>,
     /// Sentence-embedding cosine between original and perturbed question.
     pub sentence_similarity: Option<f32>,
+    /// `log p(perturbed) − log p(original)` under the fluency filter's model
+    /// (nats), for a one-word change when that filter ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fluency_delta: Option<f32>,
     pub clean_output: String,
     pub clean_answer: Option<String>,
     pub clean_correct: bool,

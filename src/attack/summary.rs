@@ -34,6 +34,10 @@ pub struct Summary {
     pub perturbed_words: f64,
     /// Mean sentence similarity of successful perturbations.
     pub mean_similarity: f64,
+    /// Mean fluency change (`log p(perturbed) − log p(original)`, nats) of
+    /// successful one-word perturbations where the fluency filter scored them.
+    #[serde(default)]
+    pub mean_fluency_delta: Option<f64>,
     /// Mean attacked/clean response-token ratio over successes.
     pub length_ratio: f64,
     /// Successes in which each source proposed the winning replacement.
@@ -182,6 +186,13 @@ impl Summary {
                     .filter_map(|r| r.sentence_similarity.map(f64::from))
                     .collect::<Vec<_>>(),
             ),
+            mean_fluency_delta: {
+                let d: Vec<f64> = won
+                    .iter()
+                    .filter_map(|r| r.fluency_delta.map(f64::from))
+                    .collect();
+                (!d.is_empty()).then(|| mean(&d))
+            },
             length_ratio: mean(
                 &won.iter()
                     .filter_map(|r| {
@@ -235,6 +246,7 @@ mod tests {
             perturbed_question: "q".into(),
             changes: vec![],
             sentence_similarity: None,
+            fluency_delta: None,
             clean_output: String::new(),
             clean_answer: None,
             clean_correct,

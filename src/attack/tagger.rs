@@ -227,6 +227,23 @@ pub fn tag_at(tagged: &[Tagged], start: usize) -> Option<Tag> {
     tagged.iter().find(|t| t.start == start).and_then(|t| t.tag)
 }
 
+/// Whether the adjective starting at byte `start` stands before a noun
+/// (`Some(true)`: "two lonely pigeons", "a big red ball") or on its own
+/// (`Some(false)`: "the pigeon was lonely."); `None` when the token is no
+/// adjective or is coordinated ("red and green apples": the position is
+/// decided further on).
+pub fn attributive_at(tagged: &[Tagged], start: usize) -> Option<bool> {
+    let i = tagged.iter().position(|t| t.start == start)?;
+    if tagged[i].tag != Some(Tag::Adj) {
+        return None;
+    }
+    match tagged.get(i + 1) {
+        Some(n) if matches!(n.tag, Some(Tag::Noun) | Some(Tag::Adj)) => Some(true),
+        Some(n) if matches!(n.text.as_str(), "and" | "or" | "," | "but") => None,
+        _ => Some(false),
+    }
+}
+
 /// The WordNet part of speech of a tag (content words only).
 pub fn wordnet_pos(tag: Tag) -> Option<Pos> {
     match tag {

@@ -101,6 +101,13 @@ pub struct SenseRule<'a> {
     pub context: Option<&'a HashSet<String>>,
     /// The same for the perturbed question and the candidate's sense.
     pub candidate_context: Option<&'a HashSet<String>>,
+    /// Where an adjective stands: `Some(true)` before its noun ("lonely
+    /// pigeons"), `Some(false)` on its own ("the pigeon was lonely"), `None`
+    /// unknown. WordNet marks lemmas usable only predicatively (`alone(p)`),
+    /// only attributively (`main(a)`) or only after the noun (`galore(ip)`);
+    /// a candidate whose lemma is marked for the other position does not pass
+    /// ("1 alone pigeons").
+    pub attributive: Option<bool>,
 }
 
 /// Positive evidence that a candidate means what the original means here:
@@ -278,14 +285,22 @@ impl WordNet {
             .sum()
     }
 
-    /// Normalised lemma texts of a synset (lower case, spaces, no markers).
-    fn synset_lemmas(&self, id: wordnet_types::SynsetId) -> Vec<String> {
+    /// A synset's normalised lemma texts with each one's syntactic marker
+    /// (`p`, `a`, `ip`) where WordNet gives one.
+    fn synset_lemma_markers(&self, id: wordnet_types::SynsetId) -> Vec<(String, Option<String>)> {
         self.db
             .get_synset(id)
             .map(|s| {
                 s.words
                     .iter()
-                    .map(|w| strip_marker(w.text).to_lowercase().replace('_', " "))
+                    .map(|w| {
+                        let bare = strip_marker(w.text);
+                        let marker = w.text[bare.len()..]
+                            .strip_prefix('(')
+                            .and_then(|m| m.strip_suffix(')'))
+                            .map(str::to_string);
+                        (bare.to_lowercase().replace('_', " "), marker)
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -310,6 +325,7 @@ impl WordNet {
             relations: &[Relation::SimilarTo],
             context: None,
             candidate_context: None,
+            attributive: None,
         };
         self.sense_evidence_in(pos, original, candidate, &rule)
     }
@@ -358,10 +374,17 @@ impl WordNet {
                     }
                 }
                 for (relation, target) in linked {
-                    let lemmas = self.synset_lemmas(target);
+                    let marked = self.synset_lemma_markers(target);
+                    let fits = |(lemma, marker): &(String, Option<String>)| match (
+                        marker.as_deref(),
+                        rule.attributive,
+                    ) {
+                        (Some("p") | Some("ip"), Some(true)) | (Some("a"), Some(false)) => false,
+                        _ => lemma != lo,
+                    };
                     for lc in theirs
                         .iter()
-                        .filter(|l| lemmas.iter().any(|x| x == *l) && *l != lo)
+                        .filter(|l| marked.iter().any(|m| &m.0 == *l && fits(m)))
                     {
                         let sc = self
                             .sense_shares(pos, lc)

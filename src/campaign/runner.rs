@@ -361,6 +361,7 @@ mod tests {
                 perturbed_question: item.question.clone(),
                 changes: vec![],
                 sentence_similarity: None,
+                fluency_delta: None,
                 clean_output: "The answer is 0.".into(),
                 clean_answer: Some("0".into()),
                 clean_correct: false,

@@ -784,6 +784,7 @@ mod tests {
             perturbed_question: "What is 1 + 2?".into(),
             changes: vec![],
             sentence_similarity: None,
+            fluency_delta: None,
             clean_output: "The answer is 3.".into(),
             clean_answer: Some("3".into()),
             clean_correct: true,

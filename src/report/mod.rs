@@ -339,6 +339,28 @@ pub(crate) fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
 
+/// A rate with its number of trials and 95% Wilson interval:
+/// `27.5% (11/40; 15.6–43.6)`; `n=N` stands for `k/N` when per-question
+/// credit is fractional (pass@k), and `–` when nothing was counted.
+pub(crate) fn rate(p: f64, n: usize) -> String {
+    if n == 0 {
+        return "–".into();
+    }
+    let (lo, hi) = crate::eval::wilson_p(p, n, 1.959964);
+    let k = p * n as f64;
+    let count = if (k - k.round()).abs() < 1e-6 {
+        format!("{}/{n}", k.round() as usize)
+    } else {
+        format!("n={n}")
+    };
+    format!("{} ({count}; {:.1}–{:.1})", pct(p), 100.0 * lo, 100.0 * hi)
+}
+
+/// Questions the attack tried to break (answered correctly when clean).
+pub(crate) fn attacked_n(s: &Summary) -> usize {
+    s.successes + s.failures
+}
+
 /// Tokens with one decimal (response lengths, costs).
 pub(crate) fn tokens(x: f64) -> String {
     format!("{x:.1}")

@@ -2,8 +2,8 @@
 //! `report.md` and `report.html` (each escapes the cells for its format).
 
 use super::{
-    CampaignSummary, TransformRow, if_attacked, length_increase, pct, pct_vs, tokens, tokens_vs,
-    transform_rows,
+    CampaignSummary, TransformRow, attacked_n, if_attacked, length_increase, pct, pct_vs, rate,
+    tokens, tokens_vs, transform_rows,
 };
 use crate::attack::Summary;
 use std::collections::BTreeMap;
@@ -49,6 +49,7 @@ pub fn all(summary: &CampaignSummary) -> Vec<Table> {
     if let Some(tr) = transforms(summary) {
         t.push(tr);
     }
+    t.push(validity(summary));
     t.push(details(summary));
     t
 }
@@ -62,7 +63,10 @@ pub fn robustness(summary: &CampaignSummary) -> Table {
         .map(|c| {
             let s = &c.summary;
             let (ba, bs) = match &c.random_baseline {
-                Some(b) => (pct(b.attacked_accuracy), pct(b.success_rate)),
+                Some(b) => (
+                    rate(b.attacked_accuracy, b.questions),
+                    rate(b.success_rate, attacked_n(b)),
+                ),
                 None => (DASH.into(), DASH.into()),
             };
             Row {
@@ -76,10 +80,10 @@ pub fn robustness(summary: &CampaignSummary) -> Table {
                         if c.baseline { " (baseline)" } else { "" }
                     ),
                     s.questions.to_string(),
-                    pct(s.clean_accuracy),
-                    pct(s.attacked_accuracy),
+                    rate(s.clean_accuracy, s.questions),
+                    rate(s.attacked_accuracy, s.questions),
                     pct(s.accuracy_drop),
-                    pct(s.success_rate),
+                    rate(s.success_rate, attacked_n(s)),
                     length_increase(s),
                     tokens(s.mean_response_tokens),
                     tokens(s.tokens_per_question),
@@ -93,7 +97,7 @@ pub fn robustness(summary: &CampaignSummary) -> Table {
     Table {
         id: "robustness",
         title: "Robustness",
-        intro: "Accuracy on clean questions, accuracy under attack, their drop, the attack success rate (successes / questions answered correctly when clean) and the change in response length of successful attacks. The random-replacement baseline with the same budget stands beside each row.",
+        intro: "Accuracy on clean questions, accuracy under attack, their drop, the attack success rate (successes / questions answered correctly when clean) and the change in response length of successful attacks. Each rate shows its count and 95% Wilson interval in brackets (k/n; low–high %): with a few dozen questions the interval is wide, and two rows whose intervals overlap may not differ. The random-replacement baseline with the same budget stands beside each row.",
         columns: cols(&[
             ("model", true),
             ("transform", true),
@@ -164,6 +168,53 @@ pub fn details(summary: &CampaignSummary) -> Table {
             ("mean similarity", false),
             ("successes per source", true),
             ("unique to source", true),
+        ]),
+        rows,
+    }
+}
+
+/// What backs the successes' validity, per cell: how similar the perturbed
+/// questions are to the originals, how much less fluent, and what a judge
+/// model said of them where one ran.
+pub fn validity(summary: &CampaignSummary) -> Table {
+    let rows = summary
+        .cells
+        .iter()
+        .map(|c| {
+            let s: &Summary = &c.summary;
+            let won = s.successes;
+            let some = |text: String| if won == 0 { DASH.into() } else { text };
+            Row {
+                cells: vec![
+                    display_cell(&c.cell, &c.transform),
+                    won.to_string(),
+                    some(format!("{:.3}", s.mean_similarity)),
+                    match s.mean_fluency_delta {
+                        Some(d) if won > 0 => format!("{d:+.2}"),
+                        _ => DASH.into(),
+                    },
+                    if s.judged == 0 {
+                        "no judge".into()
+                    } else {
+                        rate(s.judge_confirmed as f64 / s.judged as f64, s.judged)
+                    },
+                    s.judge_rejected.to_string(),
+                ],
+                muted: c.baseline,
+            }
+        })
+        .collect();
+    Table {
+        id: "validity",
+        title: "Validity of the successful perturbations",
+        intro: "A success counts only if the perturbed question asks what the original asked. Per cell: the successful perturbations counted in the success rate, their mean sentence similarity to the original (all-MiniLM-L6-v2 over the window the filter uses), the mean change in fluency (log-probability of the perturbed question minus the original's under the fluency filter's model, nats; negative is less fluent), and the share a judge model confirmed as the same problem with the same answer, where a judge ran. The examples below are for reading: a person is the final check.",
+        columns: cols(&[
+            ("cell", true),
+            ("successes", false),
+            ("mean similarity", false),
+            ("mean fluency Δ", false),
+            ("judge confirmed", false),
+            ("judge rejected", false),
         ]),
         rows,
     }

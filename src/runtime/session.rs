@@ -128,10 +128,20 @@ impl DecoderSession {
 
         let vocab = self.info.vocab_size;
         let eos = &self.info.eos_token_ids;
+        // `slots[i]` is the prompt row held in batch slot i. Finished rows are
+        // dropped from the batch (their cache rows copied out) so the steps
+        // that follow cost what the rows still generating need: outputs range
+        // from a few dozen tokens to the limit, and a batch that kept stepping
+        // finished rows ran at the cost of its longest one throughout.
+        let mut slots: Vec<usize> = (0..b).collect();
+        let mut slot_of: Vec<usize> = (0..b).collect();
         loop {
             let logits = state.fixed_logits()?;
             let Some(next) = rows.advance(
-                |r| &logits[r * vocab..(r + 1) * vocab],
+                |r| {
+                    let s = slot_of[r];
+                    &logits[s * vocab..(s + 1) * vocab]
+                },
                 sampling,
                 eos,
                 pad,
@@ -139,21 +149,30 @@ impl DecoderSession {
             ) else {
                 break;
             };
-            // Decode step: every row appends one token at its own position.
-            // Finished rows keep stepping on padding (cheaper than compacting the cache).
-            let seqlens: Vec<i32> = lens.iter().map(|l| *l as i32).collect();
-            for l in &mut lens {
-                *l += 1;
+            let keep: Vec<usize> = (0..slots.len())
+                .filter(|&s| !rows.is_done(slots[s]))
+                .collect();
+            if keep.len() < slots.len() {
+                state = state.keep_rows(&session, &self.info, &keep, max_len)?;
+                slots = keep.iter().map(|&s| slots[s]).collect();
+                for (s, &r) in slots.iter().enumerate() {
+                    slot_of[r] = s;
+                }
             }
-            let total = lens.iter().copied().max().unwrap_or(1) as i32;
-            let index: Vec<i64> = (0..b as i64).collect();
+            // Decode step: every row still generating appends one token at its own position.
+            let seqlens: Vec<i32> = slots.iter().map(|&r| lens[r] as i32).collect();
+            for &r in &slots {
+                lens[r] += 1;
+            }
+            let total = slots.iter().map(|&r| lens[r]).max().unwrap_or(1) as i32;
+            let n = slots.len();
             let step = Step {
-                ids: next,
-                batch: b,
+                ids: slots.iter().map(|&r| next[r]).collect(),
+                batch: n,
                 seq: 1,
                 seqlens,
                 total,
-                index,
+                index: (0..n as i64).collect(),
             };
             state.step(&mut session, step)?;
         }
@@ -283,6 +302,11 @@ impl Rows {
         }
     }
 
+    /// Whether row `r` has ended.
+    pub fn is_done(&self, r: usize) -> bool {
+        self.done[r]
+    }
+
     /// Picks every unfinished row's next token from its logits (`logits_of(row)`)
     /// and records it. Returns the ids to feed next (`pad` for finished rows),
     /// or None once every row has ended.
@@ -405,6 +429,27 @@ impl KvState {
             _kv: kv,
             logits,
         })
+    }
+
+    /// A cache holding only the batch rows `keep` (in that order), with their
+    /// keys and values so far; the fixed logits buffer shrinks to match.
+    fn keep_rows(
+        &self,
+        session: &Session,
+        info: &GraphInfo,
+        keep: &[usize],
+        max_len: usize,
+    ) -> Result<Self> {
+        let mut next = KvState::new(session, info, keep.len(), max_len, self.logits.is_some())?;
+        for (old, new) in self._kv.iter().zip(next._kv.iter_mut()) {
+            let (_, src) = old.try_extract_tensor::<f32>()?;
+            let (_, dst) = new.try_extract_tensor_mut::<f32>()?;
+            let row = dst.len() / keep.len().max(1);
+            for (i, &k) in keep.iter().enumerate() {
+                dst[i * row..(i + 1) * row].copy_from_slice(&src[k * row..(k + 1) * row]);
+            }
+        }
+        Ok(next)
     }
 
     fn bind_step(&mut self, s: Step) -> Result<()> {

@@ -62,6 +62,7 @@ pub fn rec(
         perturbed_question: perturbed,
         changes,
         sentence_similarity: (result == Outcome::Success).then_some(0.86 + (id % 7) as f32 * 0.015),
+        fluency_delta: (result == Outcome::Success).then_some(-0.5),
         clean_output: format!(
             "Step 1: 3 + 2 = 5. <b>bold</b> & done. The answer is {}.",
             if clean_correct { 5 } else { 4 }

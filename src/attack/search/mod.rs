@@ -42,6 +42,18 @@ impl SearchConfig {
         }
     }
 
+    /// Whether `candidates` perturbed questions all go out in one batch
+    /// anyway (single-word search with pre-screen, everything fits the batch
+    /// and the budget), so that ordering them by word importance or
+    /// pre-screen scores cannot change what is generated: the strict filters
+    /// often leave a question only a handful of candidates, and scoring them
+    /// cost more than generating them.
+    pub fn one_batch_holds_all(&self, candidates: usize, batch: usize, remaining: usize) -> bool {
+        matches!(self, SearchConfig::SingleWord(c) if c.prescreen)
+            && candidates <= batch
+            && candidates <= remaining
+    }
+
     pub fn run(&self, input: &SearchInput, oracle: &mut dyn Oracle) -> Result<SearchResult> {
         match self {
             SearchConfig::SingleWord(c) => single_word::run(c, input, oracle),

@@ -66,6 +66,11 @@ pub fn run(
         if pairs.is_empty() {
             return Ok(SearchResult::default());
         }
+        if pairs.len() <= input.batch && pairs.len() <= oracle.remaining() {
+            // One batch holds every candidate: scores would order it, not change it.
+            let plan: Vec<Vec<(usize, usize)>> = pairs.into_iter().map(|p| vec![p]).collect();
+            return run_plan(input, oracle, &plan, input.batch);
+        }
         let rest = pairs.split_off(
             config
                 .prescreen_limit
