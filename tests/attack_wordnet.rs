@@ -297,6 +297,18 @@ fn the_tagger_decides_the_part_of_speech_in_context() {
         at("He bought 5 cans of soup and a can of beans.", "can "),
         Some(Tag::Noun)
     );
+    // A preposition's bare object ending the phrase is a noun, so `in total?`
+    // and `in entire?` are not the same adjective (nor is `to swim.` a noun).
+    assert_eq!(
+        at("How many did they take in total?", "total"),
+        Some(Tag::Noun)
+    );
+    assert_eq!(
+        at("How many did they take in entire?", "entire"),
+        Some(Tag::Noun)
+    );
+    assert_eq!(at("He paid for gas.", "gas"), Some(Tag::Noun));
+    assert_eq!(at("She wants to swim.", "swim"), Some(Tag::Verb));
     // A word WordNet does not know gets no tag.
     assert_eq!(at("He bought a restaur.", "restaur"), None);
 }

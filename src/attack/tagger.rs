@@ -104,6 +104,10 @@ const VERB_CUES: &[&str] = &[
     "accidentally",
     "only",
 ];
+const PREPOSITIONS: &[&str] = &[
+    "in", "on", "at", "for", "of", "from", "with", "by", "about", "into", "onto", "per", "without",
+    "during", "after", "before", "under", "over", "between", "among", "through",
+];
 const AUXILIARIES: &[&str] = &[
     "can", "could", "will", "would", "shall", "should", "must", "may", "might", "do", "does",
     "did", "is", "are", "was", "were", "be", "been", "being", "am", "has", "have", "had",
@@ -178,6 +182,13 @@ fn tag_word(wordnet: &WordNet, lower: &[String], i: usize) -> Option<Tag> {
     }) || prev.is_some_and(crate::attack::words::is_number_word);
     // An adjective between a determiner/number and a noun: `6 blue balls`.
     let next_is_noun = next.is_some_and(|n| !wordnet.lemmas_pos(Pos::Noun, n).is_empty());
+    // A preposition's bare object at the end of a phrase is a noun: `in
+    // total?`, `for gas.`; else `total` (mostly an adjective in SemCor) would
+    // accept `in entire?` as the same adjective. Not after `to` (`to swim.`).
+    let phrase_ends = next.is_none_or(|n| !n.chars().any(char::is_alphanumeric));
+    if prev.is_some_and(|p| PREPOSITIONS.contains(&p)) && phrase_ends && can(Pos::Noun) {
+        return Some(Tag::Noun);
+    }
     if let Some(p) = prev {
         if DETERMINERS.contains(&p) || prev_is_number {
             if can(Pos::Adj) && next_is_noun && w != "ones" {
