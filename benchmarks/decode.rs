@@ -1,6 +1,7 @@
 //! Decoder speed on CPU: batch-1 and batch-16 decode tokens/s, prompt tokens/s,
 //! time to first token and peak RSS, for a model spec (default SmolLM2-135M-Instruct),
-//! next to llama.cpp on the same GGUF when `llama_cpp` (llama-cpp-python) is importable.
+//! next to llama.cpp on the same GGUF when `llama_cpp` (llama-cpp-python) is importable
+//! (by `python3`, or by the interpreter `MSCR_LLAMACPP_PYTHON` names).
 //!
 //! `cargo bench --bench decode -- [--model SPEC] [--weights q4,int8,f32] [--rounds N]
 //! [--threads N] [--tokens N]`
@@ -225,9 +226,19 @@ fn measure(exe: &std::path::Path, spec: &str, mode: &str) -> Option<serde_json::
 /// llama.cpp on the same GGUF and thread count, when llama-cpp-python is importable.
 fn llama_cpp() -> Option<serde_json::Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benchmarks/llamacpp_bench.py");
-    let gguf =
-        mscr::paths::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    match Command::new("python3")
+    // The same file mscr runs: the --model alias's GGUF, or a .gguf path.
+    let spec = arg("--model", "smollm2-135m-instruct");
+    let gguf = match mscr::model::spec::find_alias(&spec) {
+        Some(a) => a.local_path(),
+        None => std::path::PathBuf::from(&spec),
+    };
+    if gguf.extension().is_none_or(|e| e != "gguf") {
+        eprintln!("llama.cpp comparison skipped: {} is not a GGUF file", gguf.display());
+        return None;
+    }
+    // A venv holding llama-cpp-python (it builds from source) need not be the default python3.
+    let python = std::env::var("MSCR_LLAMACPP_PYTHON").unwrap_or_else(|_| "python3".into());
+    match Command::new(python)
         .arg(script)
         .arg(&gguf)
         .arg(arg("--threads", "2"))
