@@ -259,11 +259,31 @@ fn bad_inputs_are_refused_once_with_the_fix() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err.contains("/nonexistent/summary.json"), "{err}");
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
-    // `--max-new-tokens` stays an alias of attack's `--max-tokens`; attack takes --device.
+    // attack takes eval's options; `--max-new-tokens` stays a hidden alias of `--max-tokens`.
     let help = text(&mscr(&["attack", "--help"]).stdout);
-    for flag in ["--max-tokens", "--max-new-tokens", "--device", "--resume"] {
+    for flag in [
+        "--max-tokens",
+        "--device",
+        "--threads",
+        "--resume",
+        "--prompt",
+        "--format",
+        "--mapping",
+        "--skip-invalid",
+        "--sha256",
+    ] {
         assert!(help.contains(flag), "attack --help lacks {flag}: {help}");
     }
+    assert!(!help.contains("--max-new-tokens"), "{help}");
+    let o = mscr(&[
+        "attack", "--model", "m", "--dataset", "gsm8k", "--max-new-tokens", "5", "--limit", "0",
+        "--out", "x",
+    ]);
+    assert!(
+        text(&o.stderr).contains("0 selects no questions"),
+        "{}",
+        text(&o.stderr)
+    );
     let help = text(&mscr(&["candidates", "--help"]).stdout);
     assert!(
         help.contains("--device") && help.contains("--threads"),
@@ -308,4 +328,94 @@ fn attack_prints_progress_lines_and_its_figures() {
         figures.contains(&format!("clean accuracy {:.1}%", 100.0 * s.clean_accuracy)),
         "{figures}"
     );
+}
+
+/// `mscr attack` takes the dataset and prompt options of `mscr eval`
+/// (`--mapping` in its TOML table form, `--skip-invalid`, `--prompt`), and
+/// names an attack by its config file's stem as campaigns do.
+#[test]
+fn attack_takes_evals_dataset_options_and_names_attacks_as_campaigns_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_folder(tmp.path());
+    // A layout no built-in format knows, with one malformed line.
+    let data = tmp.path().join("mine.jsonl");
+    std::fs::write(
+        &data,
+        "{\"q\": \"w1 w2 w3\", \"a\": \"3\", \"key\": \"first\"}\n{oops\n{\"q\": \"w4 w5 w6\", \"a\": \"6\", \"key\": \"second\"}\n",
+    )
+    .unwrap();
+    let mapping = tmp.path().join("fields.toml");
+    std::fs::write(&mapping, "question = \"q\"\nanswer = \"a\"\nid = \"key\"\n").unwrap();
+    let config = tmp.path().join("my-attack.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/attacks/mscr.toml"),
+        &config,
+    )
+    .unwrap();
+    let out = tmp.path().join("attack");
+    let attack = |extra: &[&str]| {
+        mscr(
+            &[
+                &[
+                    "attack",
+                    "--model",
+                    model.to_str().unwrap(),
+                    "--dataset",
+                    data.to_str().unwrap(),
+                    "--mapping",
+                    mapping.to_str().unwrap(),
+                    "--config",
+                    config.to_str().unwrap(),
+                    "--max-tokens",
+                    "4",
+                    "--out",
+                    out.to_str().unwrap(),
+                ][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    // Without --skip-invalid the bad line is named, and the flag it suggests exists.
+    let strict = attack(&[]);
+    let err = text(&strict.stderr);
+    assert_eq!(strict.status.code(), Some(2), "{err}");
+    assert!(err.contains("mine.jsonl:2"), "{err}");
+    assert!(err.contains("--skip-invalid"), "{err}");
+    let o = attack(&["--skip-invalid", "--prompt", "plain"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let summary = mscr::report::CampaignSummary::from_file(&out.join("summary.json")).unwrap();
+    assert_eq!(summary.cells.len(), 1);
+    let cell = &summary.cells[0];
+    assert_eq!(cell.attack, "my-attack", "{}", cell.cell);
+    assert_eq!(cell.item_ids, vec!["first", "second"]);
+    // --prompt means what it means in eval: a template name or file.
+    let bad = attack(&["--skip-invalid", "--prompt", "nosuch"]);
+    let err = text(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("prompt `nosuch`") && err.contains("boxed"),
+        "{err}"
+    );
+    // A prompt transform beside --prompt is refused, not silently preferred.
+    let both = mscr(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        data.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--skip-invalid",
+        "--prompt",
+        "plain",
+        "--transform",
+        "concise",
+        "--out",
+        tmp.path().join("e").to_str().unwrap(),
+    ]);
+    let err = text(&both.stderr);
+    assert_eq!(both.status.code(), Some(2), "{err}");
+    assert!(err.contains("both set the prompt"), "{err}");
 }
