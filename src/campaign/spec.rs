@@ -399,7 +399,9 @@ fn parse_datasets(values: &[toml::Value], path: &Path, base: &Path) -> Result<Ve
                     let keys = t
                         .keys()
                         .find(|k| !DATASET_KEYS.contains(&k.as_str()))
-                        .map(|k| format!("unknown key `{k}`; valid keys: {}", keys_list(DATASET_KEYS)))
+                        .map(|k| {
+                            format!("unknown key `{k}`; valid keys: {}", keys_list(DATASET_KEYS))
+                        })
                         .unwrap_or_else(|| e.to_string().trim_end().to_string());
                     Error::file(path, format!("datasets[{i}]: {keys}"))
                 })?;
@@ -816,17 +818,26 @@ config = "mscr.toml"
         .unwrap();
         assert_eq!(s.datasets[0], DatasetSpec::plain("gsm8k"));
         let m = s.datasets[1].options.mapping.as_ref().unwrap();
-        assert_eq!((m.question.clone(), m.answer.as_str()), (vec!["q".to_string()], "a"));
+        assert_eq!(
+            (m.question.clone(), m.answer.as_str()),
+            (vec!["q".to_string()], "a")
+        );
         assert!(s.datasets[1].options.skip_invalid);
         assert_eq!(s.datasets[2].options.format.as_deref(), Some("asdiv"));
         let e = parse("models=[\"m\"]\ndatasets=[{path=\"x.jsonl\", mapin=\"f.toml\"}]\n[[attacks]]\nconfig=\"a.toml\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("datasets[0]: unknown key `mapin`") && e.contains("`mapping`"), "{e}");
+        assert!(
+            e.contains("datasets[0]: unknown key `mapin`") && e.contains("`mapping`"),
+            "{e}"
+        );
         let e = parse("models=[\"m\"]\ndatasets=[{path=\"x.jsonl\", mapping={question=\"q\"}}]\n[[attacks]]\nconfig=\"a.toml\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("datasets[0].mapping") && e.contains("answer"), "{e}");
+        assert!(
+            e.contains("datasets[0].mapping") && e.contains("answer"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         100.0 * s.overall.ci_low,
         100.0 * s.overall.ci_high,
         100.0 * s.extraction_failure_rate,
-        s.mean_tokens,
+        s.mean_response_tokens,
         s.median_tokens
     );
     if let Some(st) = &s.strict {

@@ -83,16 +83,18 @@ impl FieldMapping {
 
 /// A field list written as one name (`question = "q"`) or a list
 /// (`question = ["Body", "Question"]`).
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
         One(String),
         Many(Vec<String>),
     }
-    match OneOrMany::deserialize(d).map_err(|_| {
-        serde::de::Error::custom("expected a field name or a list of field names")
-    })? {
+    match OneOrMany::deserialize(d)
+        .map_err(|_| serde::de::Error::custom("expected a field name or a list of field names"))?
+    {
         OneOrMany::One(s) => Ok(vec![s]),
         OneOrMany::Many(v) => Ok(v),
     }
@@ -697,11 +699,13 @@ mod tests {
 
     #[test]
     fn mappings_take_one_field_name_or_a_list() {
-        let m: FieldMapping = toml::from_str("question = \"question\"\nanswer = \"answer\"").unwrap();
+        let m: FieldMapping =
+            toml::from_str("question = \"question\"\nanswer = \"answer\"").unwrap();
         assert_eq!(m.question, vec!["question"]);
         assert_eq!(m.answer_format, AnswerFormat::Plain);
         let m: FieldMapping =
-            toml::from_str("question = [\"Body\", \"Question\"]\nanswer = \"A\"\nmeta = \"Grade\"").unwrap();
+            toml::from_str("question = [\"Body\", \"Question\"]\nanswer = \"A\"\nmeta = \"Grade\"")
+                .unwrap();
         assert_eq!(m.question, vec!["Body", "Question"]);
         assert_eq!(m.meta, vec!["Grade"]);
         assert!(toml::from_str::<FieldMapping>("question = 3\nanswer = \"a\"").is_err());
