@@ -951,13 +951,16 @@ search = { kind = "random" }
 
     #[test]
     fn unknown_decoding_key_is_an_error() {
-        let e = parse(&format!("{MIN}\n[decoding]\nmax_tokens = 3\n"))
+        let e = parse(&format!("{MIN}\n[decoding]\nmax_tokenz = 3\n"))
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("max_tokens") && e.contains("max_new_tokens"),
+            e.contains("max_tokenz") && e.contains("max_new_tokens"),
             "{e}"
         );
+        // `max_tokens`, the command-line options' name, reads as max_new_tokens.
+        let s = parse(&format!("{MIN}\n[decoding]\nmax_tokens = 3\n")).unwrap();
+        assert_eq!(s.decoding.max_new_tokens, 3);
     }
 
     #[test]
