@@ -37,7 +37,7 @@ pub struct EvalOptions {
 /// be reproduced and compared (as lm-evaluation-harness records its config).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvalSettings {
-    /// The model as given (`summary.model` is its resolved label).
+    /// The model as given (also `summary.model`; `summary.model_id` is its resolved label).
     pub model_spec: Option<String>,
     pub limit: Option<usize>,
     pub max_tokens: usize,
@@ -120,16 +120,33 @@ impl Accuracy {
 /// What `summary.json` holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// The model as given (`--model`), as campaigns label models.
     pub model: String,
+    /// The model's resolved label (`SPEC@WEIGHTS-HASH-FORMAT` for in-process models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
     pub dataset: String,
     pub prompt: String,
     pub style: AnswerStyle,
     #[serde(flatten)]
     pub overall: Accuracy,
+    /// `accuracy` under the name attack and campaign summaries give it.
+    #[serde(default)]
+    pub clean_accuracy: f64,
+    /// `true`: every selected item was evaluated (eval writes no summary
+    /// otherwise); read by `mscr gate` as campaigns' `complete` (absent in
+    /// summaries of an older mscr).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
+    /// Ids of the evaluated items, in order: the gate compares them.
+    #[serde(default)]
+    pub item_ids: Vec<String>,
     /// Outputs where no final answer could be found.
     pub extraction_failures: usize,
     pub extraction_failure_rate: f64,
-    pub mean_tokens: f64,
+    /// Mean response tokens (the name attack and campaign summaries use).
+    #[serde(alias = "mean_tokens")]
+    pub mean_response_tokens: f64,
     pub median_tokens: f64,
     /// Numeric datasets: accuracy under the strict match only (lm-evaluation-harness
     /// `strict-match`); `overall` is the flexible one.
@@ -228,12 +245,17 @@ pub fn summarize(model: &str, dataset: &Dataset, prompt: &str, results: &[ItemRe
     let correct = results.iter().filter(|r| r.correct).count();
     let failures = results.iter().filter(|r| r.extracted.is_none()).count();
     let tokens: Vec<usize> = results.iter().map(|r| r.tokens).collect();
+    let overall = Accuracy::new(correct, n);
     Summary {
         model: model.to_string(),
+        model_id: None,
+        clean_accuracy: overall.accuracy,
+        complete: Some(true),
+        item_ids: results.iter().map(|r| r.id.clone()).collect(),
         dataset: dataset.name.clone(),
         prompt: prompt.to_string(),
         style: dataset.style,
-        overall: Accuracy::new(correct, n),
+        overall,
         extraction_failures: failures,
         judging_errors: results.iter().filter(|r| r.judging_error.is_some()).count(),
         max_tokens_hits: results
@@ -246,7 +268,7 @@ pub fn summarize(model: &str, dataset: &Dataset, prompt: &str, results: &[ItemRe
         } else {
             failures as f64 / n as f64
         },
-        mean_tokens: if n == 0 {
+        mean_response_tokens: if n == 0 {
             0.0
         } else {
             tokens.iter().sum::<usize>() as f64 / n as f64
@@ -383,7 +405,10 @@ pub fn evaluate(
     }
     bar.finish_and_clear();
     drop(lines);
-    let mut summary = summarize(&model.id(), dataset, &opts.prompt.name, &results);
+    // Labelled as given, as campaigns label models; the resolved id beside it.
+    let label = opts.model_spec.clone().unwrap_or_else(|| model.id());
+    let mut summary = summarize(&label, dataset, &opts.prompt.name, &results);
+    summary.model_id = Some(model.id());
     summary.transform = opts.transform.clone();
     summary.settings = Some(EvalSettings {
         model_spec: opts.model_spec.clone(),
@@ -654,7 +679,7 @@ mod tests {
         assert!(s.overall.ci_low < 0.5 && s.overall.ci_high > 0.5);
         assert_eq!(s.extraction_failures, 1);
         assert!((s.extraction_failure_rate - 0.25).abs() < 1e-12);
-        assert!((s.mean_tokens - 16.0).abs() < 1e-12);
+        assert!((s.mean_response_tokens - 16.0).abs() < 1e-12);
         assert_eq!(s.median_tokens, 15.0);
         assert_eq!(s.skipped_lines, 1);
         assert_eq!(s.by_subject["Algebra"].correct, 1);

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Decoding {
+    /// `max_tokens` also reads, the name the command-line options use.
+    #[serde(alias = "max_tokens")]
     pub max_new_tokens: usize,
     pub temperature: f32,
     pub top_p: f32,

@@ -197,6 +197,88 @@ fn eval_prints_progress_lines_records_settings_and_warns_at_max_tokens() {
         "{}",
         text(&lenient.stderr)
     );
+
+    // The shared vocabulary: the model as given, `clean_accuracy` and
+    // `mean_response_tokens` as attack and campaign summaries name them.
+    assert_eq!(summary["model"], model.to_str().unwrap());
+    assert!(
+        summary["model_id"].as_str().unwrap().contains('@'),
+        "{summary}"
+    );
+    assert_eq!(summary["clean_accuracy"], summary["accuracy"]);
+    assert!(
+        summary["mean_response_tokens"].as_f64().is_some(),
+        "{summary}"
+    );
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["item_ids"].as_array().unwrap().len(), 10);
+
+    // An eval summary is gated on its clean accuracy and question set ...
+    let summary_path = out.join("summary.json");
+    let gate = |baseline: &std::path::Path, current: &std::path::Path| {
+        mscr(&[
+            "gate",
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "--current",
+            current.to_str().unwrap(),
+        ])
+    };
+    let same = gate(&summary_path, &summary_path);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stderr));
+    assert!(
+        text(&same.stdout).contains("clean accuracy"),
+        "{}",
+        text(&same.stdout)
+    );
+    assert!(!text(&same.stdout).contains("attack success rate"));
+    let write = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = summary.clone();
+        edit(&mut v);
+        let p = tmp.path().join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p
+    };
+    let better = write("better.json", &|v| {
+        v["accuracy"] = 1.0.into();
+        v["clean_accuracy"] = 1.0.into();
+    });
+    let worse = gate(&better, &summary_path);
+    if summary["accuracy"].as_f64().unwrap() < 0.95 {
+        assert_eq!(worse.status.code(), Some(1), "{}", text(&worse.stdout));
+    }
+    let fewer = write("fewer.json", &|v| {
+        v["item_ids"].as_array_mut().unwrap().pop();
+    });
+    let o = gate(&summary_path, &fewer);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("ran different questions"),
+        "{}",
+        text(&o.stderr)
+    );
+    // ... refused beside a campaign summary, naming what to pass instead ...
+    let campaign = tmp.path().join("campaign.json");
+    std::fs::write(
+        &campaign,
+        r#"{"campaign":"c","generated_by":"mscr","complete":true,"cells":[]}"#,
+    )
+    .unwrap();
+    let o = gate(&campaign, &summary_path);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("gate two `mscr eval` summaries"),
+        "{}",
+        text(&o.stderr)
+    );
+    // ... and `mscr report` on an eval folder says what it takes instead.
+    let o = mscr(&["report", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("`mscr eval` run") && err.contains("mscr gate"),
+        "{err}"
+    );
 }
 
 /// Settings that would be ignored or produce garbage are refused before any
@@ -259,11 +341,40 @@ fn bad_inputs_are_refused_once_with_the_fix() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err.contains("/nonexistent/summary.json"), "{err}");
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
-    // `--max-new-tokens` stays an alias of attack's `--max-tokens`; attack takes --device.
+    // attack takes eval's options; `--max-new-tokens` stays a hidden alias of `--max-tokens`.
     let help = text(&mscr(&["attack", "--help"]).stdout);
-    for flag in ["--max-tokens", "--max-new-tokens", "--device", "--resume"] {
+    for flag in [
+        "--max-tokens",
+        "--device",
+        "--threads",
+        "--resume",
+        "--prompt",
+        "--format",
+        "--mapping",
+        "--skip-invalid",
+        "--sha256",
+    ] {
         assert!(help.contains(flag), "attack --help lacks {flag}: {help}");
     }
+    assert!(!help.contains("--max-new-tokens"), "{help}");
+    let o = mscr(&[
+        "attack",
+        "--model",
+        "m",
+        "--dataset",
+        "gsm8k",
+        "--max-new-tokens",
+        "5",
+        "--limit",
+        "0",
+        "--out",
+        "x",
+    ]);
+    assert!(
+        text(&o.stderr).contains("0 selects no questions"),
+        "{}",
+        text(&o.stderr)
+    );
     let help = text(&mscr(&["candidates", "--help"]).stdout);
     assert!(
         help.contains("--device") && help.contains("--threads"),
@@ -307,5 +418,162 @@ fn attack_prints_progress_lines_and_its_figures() {
     assert!(
         figures.contains(&format!("clean accuracy {:.1}%", 100.0 * s.clean_accuracy)),
         "{figures}"
+    );
+}
+
+/// `mscr attack` takes the dataset and prompt options of `mscr eval`
+/// (`--mapping` in its TOML table form, `--skip-invalid`, `--prompt`), and
+/// names an attack by its config file's stem as campaigns do.
+#[test]
+fn attack_takes_evals_dataset_options_and_names_attacks_as_campaigns_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_folder(tmp.path());
+    // A layout no built-in format knows, with one malformed line.
+    let data = tmp.path().join("mine.jsonl");
+    std::fs::write(
+        &data,
+        "{\"q\": \"w1 w2 w3\", \"a\": \"3\", \"key\": \"first\"}\n{oops\n{\"q\": \"w4 w5 w6\", \"a\": \"6\", \"key\": \"second\"}\n",
+    )
+    .unwrap();
+    let mapping = tmp.path().join("fields.toml");
+    std::fs::write(&mapping, "question = \"q\"\nanswer = \"a\"\nid = \"key\"\n").unwrap();
+    let config = tmp.path().join("my-attack.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/attacks/mscr.toml"),
+        &config,
+    )
+    .unwrap();
+    let out = tmp.path().join("attack");
+    let attack = |extra: &[&str]| {
+        mscr(
+            &[
+                &[
+                    "attack",
+                    "--model",
+                    model.to_str().unwrap(),
+                    "--dataset",
+                    data.to_str().unwrap(),
+                    "--mapping",
+                    mapping.to_str().unwrap(),
+                    "--config",
+                    config.to_str().unwrap(),
+                    "--max-tokens",
+                    "4",
+                    "--out",
+                    out.to_str().unwrap(),
+                ][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    // Without --skip-invalid the bad line is named, and the flag it suggests exists.
+    let strict = attack(&[]);
+    let err = text(&strict.stderr);
+    assert_eq!(strict.status.code(), Some(2), "{err}");
+    assert!(err.contains("mine.jsonl:2"), "{err}");
+    assert!(err.contains("--skip-invalid"), "{err}");
+    let o = attack(&["--skip-invalid", "--prompt", "plain"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let summary = mscr::report::CampaignSummary::from_file(&out.join("summary.json")).unwrap();
+    assert_eq!(summary.cells.len(), 1);
+    let cell = &summary.cells[0];
+    assert_eq!(cell.attack, "my-attack", "{}", cell.cell);
+    assert_eq!(cell.item_ids, vec!["first", "second"]);
+    // --prompt means what it means in eval: a template name or file.
+    let bad = attack(&["--skip-invalid", "--prompt", "nosuch"]);
+    let err = text(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("prompt `nosuch`") && err.contains("boxed"),
+        "{err}"
+    );
+    // A prompt transform beside --prompt is refused, not silently preferred.
+    let both = mscr(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        data.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--skip-invalid",
+        "--prompt",
+        "plain",
+        "--transform",
+        "concise",
+        "--out",
+        tmp.path().join("e").to_str().unwrap(),
+    ]);
+    let err = text(&both.stderr);
+    assert_eq!(both.status.code(), Some(2), "{err}");
+    assert!(err.contains("both set the prompt"), "{err}");
+}
+
+/// `models info` takes what other commands take (aliases `models list`
+/// shows, `?weights=` build options) and shows a pruned model's heads per layer.
+#[test]
+fn models_info_takes_specs_as_generate_does_and_shows_pruned_heads() {
+    use mscr::transform::{Calibration, PruneHeadsConfig, Transform};
+    let tmp = tempfile::tempdir().unwrap();
+    // Global pruning removes different numbers of heads from different layers.
+    let (pruned, record) = (1..40)
+        .find_map(|seed| {
+            let m = tiny_model(
+                &Tiny {
+                    layers: 3,
+                    ..Default::default()
+                },
+                seed,
+            );
+            let (p, rec) = PruneHeadsConfig::new(0.3)
+                .apply(&m, &Calibration::random(96, 6, 24, 99))
+                .unwrap();
+            let heads: Vec<usize> = p.layers.iter().map(|l| l.n_heads).collect();
+            (heads.iter().min() != heads.iter().max()).then_some((p, rec))
+        })
+        .expect("no seed gave uneven layers");
+    let heads: Vec<String> = pruned
+        .layers
+        .iter()
+        .map(|l| l.n_heads.to_string())
+        .collect();
+    let dir = tmp.path().join("pruned");
+    save_transformed(
+        &pruned,
+        &[record],
+        &[("tokenizer.json".into(), tokenizer_json().into_bytes())],
+        &dir,
+    )
+    .unwrap();
+    let o = mscr(&["models", "info", dir.to_str().unwrap()]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("heads "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(!line.contains("every layer"), "{line}");
+    assert!(
+        line.contains("varies") && line.contains(&heads.join(" ")),
+        "{line}"
+    );
+
+    // Build options as `generate` takes them; encoder aliases `models list` shows.
+    let o = mscr(&["models", "info", "smollm2-135m-instruct?weights=q4"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("graph weights    q4"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(text(&o.stdout).contains("heads            9 (every layer)"));
+    let o = mscr(&["models", "info", "all-minilm-l6-v2"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("sentence embedding"),
+        "{}",
+        text(&o.stdout)
     );
 }

@@ -23,8 +23,9 @@ pub struct DatasetData {
     pub items: Vec<Item>,
 }
 
-/// Loads a dataset by name or path.
-pub fn load_dataset(name: &str, base_dir: &Path) -> Result<DatasetData> {
+/// Loads a dataset by name, path or URL, with its options.
+pub fn load_dataset(entry: &crate::data::DatasetSpec, base_dir: &Path) -> Result<DatasetData> {
+    let name = entry.spec.as_str();
     // Relative paths in a spec are relative to the spec's folder.
     let resolved = if looks_like_path(name) && !Path::new(name).is_absolute() {
         base_dir.join(name).to_string_lossy().into_owned()
@@ -37,7 +38,7 @@ pub fn load_dataset(name: &str, base_dir: &Path) -> Result<DatasetData> {
             "dataset file not found (paths in a campaign spec are relative to the spec file)",
         ));
     }
-    let ds = crate::data::load(&resolved, &crate::data::LoadOptions::default())?;
+    let ds = crate::data::load(&resolved, &entry.options)?;
     Ok(DatasetData {
         name: ds.name,
         style: ds.style,
@@ -46,7 +47,7 @@ pub fn load_dataset(name: &str, base_dir: &Path) -> Result<DatasetData> {
 }
 
 fn looks_like_path(s: &str) -> bool {
-    s.contains('/') || s.ends_with(".jsonl") || s.ends_with(".json")
+    s.contains('/') || s.ends_with(".jsonl") || s.ends_with(".json") || s.ends_with(".csv")
 }
 
 /// Checks that a model spec can be found, without loading it, so a campaign
@@ -312,10 +313,13 @@ pub fn validate(spec: &CampaignSpec) -> Result<Vec<DatasetData>> {
     }
     let mut datasets = Vec::new();
     for d in &spec.datasets {
+        let d_name = &d.spec;
         match load_dataset(d, &spec.base_dir) {
-            Ok(ds) if ds.items.is_empty() => problems.push(format!("dataset `{d}`: no questions")),
+            Ok(ds) if ds.items.is_empty() => {
+                problems.push(format!("dataset `{d_name}`: no questions"))
+            }
             Ok(ds) => datasets.push(ds),
-            Err(e) => problems.push(format!("dataset `{d}`: {e}")),
+            Err(e) => problems.push(format!("dataset `{d_name}`: {e}")),
         }
     }
     if problems.is_empty() {

@@ -4,6 +4,7 @@
 //! naming the spec file, so a typo reads "quickstart.toml: unknown field
 //! `limt`, expected one of ...".
 
+use crate::data::DatasetSpec;
 use crate::data::prompt::PromptTemplate;
 use crate::error::{Error, Result};
 use crate::lm::Decoding;
@@ -222,7 +223,7 @@ struct RawSpec {
     models: Vec<String>,
     #[serde(default)]
     transforms: Vec<toml::Value>,
-    datasets: Vec<String>,
+    datasets: Vec<toml::Value>,
     attacks: Vec<toml::Table>,
     limit: Option<usize>,
     #[serde(default)]
@@ -244,8 +245,9 @@ pub struct CampaignSpec {
     /// Model specs (aliases, paths, `openai:` URLs), as `runtime::load_model` takes them.
     pub models: Vec<String>,
     pub transforms: Vec<TransformChain>,
-    /// Dataset names or paths, as `data::load` takes them.
-    pub datasets: Vec<String>,
+    /// Dataset names, paths or URLs, as `data::load` takes them, each with
+    /// its load options (format, field mapping, skip_invalid, sha256).
+    pub datasets: Vec<DatasetSpec>,
     pub attacks: Vec<AttackSpec>,
     /// Questions per dataset (before sharding); all when `None`.
     pub limit: Option<usize>,
@@ -336,6 +338,7 @@ impl CampaignSpec {
             .validate("[decoding]")
             .map_err(|e| Error::file(path, e.to_string()))?;
         let transforms = parse_transforms(&raw.transforms, path)?;
+        let datasets = parse_datasets(&raw.datasets, path, base)?;
         let attacks = parse_attacks(&raw.attacks, path)?;
         let prompt = parse_prompt(raw.prompt.as_ref(), path, base)?;
 
@@ -348,7 +351,7 @@ impl CampaignSpec {
             name: raw.name.unwrap_or(file_stem),
             models: raw.models,
             transforms,
-            datasets: raw.datasets,
+            datasets,
             attacks,
             limit: raw.limit,
             shuffle: raw.shuffle,
@@ -366,6 +369,90 @@ impl CampaignSpec {
     pub fn baseline_attack(&self) -> Option<&AttackSpec> {
         self.attacks.iter().find(|a| a.baseline)
     }
+}
+
+/// `datasets = ["gsm8k", { path = "my.jsonl", mapping = "my-mapping.toml" }]`:
+/// a bare spec, or a table with the options `--dataset` takes beside it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataset {
+    /// A built-in name, a file (relative to the spec) or a URL.
+    path: String,
+    format: Option<String>,
+    /// A mapping file (relative to the spec) or an inline table.
+    mapping: Option<toml::Value>,
+    #[serde(default)]
+    skip_invalid: bool,
+    sha256: Option<String>,
+}
+
+/// Keys of a dataset entry table (kept in step with [`RawDataset`]).
+pub const DATASET_KEYS: &[&str] = &["path", "format", "mapping", "skip_invalid", "sha256"];
+
+fn parse_datasets(values: &[toml::Value], path: &Path, base: &Path) -> Result<Vec<DatasetSpec>> {
+    let mut out = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let entry = match v {
+            toml::Value::String(s) => DatasetSpec::plain(s),
+            toml::Value::Table(t) => {
+                let raw: RawDataset = v.clone().try_into().map_err(|e: toml::de::Error| {
+                    let keys = t
+                        .keys()
+                        .find(|k| !DATASET_KEYS.contains(&k.as_str()))
+                        .map(|k| {
+                            format!("unknown key `{k}`; valid keys: {}", keys_list(DATASET_KEYS))
+                        })
+                        .unwrap_or_else(|| e.to_string().trim_end().to_string());
+                    Error::file(path, format!("datasets[{i}]: {keys}"))
+                })?;
+                let mapping = match &raw.mapping {
+                    None => None,
+                    Some(toml::Value::String(f)) => {
+                        let file = base.join(f);
+                        Some(crate::data::FieldMapping::from_file(&file)?)
+                    }
+                    Some(m @ toml::Value::Table(_)) => {
+                        Some(m.clone().try_into().map_err(|e: toml::de::Error| {
+                            Error::file(
+                                path,
+                                format!("datasets[{i}].mapping: {}", e.to_string().trim_end()),
+                            )
+                        })?)
+                    }
+                    Some(_) => {
+                        return Err(Error::file(
+                            path,
+                            format!(
+                                "datasets[{i}].mapping: give a mapping file (`mapping = \"fields.toml\"`) \
+                                 or a table (`mapping = {{ question = \"q\", answer = \"a\" }}`)"
+                            ),
+                        ));
+                    }
+                };
+                DatasetSpec {
+                    spec: raw.path,
+                    options: crate::data::LoadOptions {
+                        skip_invalid: raw.skip_invalid,
+                        format: raw.format,
+                        mapping,
+                        sha256: raw.sha256,
+                        ..Default::default()
+                    },
+                }
+            }
+            _ => {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "datasets[{i}]: expected a dataset name or path (`\"gsm8k\"`) or a table \
+                         (`{{ path = \"my.jsonl\", mapping = \"fields.toml\" }}`)"
+                    ),
+                ));
+            }
+        };
+        out.push(entry);
+    }
+    Ok(out)
 }
 
 fn parse_transforms(values: &[toml::Value], path: &Path) -> Result<Vec<TransformChain>> {
@@ -711,6 +798,46 @@ config = "mscr.toml"
         );
         assert_eq!(s.out, PathBuf::from("attacks/runs/t"));
         assert_eq!(s.prompt, PromptTemplate::zero_shot_cot());
+        assert_eq!(s.datasets, vec![DatasetSpec::plain("asdiv")]);
+    }
+
+    #[test]
+    fn dataset_entries_take_a_format_or_a_field_mapping() {
+        let s = parse(
+            r#"
+models = ["m"]
+datasets = [
+  "gsm8k",
+  { path = "data/my.jsonl", mapping = { question = "q", answer = "a" }, skip_invalid = true },
+  { path = "data/other.jsonl", format = "asdiv" },
+]
+[[attacks]]
+config = "mscr.toml"
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.datasets[0], DatasetSpec::plain("gsm8k"));
+        let m = s.datasets[1].options.mapping.as_ref().unwrap();
+        assert_eq!(
+            (m.question.clone(), m.answer.as_str()),
+            (vec!["q".to_string()], "a")
+        );
+        assert!(s.datasets[1].options.skip_invalid);
+        assert_eq!(s.datasets[2].options.format.as_deref(), Some("asdiv"));
+        let e = parse("models=[\"m\"]\ndatasets=[{path=\"x.jsonl\", mapin=\"f.toml\"}]\n[[attacks]]\nconfig=\"a.toml\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("datasets[0]: unknown key `mapin`") && e.contains("`mapping`"),
+            "{e}"
+        );
+        let e = parse("models=[\"m\"]\ndatasets=[{path=\"x.jsonl\", mapping={question=\"q\"}}]\n[[attacks]]\nconfig=\"a.toml\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("datasets[0].mapping") && e.contains("answer"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -824,13 +951,16 @@ search = { kind = "random" }
 
     #[test]
     fn unknown_decoding_key_is_an_error() {
-        let e = parse(&format!("{MIN}\n[decoding]\nmax_tokens = 3\n"))
+        let e = parse(&format!("{MIN}\n[decoding]\nmax_tokenz = 3\n"))
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("max_tokens") && e.contains("max_new_tokens"),
+            e.contains("max_tokenz") && e.contains("max_new_tokens"),
             "{e}"
         );
+        // `max_tokens`, the command-line options' name, reads as max_new_tokens.
+        let s = parse(&format!("{MIN}\n[decoding]\nmax_tokens = 3\n")).unwrap();
+        assert_eq!(s.decoding.max_new_tokens, 3);
     }
 
     #[test]

@@ -13,9 +13,10 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Sub {
-    /// Judge JSONL lines {"gold": ..., "prediction": ...} (the answer may also be
-    /// in "output", as eval's items.jsonl has it, or "completion", as generate
-    /// writes it); writes each line back with "extracted" and "equivalent" added.
+    /// Judge JSONL lines {"gold": ..., "output": ...} (the model's text in
+    /// "output", as eval's items.jsonl and generate write it; "prediction" and
+    /// "completion" are read too); writes each line back with "extracted" and
+    /// "equivalent" added.
     Judge {
         /// Which answer style to use: gsm8k, math500, asdiv, svamp or mawps.
         #[arg(long)]

@@ -6,7 +6,6 @@ use mscr::attack::output::OutputPaths;
 use mscr::attack::record::{write_csv, write_jsonl};
 use mscr::attack::{AttackConfig, AttackRecord};
 use mscr::campaign::{AttackSource, AttackSpec, CampaignRun, CampaignSpec, TransformChain};
-use mscr::data::prompt::PromptTemplate;
 use mscr::lm::Decoding;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,12 +15,8 @@ pub struct Args {
     /// Model spec (alias, .gguf, Hugging Face folder, .onnx, openai:URL#MODEL).
     #[arg(long)]
     model: String,
-    /// Dataset name (gsm8k, math500, asdiv, ...).
-    #[arg(long)]
-    dataset: String,
-    /// Attack only the first N questions.
-    #[arg(long, value_parser = super::parse_limit)]
-    limit: Option<usize>,
+    #[command(flatten)]
+    data: super::dataset::DatasetArgs,
     /// Attack configuration (default: attacks/mscr.toml, built in).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -35,13 +30,9 @@ pub struct Args {
     /// Continue a folder that already holds results; finished questions are not repeated.
     #[arg(long)]
     resume: bool,
-    /// Largest number of new tokens per generation (`--max-new-tokens` also works).
-    #[arg(
-        long = "max-tokens",
-        visible_alias = "max-new-tokens",
-        default_value_t = 384
-    )]
-    max_new_tokens: usize,
+    /// Most new tokens per answer.
+    #[arg(long = "max-tokens", alias = "max-new-tokens", default_value_t = 384)]
+    max_tokens: usize,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -58,11 +49,18 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // The attack is a one-cell campaign (two with --baseline): the same
     // store, resume, Ctrl-C handling and summary.json as `mscr campaign run`.
+    // Named as a campaign names an `[[attacks]] config = FILE` entry: by the
+    // file's stem, so the same attack has the same name in both.
     let (config_name, source) = match &a.config {
-        Some(p) => (
-            AttackConfig::from_file(p)?.name,
-            AttackSource::File(p.clone()),
-        ),
+        Some(p) => {
+            AttackConfig::from_file(p)?;
+            (
+                p.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "attack".into()),
+                AttackSource::File(p.clone()),
+            )
+        }
         None => (
             AttackConfig::default_mscr().name,
             AttackSource::Inline(DEFAULT_MSCR_TOML.into()),
@@ -85,20 +83,26 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     } else {
         TransformChain::from_cli(&a.transforms)?
     };
+    // The same dataset and prompt options as `mscr eval`, built by the same code.
+    let dataset = a.data.spec()?;
+    let style = dataset.load()?.style;
+    let prompt = a.data.prompt(style, Some(&chain))?;
+    let decoding = Decoding {
+        max_new_tokens: a.max_tokens,
+        ..Decoding::default()
+    };
+    decoding.validate("attack")?;
     let spec = CampaignSpec {
-        name: format!("attack {} on {}", a.model, a.dataset),
+        name: format!("attack {} on {}", a.model, a.data.dataset),
         models: vec![a.model.clone()],
         transforms: vec![chain],
-        datasets: vec![a.dataset.clone()],
+        datasets: vec![dataset],
         attacks,
-        limit: a.limit,
+        limit: a.data.limit,
         shuffle: false,
         seed: 0,
-        decoding: Decoding {
-            max_new_tokens: a.max_new_tokens,
-            ..Decoding::default()
-        },
-        prompt: PromptTemplate::zero_shot_cot(),
+        decoding,
+        prompt,
         out: a.out.clone(),
         threads: a.threads,
         device: Default::default(),

@@ -30,6 +30,13 @@ enum Sub {
         /// cpu, cuda or cuda:N: where in-process models run.
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Intra-op threads for in-process models (overrides the spec's `threads`; 0 = ONNX Runtime's default).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Only the first N questions of each dataset (overrides the spec's
+        /// `limit`; a resumed run must give the same).
+        #[arg(long, value_parser = super::parse_limit)]
+        limit: Option<usize>,
     },
     /// Combine the folders of sharded runs into one folder and report it.
     Merge {
@@ -50,20 +57,33 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             shard,
             no_report,
             device,
+            threads,
+            limit,
         } => {
             let shard = shard.map(|s| s.parse()).transpose()?;
-            let r = mscr::campaign::run_to_end(&mscr::campaign::CampaignRun {
-                spec,
-                out,
-                resume,
-                shard,
-                progress: true,
-                device: Some(
-                    device
-                        .parse()
-                        .map_err(|e| anyhow::anyhow!("--device {device}: {e}"))?,
-                ),
-            })?;
+            let mut parsed = mscr::campaign::CampaignSpec::from_file(&spec)?;
+            if let Some(t) = threads {
+                // Not part of what --resume compares: results do not depend on it.
+                parsed.threads = t;
+            }
+            if limit.is_some() {
+                parsed.limit = limit;
+            }
+            let r = mscr::campaign::run_spec_to_end(
+                &parsed,
+                &mscr::campaign::CampaignRun {
+                    spec,
+                    out,
+                    resume,
+                    shard,
+                    progress: true,
+                    device: Some(
+                        device
+                            .parse()
+                            .map_err(|e| anyhow::anyhow!("--device {device}: {e}"))?,
+                    ),
+                },
+            )?;
             // A run stopped part-way (Ctrl-C, an error) is reported too: its
             // summary.json and report say it is partial and what is missing.
             let report = if no_report {

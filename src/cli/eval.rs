@@ -2,11 +2,9 @@
 
 use anyhow::Context;
 use mscr::campaign::{TransformChain, exec};
-use mscr::data::{self, prompt::PromptTemplate};
 use mscr::eval;
 use mscr::lm::Decoding;
 use mscr::runtime::LoadOptions;
-use mscr::score::AnswerStyle;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,16 +14,8 @@ pub struct Args {
     /// or openai:http://HOST:PORT/v1#MODEL.
     #[arg(long)]
     model: String,
-    /// gsm8k, math500, asdiv, svamp, mawps, a JSONL/CSV path, or a URL (with --sha256).
-    #[arg(long)]
-    dataset: String,
-    /// Evaluate only the first N items.
-    #[arg(long, value_parser = super::parse_limit)]
-    limit: Option<usize>,
-    /// Prompt template: cot, boxed, plain, gsm8k-8shot (add -chat/-plain), or a
-    /// TOML file. Default: cot for numeric datasets, boxed for MATH500.
-    #[arg(long)]
-    prompt: Option<String>,
+    #[command(flatten)]
+    data: super::dataset::DatasetArgs,
     /// Output directory for summary.json and items.jsonl.
     #[arg(long, default_value = "runs/eval")]
     out: PathBuf,
@@ -41,18 +31,6 @@ pub struct Args {
     /// Prompts per generation batch.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
-    /// Skip malformed dataset lines (counted in the summary) instead of failing.
-    #[arg(long)]
-    skip_invalid: bool,
-    /// Pinned sha256 of a URL dataset.
-    #[arg(long)]
-    sha256: Option<String>,
-    /// Built-in format of a dataset file whose name does not say it.
-    #[arg(long)]
-    format: Option<String>,
-    /// A TOML field mapping for any JSONL/CSV file (question, answer, id, ...).
-    #[arg(long)]
-    mapping: Option<PathBuf>,
     /// Evaluate under a transform, `KIND[:key=value,...]`; repeat for a chain:
     /// weight transforms (prune-heads, low-rank), then at most one prompt
     /// transform (self-doubt, cot, ...), then at most one decoding transform
@@ -63,26 +41,14 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let opts = data::LoadOptions {
-        skip_invalid: a.skip_invalid,
-        limit: a.limit,
-        format: a.format.clone(),
-        sha256: a.sha256.clone(),
-        mapping: a
-            .mapping
-            .as_deref()
-            .map(data::FieldMapping::from_file)
-            .transpose()?,
-        ..Default::default()
+    let decoding = Decoding {
+        max_new_tokens: a.max_tokens,
+        ..Decoding::default()
     };
-    let dataset = data::load(&a.dataset, &opts)?;
-    let prompt_name = a.prompt.clone().unwrap_or_else(|| {
-        match dataset.style {
-            AnswerStyle::Latex => "boxed",
-            AnswerStyle::Numeric => "cot",
-        }
-        .to_string()
-    });
+    decoding.validate("eval")?;
+    let mut dataset_spec = a.data.spec()?;
+    dataset_spec.options.limit = a.data.limit;
+    let dataset = dataset_spec.load()?;
     let device = a
         .device
         .parse()
@@ -94,32 +60,24 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let chain = (!a.transforms.is_empty())
         .then(|| TransformChain::from_cli(&a.transforms))
         .transpose()?;
+    // Checked before the (slow) model load.
+    let prompt = a.data.prompt(dataset.style, chain.as_ref())?;
     let (model, prompt, answerer) = match &chain {
-        None => (
-            mscr::runtime::load_model(&a.model, &load)?,
-            PromptTemplate::named(&prompt_name)?,
-            None,
-        ),
+        None => (mscr::runtime::load_model(&a.model, &load)?, prompt, None),
         Some(c) => (
             exec::load_transformed_on(&a.model, c, &load)?,
-            match exec::step_prompt(c)? {
-                Some(p) => p,
-                None => PromptTemplate::named(&prompt_name)?,
-            },
+            exec::step_prompt(c)?.unwrap_or(prompt),
             exec::step_answerer(c, &load)?,
         ),
     };
     let options = eval::EvalOptions {
         prompt,
-        decoding: Decoding {
-            max_new_tokens: a.max_tokens,
-            ..Decoding::default()
-        },
+        decoding,
         batch_size: a.batch_size,
         progress: true,
         answerer,
         transform: chain.map(|c| c.name),
-        limit: a.limit,
+        limit: a.data.limit,
         model_spec: Some(a.model.clone()),
     };
     let s = eval::evaluate_to_dir(model.as_ref(), &dataset, &options, &a.out)?;
@@ -133,7 +91,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         100.0 * s.overall.ci_low,
         100.0 * s.overall.ci_high,
         100.0 * s.extraction_failure_rate,
-        s.mean_tokens,
+        s.mean_response_tokens,
         s.median_tokens
     );
     if let Some(st) = &s.strict {

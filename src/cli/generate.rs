@@ -19,6 +19,7 @@ pub struct Args {
     /// System message for --chat.
     #[arg(long)]
     system: Option<String>,
+    /// Most new tokens.
     #[arg(long, default_value_t = 256)]
     max_tokens: usize,
     /// 0 = greedy.
@@ -32,7 +33,8 @@ pub struct Args {
     #[arg(long)]
     stop: Vec<String>,
     /// JSONL batch mode (`-` for stdin): lines {"prompt": "...", "chat": bool?,
-    /// "system": "..."?}; other fields pass through.
+    /// "system": "..."?}; other fields pass through, and each line gains
+    /// "output" (the model's text), "tokens", "prompt_tokens", "finish_reason".
     #[arg(long, requires = "output")]
     input: Option<PathBuf>,
     /// Where --input's results go (`-` for stdout).
@@ -130,9 +132,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             };
             for (mut v, g) in rows.into_iter().zip(gens) {
                 if let Some(o) = v.as_object_mut() {
-                    o.insert("completion".into(), g.text.into());
+                    // The names eval's items.jsonl uses: `output` (the model's
+                    // text, as `answers judge` reads it) and `tokens`.
+                    o.insert("output".into(), g.text.into());
                     o.insert("prompt_tokens".into(), g.prompt_tokens.into());
-                    o.insert("completion_tokens".into(), g.completion_tokens.into());
+                    o.insert("tokens".into(), g.completion_tokens.into());
                     o.insert(
                         "finish_reason".into(),
                         serde_json::to_value(g.finish_reason)?,

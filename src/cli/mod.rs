@@ -7,6 +7,7 @@ mod answers;
 mod attack;
 mod campaign;
 mod candidates;
+mod dataset;
 mod eval;
 mod gate;
 mod generate;

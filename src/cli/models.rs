@@ -15,7 +15,8 @@ enum Sub {
     List,
     /// Architecture, size and quantisation of a model (alias, .gguf file or HF folder).
     Info {
-        /// Alias, .gguf path or Hugging Face folder.
+        /// Alias, .gguf path, Hugging Face folder or `mscr transform` folder,
+        /// with build options as other commands take them (`MODEL?weights=q4`).
         #[arg(default_value = DEFAULT_MODEL)]
         model: String,
     },
@@ -55,14 +56,28 @@ fn list() -> anyhow::Result<ExitCode> {
 }
 
 fn info(model: &str) -> anyhow::Result<ExitCode> {
-    let resolved = spec::resolve(model)?;
+    // The spec as `generate` and the others take it: build options after `?`.
+    let parsed = mscr::runtime::load::parse_options(model)?;
+    let target = parsed.target.as_str();
+    if let Some(a) = spec::find_alias(target)
+        && a.role != spec::Role::Decoder
+    {
+        // Encoders (the attack's similarity filter and masked LM) have no decoder config.
+        println!("model            {}", a.name);
+        println!("kind             {}", a.role.name());
+        println!("description      {}", a.description);
+        println!("source           {}", a.origin());
+        println!(
+            "present          {} ({})",
+            if a.is_present() { "yes" } else { "no" },
+            a.local_path().display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let resolved = spec::resolve(target)?;
     let i = spec::describe(&resolved)?;
     let c = &i.config;
-    let heads = if i.heads_per_layer.iter().all(|&h| h == c.n_heads) {
-        format!("{} (every layer)", c.n_heads)
-    } else {
-        format!("{:?}", i.heads_per_layer)
-    };
+    let heads = spec::heads_text(&i.heads_per_layer);
     let types: Vec<String> = i.types.iter().map(|(t, n)| format!("{t} ×{n}")).collect();
     println!("model            {}", i.source);
     println!(
@@ -96,5 +111,11 @@ fn info(model: &str) -> anyhow::Result<ExitCode> {
         if c.tie_embeddings { "yes" } else { "no" }
     );
     println!("tensor types     {}", types.join(", "));
+    if target != model.trim() {
+        println!(
+            "graph weights    {} (as built for `{model}`)",
+            parsed.build.format.name()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -32,10 +32,12 @@ pub enum AnswerFormat {
 /// Which fields of a record make an [`Item`]. A field name may list
 /// alternatives separated by `|` (`"Body|body"`): the first present is used.
 ///
-/// As TOML (`mscr eval --mapping FILE`):
+/// As TOML (`--mapping FILE` of `mscr eval` and `mscr attack`, or a campaign
+/// dataset entry's `mapping`):
 ///
 /// ```toml
-/// question = ["Body", "Question"]   # joined with a space
+/// question = "question"             # one field, or a list joined with a space:
+/// # question = ["Body", "Question"]
 /// answer = "Answer"
 /// answer_format = "leading_number"  # plain | after_hashes | leading_number | boxed
 /// id = "ID"                         # optional; default <dataset>-<index>
@@ -45,7 +47,8 @@ pub enum AnswerFormat {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldMapping {
-    /// Fields joined with a space to make the question.
+    /// Fields joined with a space to make the question (one name or a list).
+    #[serde(deserialize_with = "one_or_many")]
     pub question: Vec<String>,
     pub answer: String,
     #[serde(default)]
@@ -55,7 +58,7 @@ pub struct FieldMapping {
     #[serde(default)]
     pub id: Option<String>,
     /// Fields copied into `Item::meta` (under their first alternative's name).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub meta: Vec<String>,
     #[serde(default = "numeric")]
     pub style: AnswerStyle,
@@ -65,7 +68,35 @@ impl FieldMapping {
     /// Reads a mapping from a TOML file.
     pub fn from_file(path: &Path) -> Result<FieldMapping> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::file(path, format!("invalid field mapping: {e}")))
+        toml::from_str(&text).map_err(|e| {
+            Error::file(
+                path,
+                format!(
+                    "invalid field mapping: {} (e.g. `question = \"question\"` and `answer = \"answer\"`; \
+                     see `mscr eval --help`)",
+                    e.to_string().trim_end()
+                ),
+            )
+        })
+    }
+}
+
+/// A field list written as one name (`question = "q"`) or a list
+/// (`question = ["Body", "Question"]`).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    match OneOrMany::deserialize(d)
+        .map_err(|_| serde::de::Error::custom("expected a field name or a list of field names"))?
+    {
+        OneOrMany::One(s) => Ok(vec![s]),
+        OneOrMany::Many(v) => Ok(v),
     }
 }
 
@@ -98,6 +129,62 @@ pub struct LoadOptions {
     pub sha256: Option<String>,
     /// JSONL or CSV; guessed from the file extension when absent.
     pub file_kind: Option<FileKind>,
+}
+
+/// A dataset with its load options: what a dataset option names (`--dataset`
+/// with `--format`, `--mapping`, `--skip-invalid`, `--sha256`), and one entry
+/// of a campaign's `datasets`. Written as the bare spec string when it has no
+/// options, so the campaigns written before options existed keep their form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetSpec {
+    /// A built-in name, a file path or a URL.
+    pub spec: String,
+    pub options: LoadOptions,
+}
+
+impl DatasetSpec {
+    /// A spec without options.
+    pub fn plain(spec: &str) -> DatasetSpec {
+        DatasetSpec {
+            spec: spec.to_string(),
+            options: LoadOptions::default(),
+        }
+    }
+
+    /// Loads it (see [`load`]).
+    pub fn load(&self) -> Result<Dataset> {
+        load(&self.spec, &self.options)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum DatasetSpecForm {
+    Plain(String),
+    Full { spec: String, options: LoadOptions },
+}
+
+impl Serialize for DatasetSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if self.options == LoadOptions::default() {
+            DatasetSpecForm::Plain(self.spec.clone()).serialize(s)
+        } else {
+            DatasetSpecForm::Full {
+                spec: self.spec.clone(),
+                options: self.options.clone(),
+            }
+            .serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DatasetSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(match DatasetSpecForm::deserialize(d)? {
+            DatasetSpecForm::Plain(spec) => DatasetSpec::plain(&spec),
+            DatasetSpecForm::Full { spec, options } => DatasetSpec { spec, options },
+        })
+    }
 }
 
 /// A loaded benchmark.
@@ -252,7 +339,8 @@ pub fn load(name_or_path: &str, opts: &LoadOptions) -> Result<Dataset> {
         (None, None) => {
             return Err(Error::file(
                 &path,
-                "cannot tell the dataset format from the name; pass a format (gsm8k, math500, asdiv, svamp, mawps) or a field mapping",
+                "cannot tell the dataset format from the name; pass --format NAME (gsm8k, math500, asdiv, svamp, mawps) \
+                 or --mapping FILE.toml (in a campaign spec: a dataset entry's `format` or `mapping`)",
             ));
         }
     };
@@ -526,7 +614,10 @@ fn read_items(
             Err(message) => Err(Error::Line {
                 path: path.to_path_buf(),
                 line,
-                message: format!("{message} (use --skip-invalid to skip such lines)"),
+                message: format!(
+                    "{message} (pass --skip-invalid, or `skip_invalid = true` in a campaign's \
+                     dataset entry, to skip such lines)"
+                ),
             }),
         }
     };
@@ -604,6 +695,38 @@ mod tests {
             gold_from("so \\boxed{\\frac{1}{2}}.", AnswerFormat::Boxed).unwrap(),
             "\\frac{1}{2}"
         );
+    }
+
+    #[test]
+    fn mappings_take_one_field_name_or_a_list() {
+        let m: FieldMapping =
+            toml::from_str("question = \"question\"\nanswer = \"answer\"").unwrap();
+        assert_eq!(m.question, vec!["question"]);
+        assert_eq!(m.answer_format, AnswerFormat::Plain);
+        let m: FieldMapping =
+            toml::from_str("question = [\"Body\", \"Question\"]\nanswer = \"A\"\nmeta = \"Grade\"")
+                .unwrap();
+        assert_eq!(m.question, vec!["Body", "Question"]);
+        assert_eq!(m.meta, vec!["Grade"]);
+        assert!(toml::from_str::<FieldMapping>("question = 3\nanswer = \"a\"").is_err());
+    }
+
+    #[test]
+    fn dataset_specs_without_options_serialise_as_the_bare_string() {
+        let plain = DatasetSpec::plain("gsm8k");
+        assert_eq!(serde_json::to_string(&plain).unwrap(), "\"gsm8k\"");
+        let full = DatasetSpec {
+            spec: "x.jsonl".into(),
+            options: LoadOptions {
+                skip_invalid: true,
+                ..Default::default()
+            },
+        };
+        let back: DatasetSpec =
+            serde_json::from_str(&serde_json::to_string(&full).unwrap()).unwrap();
+        assert_eq!(back, full);
+        let back: DatasetSpec = serde_json::from_str("\"gsm8k\"").unwrap();
+        assert_eq!(back, plain);
     }
 
     #[test]

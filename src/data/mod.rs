@@ -4,7 +4,9 @@ pub mod dataset;
 pub mod fetch;
 pub mod prompt;
 
-pub use dataset::{AnswerFormat, Dataset, FieldMapping, FileKind, LoadOptions, load, questions};
+pub use dataset::{
+    AnswerFormat, Dataset, DatasetSpec, FieldMapping, FileKind, LoadOptions, load, questions,
+};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

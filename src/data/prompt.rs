@@ -86,6 +86,22 @@ impl PromptTemplate {
         Ok(t)
     }
 
+    /// The template `--prompt NAME` selects, or without it the default for
+    /// the dataset's answer style: `cot` for numeric answers, `boxed` for
+    /// LaTeX ones (MATH500). `mscr eval` and `mscr attack` both choose so.
+    pub fn named_or_default(
+        name: Option<&str>,
+        style: crate::score::AnswerStyle,
+    ) -> Result<PromptTemplate> {
+        match name {
+            Some(n) => Self::named(n),
+            None => Self::named(match style {
+                crate::score::AnswerStyle::Latex => "boxed",
+                crate::score::AnswerStyle::Numeric => "cot",
+            }),
+        }
+    }
+
     /// Loads a template from a TOML file (`name`, `user`, optional `system`, `chat`).
     pub fn from_file(path: &Path) -> Result<PromptTemplate> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

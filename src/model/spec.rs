@@ -356,11 +356,14 @@ pub fn describe(resolved: &ResolvedModel) -> Result<ModelInfo> {
         ResolvedModel::HfFolder { dir } => {
             let config = hf::read_config(dir)?;
             let (params, types, bytes) = safetensors_stats(dir)?;
+            let heads_per_layer = transformed_heads(dir)
+                .filter(|h| h.len() == config.n_layers)
+                .unwrap_or_else(|| vec![config.n_heads; config.n_layers]);
             Ok(ModelInfo {
                 source: dir.display().to_string(),
                 format: "Hugging Face safetensors".into(),
                 params,
-                heads_per_layer: vec![config.n_heads; config.n_layers],
+                heads_per_layer,
                 types,
                 file_bytes: bytes,
                 config,
@@ -370,6 +373,38 @@ pub fn describe(resolved: &ResolvedModel) -> Result<ModelInfo> {
             "models info reads GGUF files and Hugging Face folders, not {} specs",
             other.kind()
         ))),
+    }
+}
+
+/// The query heads of each layer of a folder written by `mscr transform`
+/// (its config.json's `mscr.layers`, which head pruning makes differ), or
+/// None for any other folder.
+fn transformed_heads(dir: &Path) -> Option<Vec<usize>> {
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("mscr")?
+        .get("layers")?
+        .as_array()?
+        .iter()
+        .map(|l| l.get("num_attention_heads")?.as_u64().map(|n| n as usize))
+        .collect()
+}
+
+/// `heads` as `mscr models info` prints it: `9 (every layer)`, or for a
+/// pruned model the range and each layer's count.
+pub fn heads_text(heads_per_layer: &[usize]) -> String {
+    let (min, max) = (
+        heads_per_layer.iter().copied().min().unwrap_or(0),
+        heads_per_layer.iter().copied().max().unwrap_or(0),
+    );
+    if min == max {
+        format!("{max} (every layer)")
+    } else {
+        let list: Vec<String> = heads_per_layer.iter().map(|h| h.to_string()).collect();
+        format!(
+            "{min}–{max} per layer (varies; layer 0 first: {})",
+            list.join(" ")
+        )
     }
 }
 

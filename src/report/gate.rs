@@ -173,8 +173,8 @@ fn unfinished(which: &str, s: &CampaignSummary) -> Option<String> {
         Some(true) => None,
         None => Some(format!(
             "the {which} summary does not say whether its run finished (written by an older \
-             mscr); run the same campaign again with --resume (finished questions are not \
-             repeated) and gate the summary.json it writes"
+             mscr); run it again with this mscr (a campaign or attack with --resume: finished \
+             questions are not repeated) and gate the summary.json it writes"
         )),
         Some(false) => {
             let (done, planned) = s.progress();
@@ -204,6 +204,22 @@ pub fn check_comparable(baseline: &CampaignSummary, current: &CampaignSummary) -
         if let Some(why) = unfinished(which, s) {
             return Err(Error::Other(why));
         }
+    }
+    let evals = |s: &CampaignSummary| s.cells.iter().any(|c| c.clean_only);
+    if evals(baseline) != evals(current) {
+        let kind = |s: &CampaignSummary| {
+            if evals(s) {
+                "an `mscr eval` summary (clean accuracy only)"
+            } else {
+                "an attack or campaign summary"
+            }
+        };
+        return Err(Error::Other(format!(
+            "the baseline is {} and the current run {}: gate two `mscr eval` summaries against \
+             each other, or two attack/campaign summaries",
+            kind(baseline),
+            kind(current)
+        )));
     }
     let parts: [(&str, Part); 4] = [
         ("models", |c| &c.model),
@@ -291,6 +307,18 @@ pub fn compare(
         let (bs, cs) = (&b.summary, &c.summary);
         // A tiny epsilon so equal figures written through JSON never fail.
         const EPS: f64 = 1e-9;
+        if b.clean_only || c.clean_only {
+            // An `mscr eval` cell: nothing was attacked, clean accuracy is all there is.
+            checks.push(Check {
+                cell: b.cell.clone(),
+                metric: "clean accuracy".into(),
+                baseline: Some(bs.clean_accuracy),
+                current: Some(cs.clean_accuracy),
+                bound: format!("≥ {:+.1} pts", -100.0 * bounds.max_clean_drop),
+                passed: bs.clean_accuracy - cs.clean_accuracy <= bounds.max_clean_drop + EPS,
+            });
+            continue;
+        }
         checks.push(Check {
             cell: b.cell.clone(),
             metric: "attack success rate".into(),
@@ -372,6 +400,7 @@ mod tests {
                     dataset: "d".into(),
                     attack: "mscr".into(),
                     baseline: false,
+                    clean_only: false,
                     summary: Summary {
                         clean_accuracy: *clean,
                         attacked_accuracy: *attacked,

@@ -25,6 +25,10 @@ pub struct CellSummary {
     pub attack: String,
     /// True for the random-replacement baseline's own cells.
     pub baseline: bool,
+    /// True for a cell read from an `mscr eval` summary: clean accuracy only,
+    /// nothing attacked (`attack` is [`CLEAN_ONLY_ATTACK`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clean_only: bool,
     pub summary: Summary,
     /// The random baseline on the same model, transform and dataset, when the campaign ran one.
     pub random_baseline: Option<Summary>,
@@ -75,17 +79,77 @@ impl CampaignSummary {
         (done, done + missing)
     }
 
-    /// Reads a `summary.json`; every problem names the file.
+    /// Reads a `summary.json` of `mscr campaign run`, `mscr attack` or
+    /// `mscr eval` (read as one clean-only cell, see [`Self::from_eval`]);
+    /// every problem names the file.
     pub fn from_file(path: &Path) -> Result<CampaignSummary> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| {
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::file(path, format!("not valid JSON: {e}")))?;
+        let wrong = |e: serde_json::Error| {
             Error::file(
                 path,
-                format!("not a campaign summary.json ({e}); pass the summary.json that `mscr report` writes"),
+                format!(
+                    "not a summary.json of mscr ({e}); pass the summary.json that `mscr campaign run`, \
+                     `mscr attack` or `mscr eval` writes"
+                ),
             )
-        })
+        };
+        if value.get("cells").is_none() && value.get("extraction_failures").is_some() {
+            let eval: crate::eval::Summary = serde_json::from_value(value).map_err(wrong)?;
+            return Ok(Self::from_eval(&eval));
+        }
+        serde_json::from_value(value).map_err(wrong)
+    }
+
+    /// An `mscr eval` summary as a campaign summary: one cell, `model |
+    /// transform | dataset | none`, holding the clean accuracy and response
+    /// tokens; nothing was attacked, so the gate checks clean accuracy only.
+    pub fn from_eval(e: &crate::eval::Summary) -> CampaignSummary {
+        let key = CellKey {
+            model: e.model.clone(),
+            transform: e.transform.clone().unwrap_or_else(|| "identity".into()),
+            dataset: e.dataset.clone(),
+            attack: CLEAN_ONLY_ATTACK.into(),
+        };
+        let mut item_ids = e.item_ids.clone();
+        item_ids.sort();
+        CampaignSummary {
+            campaign: format!("eval {} on {}", e.model, e.dataset),
+            generated_by: e
+                .settings
+                .as_ref()
+                .map(|s| s.version.clone())
+                .unwrap_or_else(|| "mscr eval".into()),
+            complete: e.complete,
+            cells: vec![CellSummary {
+                cell: key.id(),
+                model: key.model,
+                transform: key.transform,
+                dataset: key.dataset,
+                attack: key.attack,
+                baseline: false,
+                clean_only: true,
+                summary: Summary {
+                    questions: e.overall.n,
+                    clean_accuracy: e.overall.accuracy,
+                    mean_response_tokens: e.mean_response_tokens,
+                    tokens_per_question: e.tokens_per_question.unwrap_or(e.mean_response_tokens),
+                    ..Summary::default()
+                },
+                random_baseline: None,
+                mean_clean_tokens: e.mean_response_tokens,
+                mean_attacked_tokens: 0.0,
+                profile: None,
+                item_ids,
+                missing_item_ids: vec![],
+            }],
+        }
     }
 }
+
+/// The attack name of a cell read from an `mscr eval` summary (nothing attacked).
+pub const CLEAN_ONLY_ATTACK: &str = "none";
 
 /// A cell with its records, as the report draws it.
 pub struct CellResults {
@@ -174,6 +238,7 @@ pub fn summarise_planned(
             dataset: key.dataset.clone(),
             attack: key.attack.clone(),
             baseline,
+            clean_only: false,
             summary,
             random_baseline,
             mean_clean_tokens: mean(records.iter().map(|r| r.clean_tokens as f64)),
@@ -213,6 +278,18 @@ pub struct ReportFiles {
 
 /// Writes every report file for the campaign in `dir` (its `campaign.sqlite`).
 pub fn write_report(dir: &Path) -> Result<ReportFiles> {
+    if !dir.join(crate::campaign::store::DB_FILE).is_file()
+        && dir.join("items.jsonl").is_file()
+        && dir.join("summary.json").is_file()
+    {
+        return Err(Error::file(
+            dir,
+            "holds an `mscr eval` run (summary.json, items.jsonl), not a campaign: its figures are \
+             in summary.json, which `mscr gate` takes as it is (clean accuracy); `mscr report` writes \
+             the report of an `mscr campaign run` or `mscr attack` folder — run \
+             `mscr attack --model MODEL --dataset DATASET --out DIR` to attack the model and report it",
+        ));
+    }
     let store = Store::open_existing(dir)?;
     let name = store.meta("name")?.unwrap_or_else(|| {
         dir.file_name()

@@ -340,6 +340,7 @@ mod tests {
             dataset: "d".into(),
             attack: if baseline { "random" } else { "mscr" }.into(),
             baseline,
+            clean_only: false,
             summary: Summary {
                 clean_accuracy: 0.5,
                 attacked_accuracy: 0.25,

@@ -1,4 +1,4 @@
-//! Batch judging of JSONL `{"gold": ..., "prediction": ...}` lines: the
+//! Batch judging of JSONL `{"gold": ..., "output": ...}` lines: the
 //! checker's public interface (`mscr answers judge`) and how its quality is
 //! measured against other graders.
 
@@ -18,9 +18,10 @@ pub struct JudgeStats {
     pub skipped: usize,
 }
 
-/// The fields a line's model answer may sit in, in order: `prediction`, eval's
-/// `items.jsonl` `output`, generate's `completion`.
-pub const PREDICTION_FIELDS: &[&str] = &["prediction", "output", "completion"];
+/// The fields a line's model answer may sit in, in order: `output` (the name
+/// eval's `items.jsonl` and generate's output use), then the older
+/// `prediction` and `completion`.
+pub const PREDICTION_FIELDS: &[&str] = &["output", "prediction", "completion"];
 
 fn text_of(v: &Value) -> Option<String> {
     match v {
@@ -72,7 +73,7 @@ pub fn judge_jsonl_opts(
                 Ok(_) => {
                     return Err(bad(
                         k + 1,
-                        "expected a JSON object with \"gold\" and \"prediction\"".into(),
+                        "expected a JSON object with \"gold\" and \"output\"".into(),
                     ));
                 }
                 Err(e) => return Err(bad(k + 1, format!("invalid JSON: {e}"))),
@@ -89,8 +90,8 @@ pub fn judge_jsonl_opts(
                 .ok_or_else(|| {
                     bad(
                         k + 1,
-                        "missing or non-text \"prediction\" (need a string or number; eval's \
-                         \"output\" and generate's \"completion\" also work)"
+                        "missing or non-text \"output\" (the model's text: a string or number; \
+                         \"prediction\" and \"completion\" also work)"
                             .into(),
                     )
                 })?;
@@ -165,7 +166,7 @@ mod tests {
             ),
             (
                 "{\"gold\":\"1\"}\n",
-                "in.jsonl:1: missing or non-text \"prediction\"",
+                "in.jsonl:1: missing or non-text \"output\"",
             ),
             ("[1,2]\n", "in.jsonl:1: expected a JSON object"),
         ] {
