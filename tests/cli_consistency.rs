@@ -577,3 +577,45 @@ fn models_info_takes_specs_as_generate_does_and_shows_pruned_heads() {
         text(&o.stdout)
     );
 }
+
+/// eval and generate refuse to write over an earlier run's results unless
+/// --force, like transform and campaigns (checked before any model loads).
+#[test]
+fn eval_and_generate_do_not_overwrite_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("summary.json"), "{}").unwrap();
+    let data = questions(tmp.path(), 2);
+    let e = mscr(&[
+        "eval",
+        "--model",
+        "smollm2-135m-instruct",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = text(&e.stderr);
+    assert_eq!(e.status.code(), Some(2), "{err}");
+    assert!(err.contains("summary.json") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(out.join("summary.json")).unwrap(), "{}");
+
+    let input = tmp.path().join("in.jsonl");
+    std::fs::write(&input, "{\"prompt\": \"2+2=\"}\n").unwrap();
+    let output = tmp.path().join("out.jsonl");
+    std::fs::write(&output, "kept\n").unwrap();
+    let g = mscr(&[
+        "generate",
+        "--model",
+        "smollm2-135m-instruct",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    let err = text(&g.stderr);
+    assert_eq!(g.status.code(), Some(2), "{err}");
+    assert!(err.contains("out.jsonl") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "kept\n");
+}

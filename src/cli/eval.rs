@@ -19,6 +19,9 @@ pub struct Args {
     /// Output directory for summary.json and items.jsonl.
     #[arg(long, default_value = "runs/eval")]
     out: PathBuf,
+    /// Replace an earlier run's summary.json/items.jsonl in --out (refused otherwise).
+    #[arg(long)]
+    force: bool,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -46,6 +49,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         ..Decoding::default()
     };
     decoding.validate("eval")?;
+    super::refuse_overwrite(
+        &[a.out.join("summary.json"), a.out.join("items.jsonl")],
+        a.force,
+    )?;
     let mut dataset_spec = a.data.spec()?;
     dataset_spec.options.limit = a.data.limit;
     let dataset = dataset_spec.load()?;

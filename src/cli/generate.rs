@@ -40,6 +40,9 @@ pub struct Args {
     /// Where --input's results go (`-` for stdout).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Replace an existing --output file (refused otherwise).
+    #[arg(long)]
+    force: bool,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -70,6 +73,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "--output writes the results of --input FILE; with --prompt the completion goes to stdout"
         );
     }
+    if let Some(output) = a.output.as_ref().filter(|o| o.as_os_str() != "-") {
+        super::refuse_overwrite(std::slice::from_ref(output), a.force)?;
+    }
     let model = mscr::runtime::load_model(&a.model, &options)?;
     let make = |text: &str, chat: bool, system: Option<&str>| {
         if chat {
@@ -89,6 +95,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 .output
                 .as_ref()
                 .context("--output is required with --input")?;
+
             let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
                 Box::new(std::io::BufReader::new(std::io::stdin()))
             } else {

@@ -84,6 +84,19 @@ pub fn main() -> ExitCode {
 /// The error and its causes on one line, each cause once: a message that
 /// already quotes its cause (`I/O error on F: No such file ... (os error 2)`)
 /// is not followed by the same words again.
+/// Refuses to write over `files` (results of an earlier run) unless `force`:
+/// the same rule as `transform --out` and campaigns' `--out`.
+pub(crate) fn refuse_overwrite(files: &[std::path::PathBuf], force: bool) -> anyhow::Result<()> {
+    match files.iter().find(|f| f.exists()) {
+        Some(f) if !force => anyhow::bail!(
+            "{} already exists (results of an earlier run?); choose another output, or pass \
+             --force to replace it",
+            f.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
 fn error_text(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
