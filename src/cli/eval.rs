@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long)]
     mapping: Option<PathBuf>,
     /// Evaluate under a transform, `KIND[:key=value,...]`; repeat for a chain:
-    /// weight transforms (prune-heads, low-rank), then at most one prompt
+    /// weight transforms (prune-heads, low-rank, lora), then at most one prompt
     /// transform (self-doubt, cot, ...), then at most one decoding transform
     /// (self-consistency, best-of-n, pass@k, sample). E.g.
     /// `--transform self-consistency:n=5,temperature=0.7`.
