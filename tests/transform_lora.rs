@@ -39,6 +39,21 @@ fn max_diff(a: &[Vec<f32>], b: &[f32]) -> f32 {
     max_abs_diff(&flat, b)
 }
 
+/// `m` written to an F32 GGUF file by mscr's writer and imported back.
+fn via_gguf(m: &Model) -> Model {
+    use mscr::model::gguf::GgufFile;
+    use mscr::model::gguf_write::{GgufWriter, add_model};
+    use mscr::model::quant::GgmlType;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.gguf");
+    let mut w = GgufWriter::new();
+    add_model(&mut w, m, GgmlType::F32, GgmlType::F32).unwrap();
+    w.write(&path).unwrap();
+    let back = GgufFile::open(&path).unwrap().to_model().unwrap();
+    assert_eq!(back.config.hidden, m.config.hidden);
+    back
+}
+
 #[test]
 fn logits_equal_pefts_on_every_fixture_case() {
     let root = fixtures();
@@ -53,9 +68,14 @@ fn logits_equal_pefts_on_every_fixture_case() {
         let name = case["name"].as_str().unwrap();
         let base =
             mscr::model::hf::load_model(&root.join(case["model"].as_str().unwrap())).unwrap();
-        let adapted = with_adapter(&base, &root.join(case["adapter"].as_str().unwrap())).unwrap();
+        let adapter = root.join(case["adapter"].as_str().unwrap());
+        let adapted = with_adapter(&base, &adapter).unwrap();
+        // The same weights through a GGUF file (llama.cpp's permuted Q/K rows,
+        // un-permuted at import): the adapter fits a GGUF-loaded model too.
+        let adapted_gguf = with_adapter(&via_gguf(&base), &adapter).unwrap();
         let mut case_max = 0f32;
         let mut moved = 0f32;
+        let mut gguf_max = 0f32;
         for (i, seq) in case["tokens"].as_array().unwrap().iter().enumerate() {
             let tokens: Vec<u32> = seq
                 .as_array()
@@ -71,19 +91,26 @@ fn logits_equal_pefts_on_every_fixture_case() {
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
             case_max = case_max.max(max_diff(&graph_logits(&adapted, &tokens), &want));
+            gguf_max = gguf_max.max(max_diff(&graph_logits(&adapted_gguf, &tokens), &want));
             // The adapter matters: the base model is far from PEFT's logits.
             moved = moved.max(max_diff(&graph_logits(&base, &tokens), &want));
         }
-        println!("peft parity {name}: max |Δ| {case_max:.2e} (base model off by {moved:.2})");
+        println!(
+            "peft parity {name}: max |Δ| {case_max:.2e}, from GGUF {gguf_max:.2e} (base model off by {moved:.2})"
+        );
         assert!(
             case_max < 1e-3,
             "{name}: mscr's logits differ from PEFT's by {case_max}"
         );
         assert!(
+            gguf_max < 1e-3,
+            "{name}: from a GGUF file, mscr's logits differ from PEFT's by {gguf_max}"
+        );
+        assert!(
             moved > 1000.0 * case_max.max(1e-4),
             "{name}: the adapter barely changes the logits ({moved}); the case tests nothing"
         );
-        worst = worst.max(case_max);
+        worst = worst.max(case_max).max(gguf_max);
     }
     println!("peft parity: max |Δ| over all cases {worst:.2e}");
 }
