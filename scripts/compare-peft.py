@@ -182,6 +182,9 @@ def main():
             cfg = json.load(f)
         # The folder names the base by a path on this machine: keep it portable.
         cfg["base_model_name_or_path"] = f"tests/fixtures/peft/{arch}"
+        # PEFT writes a set in hash order: sort it so reruns give the same bytes.
+        if isinstance(cfg.get("target_modules"), list):
+            cfg["target_modules"] = sorted(cfg["target_modules"])
         if edit:
             cfg.update(edit)
         with open(cfg_path, "w") as f:
