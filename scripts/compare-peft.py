@@ -24,6 +24,8 @@ token sequences. Cases:
   torch.nn.Linear; so must mscr).
 
 Writes tests/fixtures/peft/{llama,qwen2}/ (config.json, model.safetensors),
+tests/fixtures/peft/targeting.json (PEFT's own module-matching decisions for a set
+of configs on a 12-layer name list, and the configs PEFT refuses),
 tests/fixtures/peft/<case>/ (adapter_config.json, adapter_model.safetensors),
 tests/fixtures/peft/cases.json (model, adapter, token sequences) and
 tests/fixtures/peft/expected.safetensors (`<case>.<i>`: [len, vocab] logits).
@@ -158,6 +160,59 @@ def randomize(peft_model, gen):
                 p.mul_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
 
 
+# Module matching alone, on a 12-layer name list (so layer 1 and layer 11
+# differ): PEFT's own check_target_module_exists and get_pattern_key decide.
+TARGETING = [
+    dict(target_modules=["q_proj", "v_proj"]),
+    dict(target_modules=["self_attn.q_proj", "model.layers.3.mlp.up_proj", "proj"]),
+    dict(target_modules=r".*\.1\d?\.(self_attn\.k_proj|mlp\..*)"),
+    dict(target_modules=r"model\.layers\.[0-5]\.mlp\.(gate|up)_proj", layers_to_transform=[0]),
+    dict(target_modules=r"model\.layers\.[0-5]\.mlp\.(gate|up)_proj"),
+    dict(target_modules=["q_proj"], layers_pattern="layers"),
+    dict(target_modules=["q_proj", "down_proj"], layers_to_transform=[1, 10]),
+    dict(target_modules=["o_proj"], layers_to_transform=11),
+    dict(target_modules=["up_proj", "k_proj"], layers_to_transform=[2], layers_pattern="layers"),
+    dict(target_modules=["up_proj"], layers_to_transform=[2], layers_pattern=["blocks", "h"]),
+    dict(target_modules=["q_proj", "k_proj", "gate_proj"], exclude_modules=["model.layers.1.self_attn.k_proj", "gate_proj"]),
+    dict(target_modules=["q_proj", "v_proj", "down_proj"], exclude_modules=r".*layers\.1[01]?\..*"),
+    dict(
+        target_modules=["q_proj", "v_proj", "up_proj", "down_proj"],
+        rank_pattern={"model.layers.1.self_attn.q_proj": 5, "q_proj": 7, "1.mlp.up_proj": 3, "layers\\.1\\d\\..*": 2},
+        alpha_pattern={"v_proj": 3.5, "^model.layers.0.mlp.down_proj": 11, "mlp.down_proj": 12},
+    ),
+]
+
+
+def write_targeting():
+    from peft.tuners.tuners_utils import check_target_module_exists
+    from peft.utils.other import get_pattern_key
+
+    names = [
+        f"model.layers.{i}.{blk}.{p}"
+        for i in range(12)
+        for blk, p in [("self_attn", "q_proj"), ("self_attn", "k_proj"), ("self_attn", "v_proj"),
+                       ("self_attn", "o_proj"), ("mlp", "gate_proj"), ("mlp", "up_proj"), ("mlp", "down_proj")]
+    ]
+    out = []
+    for kw in TARGETING:
+        try:
+            cfg = LoraConfig(r=4, lora_alpha=8, **kw)
+        except ValueError as e:
+            # PEFT refuses the config itself: so must mscr.
+            out.append({"config": json.dumps(dict(r=4, lora_alpha=8, **kw)), "refused": str(e)})
+            continue
+        # The config as text: pattern dicts are searched in file order.
+        row = {"config": json.dumps(dict(r=4, lora_alpha=8, **kw)), "targeted": [], "r": [], "alpha": []}
+        for n in names:
+            found = check_target_module_exists(cfg, n)
+            row["targeted"].append(bool(found) and type(found).__name__ != "_ExcludedModule")
+            row["r"].append(cfg.rank_pattern.get(get_pattern_key(cfg.rank_pattern.keys(), n), cfg.r))
+            row["alpha"].append(cfg.alpha_pattern.get(get_pattern_key(cfg.alpha_pattern.keys(), n), cfg.lora_alpha))
+        out.append(row)
+    with open(os.path.join(OUT, "targeting.json"), "w") as f:
+        json.dump({"names": names, "cases": out}, f, separators=(",", ":"))
+
+
 def main():
     gen = torch.Generator().manual_seed(20261207)
     if os.path.isdir(OUT):
@@ -203,6 +258,7 @@ def main():
         cases.append({"name": name, "model": arch, "adapter": name, "tokens": seqs})
         print(f"{name}: adapter moves PEFT's logits by up to {max(deltas):.3f}")
     save_file(expected, os.path.join(OUT, "expected.safetensors"))
+    write_targeting()
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(
             {

@@ -410,3 +410,58 @@ fn cli_form_parses() {
     .unwrap();
     assert_eq!(list, vec![s]);
 }
+
+/// Module matching alone against PEFT's own `check_target_module_exists` and
+/// `get_pattern_key` (recorded by the script for a 12-layer decoder, so layer
+/// 1 and layer 11 differ): every target / exclude / layer / pattern decision,
+/// and the configs PEFT itself refuses.
+#[test]
+fn module_matching_equals_pefts() {
+    let t: Json =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("targeting.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = t["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let cases = t["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    let mut refusals = 0;
+    for case in cases {
+        // Text, not a re-serialised Value: pattern keys are searched in file order.
+        let config = case["config"].as_str().unwrap();
+        let got = mscr::transform::lora::module_plan(config, 12);
+        if let Some(why) = case.get("refused") {
+            let e = got.expect_err(&format!("PEFT refuses {config} ({why}); mscr took it"));
+            assert!(e.to_string().contains("PEFT refuses"), "{e}");
+            refusals += 1;
+            continue;
+        }
+        let got = got.unwrap();
+        assert_eq!(got.len(), names.len());
+        for (i, m) in got.iter().enumerate() {
+            assert_eq!(m.name, names[i]);
+            assert_eq!(
+                m.targeted,
+                case["targeted"][i].as_bool().unwrap(),
+                "{config}: {}",
+                m.name
+            );
+            assert_eq!(
+                m.r as u64,
+                case["r"][i].as_u64().unwrap(),
+                "{config}: {}",
+                m.name
+            );
+            assert_eq!(
+                m.alpha,
+                case["alpha"][i].as_f64().unwrap(),
+                "{config}: {}",
+                m.name
+            );
+        }
+    }
+    assert_eq!(refusals, 2);
+}

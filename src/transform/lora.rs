@@ -359,6 +359,104 @@ fn pattern_value(path: &Path, field: &str, pattern: &Ordered, name: &str) -> Res
     Ok(None)
 }
 
+/// Reads `adapter_config.json` (`path` names it in errors), refusing what
+/// PEFT refuses and options beyond a mergeable LoRA/DoRA.
+fn parse_config(path: &Path, bytes: &[u8]) -> Result<AdapterConfig> {
+    let raw: Json = serde_json::from_slice(bytes)
+        .map_err(|e| Error::file(path, format!("invalid JSON: {e}")))?;
+    match raw.get("peft_type").and_then(Json::as_str) {
+        None | Some("LORA") => {}
+        Some(other) => {
+            return Err(Error::file(
+                path,
+                format!("peft_type is {other:?}; `lora:` reads LORA adapters only"),
+            ));
+        }
+    }
+    for (field, what) in REFUSED_OPTIONS {
+        if raw.get(*field).is_some_and(is_set) {
+            return Err(Error::file(
+                path,
+                format!(
+                    "{field} is set ({what}); `lora:` merges plain LoRA, rsLoRA and DoRA only — \
+                     re-train without it or merge the adapter in PEFT (merge_and_unload) and load the merged model"
+                ),
+            ));
+        }
+    }
+    // From the text, not from `raw`: a Value's map is sorted, and the
+    // pattern dicts must keep their file order.
+    let config: AdapterConfig = serde_json::from_slice(bytes)
+        .map_err(|e| Error::file(path, format!("not a PEFT LoRA config: {e}")))?;
+    if config.r == 0 {
+        return Err(Error::file(path, "r is 0; the adapter has no rank"));
+    }
+    // Combinations PEFT's config refuses.
+    let string_target = matches!(config.target_modules, Some(Names::One(_)));
+    let refused = if string_target && config.layers_to_transform.is_some() {
+        Some("layers_to_transform cannot be used when target_modules is a string (a regex)")
+    } else if string_target && config.layers_pattern.is_some() {
+        Some("layers_pattern cannot be used when target_modules is a string (a regex)")
+    } else if config.layers_pattern.as_ref().is_some_and(|p| match p {
+        Names::One(s) => !s.is_empty(),
+        Names::Many(v) => !v.is_empty(),
+    }) && config.layers_to_transform.is_none()
+    {
+        Some("layers_pattern is set without layers_to_transform")
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        return Err(Error::file(
+            path,
+            format!("{why}; PEFT refuses this config too — fix adapter_config.json"),
+        ));
+    }
+
+    Ok(config)
+}
+
+/// What an adapter config does to one projection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModulePlan {
+    /// The Hugging Face module name (`model.layers.3.mlp.up_proj`).
+    pub name: String,
+    /// Whether PEFT would adapt it.
+    pub targeted: bool,
+    /// Its rank and alpha (`r` / `rank_pattern`, `lora_alpha` / `alpha_pattern`).
+    pub r: usize,
+    pub alpha: f64,
+}
+
+/// PEFT's decisions for every projection of an `n_layers` decoder under the
+/// `adapter_config.json` text `config` (layer-major, q k v o gate up down).
+pub fn module_plan(config: &str, n_layers: usize) -> Result<Vec<ModulePlan>> {
+    let path = Path::new(CONFIG_FILE);
+    let c = parse_config(path, config.as_bytes())?;
+    plan(path, &c, n_layers)
+}
+
+fn plan(path: &Path, c: &AdapterConfig, n_layers: usize) -> Result<Vec<ModulePlan>> {
+    let targets = Targets::new(path, c)?;
+    let mut out = Vec::with_capacity(n_layers * Projection::ALL.len());
+    for layer in 0..n_layers {
+        for p in Projection::ALL {
+            let name = module_name(layer, p);
+            let r = pattern_value(path, "rank_pattern", &c.rank_pattern, &name)?
+                .map_or(c.r, |v| v as usize);
+            let alpha = pattern_value(path, "alpha_pattern", &c.alpha_pattern, &name)?
+                .unwrap_or(c.lora_alpha);
+            out.push(ModulePlan {
+                targeted: targets.targets(&name),
+                name,
+                r,
+                alpha,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The tensors of one adapted module.
 #[derive(Default)]
 struct ModuleTensors {
@@ -429,39 +527,7 @@ fn read_adapter(dir: &Path) -> Result<Adapter> {
         return Err(Error::file(&weights_path, hint));
     }
     let config_bytes = std::fs::read(&config_path).map_err(|e| Error::io(&config_path, e))?;
-    let raw: Json = serde_json::from_slice(&config_bytes)
-        .map_err(|e| Error::file(&config_path, format!("invalid JSON: {e}")))?;
-    match raw.get("peft_type").and_then(Json::as_str) {
-        None | Some("LORA") => {}
-        Some(other) => {
-            return Err(Error::file(
-                &config_path,
-                format!("peft_type is {other:?}; `lora:` reads LORA adapters only"),
-            ));
-        }
-    }
-    for (field, what) in REFUSED_OPTIONS {
-        if raw.get(*field).is_some_and(is_set) {
-            return Err(Error::file(
-                &config_path,
-                format!(
-                    "{field} is set ({what}); `lora:` merges plain LoRA, rsLoRA and DoRA only — \
-                     re-train without it or merge the adapter in PEFT (merge_and_unload) and load the merged model"
-                ),
-            ));
-        }
-    }
-    let config: AdapterConfig = serde_json::from_value(raw)
-        .map_err(|e| Error::file(&config_path, format!("not a PEFT LoRA config: {e}")))?;
-    if config.r == 0 {
-        return Err(Error::file(&config_path, "r is 0; the adapter has no rank"));
-    }
-    if matches!(config.target_modules, Some(Names::One(_))) && config.layers_pattern.is_some() {
-        return Err(Error::file(
-            &config_path,
-            "layers_pattern cannot be used when target_modules is a string (PEFT refuses it too)",
-        ));
-    }
+    let config = parse_config(&config_path, &config_bytes)?;
 
     let bytes = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
@@ -592,8 +658,9 @@ impl Transform for LoraConfig {
         let c = &ad.config;
         let cp = &ad.config_path;
         let wp = &ad.weights_path;
-        let targets = Targets::new(cp, c)?;
         let n_layers = model.layers.len();
+        let plan = plan(cp, c, n_layers)?;
+        let n_proj = Projection::ALL.len();
         if let Some(&(l, _)) = ad.modules.keys().find(|(l, _)| *l >= n_layers) {
             return Err(Error::file(
                 wp,
@@ -610,8 +677,8 @@ impl Transform for LoraConfig {
         // Weights for a module the config does not target: PEFT would drop them
         // with a warning; here they mean the config and weights do not belong together.
         for (&(li, pi), t) in &ad.modules {
-            let name = module_name(li, Projection::ALL[pi]);
-            if !targets.targets(&name) {
+            let ModulePlan { name, targeted, .. } = &plan[li * n_proj + pi];
+            if !targeted {
                 let key = [&t.a, &t.b, &t.m]
                     .into_iter()
                     .flatten()
@@ -647,8 +714,12 @@ impl Transform for LoraConfig {
         let mut merged_count = 0;
         for (li, layer) in model.layers.iter().enumerate() {
             for (pi, p) in Projection::ALL.iter().enumerate() {
-                let name = module_name(li, *p);
-                let targeted = targets.targets(&name);
+                let ModulePlan {
+                    name,
+                    targeted,
+                    r: r_cfg,
+                    alpha,
+                } = plan[li * n_proj + pi].clone();
                 let tensors = ad.modules.get(&(li, pi));
                 let t = match (targeted, tensors) {
                     (false, None) => continue,
@@ -668,10 +739,6 @@ impl Transform for LoraConfig {
                 };
                 let lin = p.get(layer);
                 let (n_in, n_out) = (lin.in_features(), lin.out_features());
-                let r_cfg = pattern_value(cp, "rank_pattern", &c.rank_pattern, &name)?
-                    .map_or(c.r, |v| v as usize);
-                let alpha = pattern_value(cp, "alpha_pattern", &c.alpha_pattern, &name)?
-                    .unwrap_or(c.lora_alpha);
                 let missing = |what: &str| {
                     Error::file(
                         wp,
