@@ -465,3 +465,29 @@ fn module_matching_equals_pefts() {
     }
     assert_eq!(refusals, 2);
 }
+
+#[test]
+fn campaign_paths_are_relative_to_the_spec() {
+    // A spec as if it sat in the repository's attacks/ folder (its attack config is read).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("attacks");
+    let text = "name = \"peft\"\nmodels = [\"smollm2-135m-instruct\"]\ndatasets = [\"gsm8k\"]\n\
+                [[transforms]]\nkind = \"lora\"\npath = \"adapters/math\"\n\
+                [[transforms]]\nkind = \"lora\"\npath = \"/abs/adapter\"\n\
+                [[attacks]]\nconfig = \"mscr.toml\"\n";
+    let spec =
+        mscr::campaign::spec::CampaignSpec::from_toml_str(text, &dir.join("peft.toml"), &dir)
+            .unwrap();
+    let paths: Vec<PathBuf> = spec
+        .transforms
+        .iter()
+        .flat_map(|c| &c.steps)
+        .filter_map(|s| match s {
+            TransformSpec::Lora(c) => Some(c.path.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [dir.join("adapters/math"), PathBuf::from("/abs/adapter")]
+    );
+}
