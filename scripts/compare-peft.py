@@ -5,6 +5,8 @@ Opt-in; unit tests never need Python (they read the committed fixtures). How to 
 
     python3 -m venv /tmp/peftenv && /tmp/peftenv/bin/pip install torch peft transformers safetensors
     /tmp/peftenv/bin/python scripts/compare-peft.py [--no-test]
+    /tmp/peftenv/bin/pip install gguf   # only for --real
+    /tmp/peftenv/bin/python scripts/compare-peft.py --real ~/.cache/mscr/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf
 
 Builds two tiny random Hugging Face decoders (Llama with tied embeddings, Qwen2
 with Q/K/V biases and its own lm_head; 2 layers, hidden 64, head_dim 16, vocab
@@ -213,7 +215,61 @@ def write_targeting():
         json.dump({"names": names, "cases": out}, f, separators=(",", ":"))
 
 
+def real_model(gguf_path):
+    """--real GGUF: the same check on a real model (SmolLM2-135M-Instruct's GGUF
+    from mscr's cache, which transformers dequantises as mscr does): random
+    LoRA (all seven projections, rsLoRA) and DoRA (q, v, down) adapters, logits
+    of one 16-token sequence, written under /tmp/mscr-peft-real, then compared
+    by the ignored test `real_model_matches_peft`."""
+    out = "/tmp/mscr-peft-real"
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    gen = torch.Generator().manual_seed(7)
+
+    def load():
+        m = AutoModelForCausalLM.from_pretrained(
+            os.path.dirname(gguf_path), gguf_file=os.path.basename(gguf_path),
+            dtype=torch.float32, attn_implementation="eager",
+        )
+        return m.eval()
+
+    seq = torch.randint(200, 40000, (16,), generator=gen).tolist()
+    kinds = {
+        "real-lora": dict(r=8, lora_alpha=16, use_rslora=True, target_modules="all-linear"),
+        "real-dora": dict(r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "v_proj", "down_proj"]),
+    }
+    expected, cases = {}, []
+    for name, kw in kinds.items():
+        pm = get_peft_model(load(), LoraConfig(lora_dropout=0.0, **kw))
+        with torch.no_grad():
+            for n, p in pm.named_parameters():
+                if "lora_A" in n:
+                    p.copy_(torch.randn(p.shape, generator=gen) / p.shape[1] ** 0.5)
+                elif "lora_B" in n:
+                    p.copy_(0.02 * torch.randn(p.shape, generator=gen))
+                elif "lora_magnitude_vector" in n:
+                    p.mul_(1.0 + 0.05 * torch.randn(p.shape, generator=gen))
+        d = os.path.join(out, name)
+        pm.save_pretrained(d, safe_serialization=True)
+        reloaded = PeftModel.from_pretrained(load(), d).eval()
+        with torch.no_grad():
+            expected[f"{name}.0"] = reloaded(input_ids=torch.tensor([seq])).logits[0].float().contiguous()
+        cases.append({"name": name, "model": gguf_path, "adapter": d, "tokens": [seq]})
+        print(f"{name}: written")
+    save_file(expected, os.path.join(out, "expected.safetensors"))
+    with open(os.path.join(out, "cases.json"), "w") as f:
+        json.dump({"cases": cases}, f)
+    r = subprocess.run(
+        ["cargo", "test", "--test", "transform_lora", "real_model", "--", "--ignored", "--nocapture"],
+        cwd=ROOT, env={**os.environ, "MSCR_PEFT_REAL": out},
+    )
+    sys.exit(r.returncode)
+
+
 def main():
+    if "--real" in sys.argv:
+        real_model(sys.argv[sys.argv.index("--real") + 1])
+        return
     gen = torch.Generator().manual_seed(20261207)
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
