@@ -6,7 +6,7 @@ Opt-in; unit tests never need Python (they read the committed fixtures). How to 
     python3 -m venv /tmp/peftenv && /tmp/peftenv/bin/pip install torch peft transformers safetensors
     /tmp/peftenv/bin/python scripts/compare-peft.py [--no-test]
     /tmp/peftenv/bin/pip install gguf   # only for --real
-    /tmp/peftenv/bin/python scripts/compare-peft.py --real ~/.cache/mscr/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf
+    /tmp/peftenv/bin/python scripts/compare-peft.py --real ~/.cache/mscr/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf [--f64]
 
 Builds two tiny random Hugging Face decoders (Llama with tied embeddings, Qwen2
 with Q/K/V biases and its own lm_head; 2 layers, hidden 64, head_dim 16, vocab
@@ -238,7 +238,7 @@ def real_model(gguf_path):
         "real-lora": dict(r=8, lora_alpha=16, use_rslora=True, target_modules="all-linear"),
         "real-dora": dict(r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "v_proj", "down_proj"]),
     }
-    expected, cases = {}, []
+    expected, exact, cases = {}, {}, []
     for name, kw in kinds.items():
         pm = get_peft_model(load(), LoraConfig(lora_dropout=0.0, **kw))
         with torch.no_grad():
@@ -254,9 +254,14 @@ def real_model(gguf_path):
         reloaded = PeftModel.from_pretrained(load(), d).eval()
         with torch.no_grad():
             expected[f"{name}.0"] = reloaded(input_ids=torch.tensor([seq])).logits[0].float().contiguous()
+        if "--f64" in sys.argv:  # slow: the exact value to measure both against
+            with torch.no_grad():
+                exact[f"{name}.0"] = reloaded.double()(input_ids=torch.tensor([seq])).logits[0].float().contiguous()
         cases.append({"name": name, "model": gguf_path, "adapter": d, "tokens": [seq]})
         print(f"{name}: written")
     save_file(expected, os.path.join(out, "expected.safetensors"))
+    if exact:
+        save_file(exact, os.path.join(out, "f64.safetensors"))
     with open(os.path.join(out, "cases.json"), "w") as f:
         json.dump({"cases": cases}, f)
     r = subprocess.run(

@@ -524,8 +524,26 @@ fn real_model_matches_peft() {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        let d = max_diff(&graph_logits(&adapted, &tokens), &want);
+        let got = graph_logits(&adapted, &tokens);
+        let d = max_diff(&got, &want);
         let moved = max_diff(&graph_logits(&base, &tokens), &want);
+        // With --f64, PEFT's unmerged forward in float64 as well (the exact value).
+        if let Ok(b) = std::fs::read(dir.join("f64.safetensors"))
+            && let Ok(t) = SafeTensors::deserialize(&b).and_then(|s| {
+                s.tensor(&format!("{name}.0")).map(|t| {
+                    t.data()
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect::<Vec<f32>>()
+                })
+            })
+        {
+            println!(
+                "  {name}: vs PEFT in float64: mscr {:.2e}, PEFT float32 {:.2e}",
+                max_diff(&got, &t),
+                max_abs_diff(&want, &t)
+            );
+        }
         println!("peft parity {name} (real model): max |Δ| {d:.2e} (base model off by {moved:.2})");
         // A merge is one float32 rounding away from PEFT's unmerged forward; on
         // SmolLM2 with DoRA PEFT's own merge_and_unload differs from it by 3.6e-2
