@@ -587,6 +587,9 @@ fn check_chain(mut chain: TransformChain, i: usize, path: &Path) -> Result<Trans
         {
             p.set_file(f);
         }
+        if let TransformStep::Lora(c) = step {
+            c.path = resolve(&c.path);
+        }
         if let TransformStep::BestOfN(c) = step {
             if let Some(t) = c.verifier.template.as_deref().map(resolve) {
                 c.verifier.template = Some(t);

@@ -32,7 +32,7 @@ struct Cli {
 enum Command {
     /// Fetch the ONNX Runtime library, WordNet, the default models and data into the cache.
     Setup(setup::Args),
-    /// Compress a model (head pruning, low-rank) and write it with its record.
+    /// Transform a model (head pruning, low-rank, a merged PEFT LoRA adapter) and write it with its record.
     Transform(transform::Args),
     /// Complete a prompt (or a JSONL file of prompts) with a model.
     Generate(generate::Args),

@@ -18,12 +18,14 @@
 pub mod calib;
 pub mod decode;
 pub mod load;
+pub mod lora;
 pub mod low_rank;
 pub mod prompt;
 pub mod prune_heads;
 
 pub use crate::model::persist::{RECORD_FILE, load_transformed};
 pub use calib::Calibration;
+pub use lora::LoraConfig;
 pub use low_rank::{LowRankConfig, LowRankMethod, Projection};
 pub use prune_heads::{Distill, GqaMode, PruneHeadsConfig, Scope};
 
@@ -68,6 +70,8 @@ pub enum TransformSpec {
     Identity {},
     PruneHeads(PruneHeadsConfig),
     LowRank(LowRankConfig),
+    /// A PEFT LoRA/DoRA adapter merged into the weights (`lora:path=DIR`).
+    Lora(LoraConfig),
     // Prompt transforms (src/transform/prompt/).
     SelfDoubt(prompt::SelfDoubtConfig),
     Cot(prompt::CotConfig),
@@ -107,6 +111,7 @@ pub const KINDS: &[&str] = &[
     "identity",
     "prune-heads",
     "low-rank",
+    "lora",
     "self-doubt",
     "cot",
     "concise",
@@ -123,6 +128,7 @@ impl TransformSpec {
             TransformSpec::Identity {} => "identity",
             TransformSpec::PruneHeads(_) => "prune-heads",
             TransformSpec::LowRank(_) => "low-rank",
+            TransformSpec::Lora(_) => "lora",
             TransformSpec::SelfDoubt(_) => "self-doubt",
             TransformSpec::Cot(_) => "cot",
             TransformSpec::Concise(_) => "concise",
@@ -138,7 +144,8 @@ impl TransformSpec {
         match self {
             TransformSpec::Identity {}
             | TransformSpec::PruneHeads(_)
-            | TransformSpec::LowRank(_) => Stage::Weights,
+            | TransformSpec::LowRank(_)
+            | TransformSpec::Lora(_) => Stage::Weights,
             TransformSpec::SelfDoubt(_)
             | TransformSpec::Cot(_)
             | TransformSpec::Concise(_)
@@ -156,6 +163,7 @@ impl TransformSpec {
             TransformSpec::Identity {} => Ok(()),
             TransformSpec::PruneHeads(c) => c.validate(),
             TransformSpec::LowRank(c) => c.validate(),
+            TransformSpec::Lora(c) => c.validate(),
             TransformSpec::SelfDoubt(_)
             | TransformSpec::Cot(_)
             | TransformSpec::Concise(_)
@@ -265,11 +273,15 @@ impl TransformSpec {
                 c.validate()?;
                 Box::new(c.clone())
             }
+            TransformSpec::Lora(c) => {
+                c.validate()?;
+                Box::new(c.clone())
+            }
             other => {
                 return Err(Error::Config(format!(
                     "`{}` is a {} transform: it acts when the model is asked, not on its weights, \
                      so it cannot be applied here; name it in a campaign's `[[transforms]]` \
-                     (weight transforms: identity, prune-heads, low-rank)",
+                     (weight transforms: identity, prune-heads, low-rank, lora)",
                     other.kind(),
                     other.stage().name()
                 )));
