@@ -233,7 +233,10 @@ fn llama_cpp() -> Option<serde_json::Value> {
         None => std::path::PathBuf::from(&spec),
     };
     if gguf.extension().is_none_or(|e| e != "gguf") {
-        eprintln!("llama.cpp comparison skipped: {} is not a GGUF file", gguf.display());
+        eprintln!(
+            "llama.cpp comparison skipped: {} is not a GGUF file",
+            gguf.display()
+        );
         return None;
     }
     // A venv holding llama-cpp-python (it builds from source) need not be the default python3.

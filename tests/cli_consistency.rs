@@ -598,8 +598,14 @@ fn eval_and_generate_do_not_overwrite_without_force() {
     ]);
     let err = text(&e.stderr);
     assert_eq!(e.status.code(), Some(2), "{err}");
-    assert!(err.contains("summary.json") && err.contains("--force"), "{err}");
-    assert_eq!(std::fs::read_to_string(out.join("summary.json")).unwrap(), "{}");
+    assert!(
+        err.contains("summary.json") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("summary.json")).unwrap(),
+        "{}"
+    );
 
     let input = tmp.path().join("in.jsonl");
     std::fs::write(&input, "{\"prompt\": \"2+2=\"}\n").unwrap();
@@ -616,6 +622,9 @@ fn eval_and_generate_do_not_overwrite_without_force() {
     ]);
     let err = text(&g.stderr);
     assert_eq!(g.status.code(), Some(2), "{err}");
-    assert!(err.contains("out.jsonl") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("out.jsonl") && err.contains("--force"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&output).unwrap(), "kept\n");
 }

@@ -68,10 +68,11 @@ fn report_renders_in_chromium_without_console_errors_and_markup_stays_text() {
     assert!(console.is_empty(), "console messages: {console:#?}");
     // Tables rendered with their rows.
     assert!(dom.contains("<table id=\"robustness\">") && dom.contains("<table id=\"details\">"));
+    assert!(dom.contains("<table id=\"validity\">"));
     assert_eq!(
         dom.matches("<tr").count(),
-        1 + 4 + 1 + 4,
-        "header + 4 cells, twice"
+        3 * (1 + 4),
+        "header + 4 cells in each of the three tables"
     );
     // The injected markup is text, not elements.
     assert!(

@@ -1153,7 +1153,13 @@ mod shipped {
             let s = CampaignSpec::from_file(&dir.join(format!("{name}.toml")))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(s.name, name);
-            assert!(s.models.contains(&"smollm2-135m-instruct".to_string()));
+            assert!(!s.models.is_empty(), "{name}");
+            for m in &s.models {
+                assert!(
+                    crate::model::spec::find_alias(m).is_some(),
+                    "{name}: model {m} is no embedded alias"
+                );
+            }
         }
         let a = CampaignSpec::from_file(&dir.join("ablation-sources.toml")).unwrap();
         let names: Vec<&str> = a.attacks.iter().map(|a| a.name.as_str()).collect();
@@ -1190,7 +1196,8 @@ mod shipped {
             a.check().unwrap();
         }
         let q = CampaignSpec::from_file(&dir.join("quickstart.toml")).unwrap();
-        assert_eq!(q.limit, Some(40));
+        assert_eq!(q.limit, Some(32));
+        assert_eq!(q.models, ["qwen2.5-coder-0.5b-instruct"]);
         assert_eq!(q.baseline_attack().unwrap().name, "quickstart-random");
         let c = CampaignSpec::from_file(&dir.join("compression.toml")).unwrap();
         let shown: Vec<String> = c

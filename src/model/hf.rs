@@ -242,27 +242,7 @@ impl SafetensorsSet {
         let t = st
             .tensor(name)
             .map_err(|e| Error::file(path, format!("tensor {name:?}: {e}")))?;
-        let b = t.data();
-        let data: Vec<f32> = match t.dtype() {
-            Dtype::F32 => b
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F16 => b
-                .chunks_exact(2)
-                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => b
-                .chunks_exact(2)
-                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            other => {
-                return Err(Error::Unsupported(format!(
-                    "{}: tensor {name:?} has dtype {other:?} (F32, F16 and BF16 are supported)",
-                    path.display()
-                )));
-            }
-        };
+        let data = tensor_f32(path, name, &t)?;
         Ok((t.shape().to_vec(), data))
     }
 
@@ -690,4 +670,33 @@ pub fn save_hf(
         )?;
     }
     Ok(())
+}
+
+/// A safetensors tensor's values as f32 (F32, F16 and BF16 stored).
+pub fn tensor_f32(
+    path: &Path,
+    name: &str,
+    t: &safetensors::tensor::TensorView,
+) -> Result<Vec<f32>> {
+    let b = t.data();
+    Ok(match t.dtype() {
+        Dtype::F32 => b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F16 => b
+            .chunks_exact(2)
+            .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => b
+            .chunks_exact(2)
+            .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        other => {
+            return Err(Error::file(
+                path,
+                format!("tensor {name:?} has dtype {other:?}; F32, F16 and BF16 are supported"),
+            ));
+        }
+    })
 }

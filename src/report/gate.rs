@@ -307,16 +307,17 @@ pub fn compare(
         let (bs, cs) = (&b.summary, &c.summary);
         // A tiny epsilon so equal figures written through JSON never fail.
         const EPS: f64 = 1e-9;
+        let clean_check = Check {
+            cell: b.cell.clone(),
+            metric: "clean accuracy".into(),
+            baseline: Some(bs.clean_accuracy),
+            current: Some(cs.clean_accuracy),
+            bound: format!("≥ {:+.1} pts", -100.0 * bounds.max_clean_drop),
+            passed: bs.clean_accuracy - cs.clean_accuracy <= bounds.max_clean_drop + EPS,
+        };
         if b.clean_only || c.clean_only {
             // An `mscr eval` cell: nothing was attacked, clean accuracy is all there is.
-            checks.push(Check {
-                cell: b.cell.clone(),
-                metric: "clean accuracy".into(),
-                baseline: Some(bs.clean_accuracy),
-                current: Some(cs.clean_accuracy),
-                bound: format!("≥ {:+.1} pts", -100.0 * bounds.max_clean_drop),
-                passed: bs.clean_accuracy - cs.clean_accuracy <= bounds.max_clean_drop + EPS,
-            });
+            checks.push(clean_check);
             continue;
         }
         checks.push(Check {
@@ -327,14 +328,7 @@ pub fn compare(
             bound: format!("≤ {:+.1} pts", 100.0 * bounds.max_asr_increase),
             passed: cs.success_rate - bs.success_rate <= bounds.max_asr_increase + EPS,
         });
-        checks.push(Check {
-            cell: b.cell.clone(),
-            metric: "clean accuracy".into(),
-            baseline: Some(bs.clean_accuracy),
-            current: Some(cs.clean_accuracy),
-            bound: format!("≥ {:+.1} pts", -100.0 * bounds.max_clean_drop),
-            passed: bs.clean_accuracy - cs.clean_accuracy <= bounds.max_clean_drop + EPS,
-        });
+        checks.push(clean_check);
         if let Some(min) = bounds.min_robust_accuracy {
             checks.push(Check {
                 cell: b.cell.clone(),

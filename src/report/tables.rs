@@ -390,6 +390,6 @@ mod tests {
             c.profile = None;
         }
         assert!(transforms(&s).is_none());
-        assert_eq!(all(&s).len(), 2);
+        assert_eq!(all(&s).len(), 3, "robustness, validity, details");
     }
 }

@@ -465,32 +465,6 @@ struct ModuleTensors {
     m: Option<(Vec<usize>, Vec<f32>, String)>,
 }
 
-fn tensor_f32(path: &Path, name: &str, t: &safetensors::tensor::TensorView) -> Result<Vec<f32>> {
-    use half::{bf16, f16};
-    use safetensors::Dtype;
-    let b = t.data();
-    Ok(match t.dtype() {
-        Dtype::F32 => b
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F16 => b
-            .chunks_exact(2)
-            .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => b
-            .chunks_exact(2)
-            .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        other => {
-            return Err(Error::file(
-                path,
-                format!("tensor {name:?} has dtype {other:?}; F32, F16 and BF16 are supported"),
-            ));
-        }
-    })
-}
-
 /// A parsed adapter: its config and tensors grouped by (layer, projection).
 struct Adapter {
     config_path: PathBuf,
@@ -595,7 +569,7 @@ fn read_adapter(dir: &Path) -> Result<Adapter> {
             .map_err(|e| Error::file(&weights_path, format!("tensor {key:?}: {e}")))?;
         let entry = (
             t.shape().to_vec(),
-            tensor_f32(&weights_path, key, &t)?,
+            crate::model::hf::tensor_f32(&weights_path, key, &t)?,
             key.to_string(),
         );
         let m = modules.entry((layer, pi)).or_default();
@@ -702,14 +676,7 @@ impl Transform for LoraConfig {
             .layers
             .iter()
             .enumerate()
-            .map(|(i, l)| LayerRecord {
-                layer: i,
-                heads_before: l.n_heads,
-                heads_after: l.n_heads,
-                kv_heads_before: l.n_kv_heads,
-                kv_heads_after: l.n_kv_heads,
-                ..Default::default()
-            })
+            .map(|(i, l)| LayerRecord::unchanged(i, l))
             .collect();
         let mut merged_count = 0;
         for (li, layer) in model.layers.iter().enumerate() {

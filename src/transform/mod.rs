@@ -390,6 +390,20 @@ pub struct LayerRecord {
     pub projections: Vec<ProjectionRecord>,
 }
 
+impl LayerRecord {
+    /// Layer `layer` with its heads as they were (a transform that keeps them).
+    pub fn unchanged(layer: usize, l: &crate::model::Layer) -> Self {
+        LayerRecord {
+            layer,
+            heads_before: l.n_heads,
+            heads_after: l.n_heads,
+            kv_heads_before: l.n_kv_heads,
+            kv_heads_after: l.n_kv_heads,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProjectionRecord {
     pub name: String,
@@ -454,14 +468,7 @@ impl Transform for Identity {
             .layers
             .iter()
             .enumerate()
-            .map(|(i, l)| LayerRecord {
-                layer: i,
-                heads_before: l.n_heads,
-                heads_after: l.n_heads,
-                kv_heads_before: l.n_kv_heads,
-                kv_heads_after: l.n_kv_heads,
-                ..Default::default()
-            })
+            .map(|(i, l)| LayerRecord::unchanged(i, l))
             .collect();
         // The identity leaves the graph as it is: no key is appended, so the
         // untransformed model's cached graph is reused.
