@@ -146,4 +146,37 @@ fn transform_command_writes_a_loadable_model_and_record() {
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("gsm8k-train"), "{err}");
+
+    // Calibration data with its own field names, through --mapping as in
+    // eval: the mapped field is read (20 words a question, 3 questions).
+    let mapped = tmp.path().join("mapped.jsonl");
+    let rows: Vec<String> = (0..3)
+        .map(|i| {
+            let words: Vec<String> = (0..20).map(|j| format!("w{}", (i + j) % 96)).collect();
+            format!(
+                "{{\"problem\": \"{}\", \"solution\": \"1\"}}",
+                words.join(" ")
+            )
+        })
+        .collect();
+    std::fs::write(&mapped, rows.join("\n") + "\nnot json\n").unwrap();
+    let mapping = tmp.path().join("fields.toml");
+    std::fs::write(&mapping, "question = \"problem\"\nanswer = \"solution\"\n").unwrap();
+    let out3 = tmp.path().join("out3");
+    let o = run(&[
+        "transform",
+        "--model",
+        src.to_str().unwrap(),
+        "--transform",
+        "low-rank:method=impact,rank=8,targets=o+down",
+        "--calibration",
+        mapped.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--skip-invalid",
+        "--out",
+        out3.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(load_records(&out3).unwrap()[0].calibration_tokens, 3 * 20);
 }

@@ -24,6 +24,15 @@ pub struct Args {
     /// a campaign attacks.
     #[arg(long, default_value = "gsm8k-train")]
     calibration: String,
+    /// Built-in format of the calibration data (`gsm8k`, `math500`, ...), as in eval.
+    #[arg(long)]
+    format: Option<String>,
+    /// Field mapping of the calibration data (TOML), as in eval.
+    #[arg(long)]
+    mapping: Option<std::path::PathBuf>,
+    /// Skip malformed calibration lines instead of failing, as in eval.
+    #[arg(long)]
+    skip_invalid: bool,
     /// Pinned sha256 of a URL calibration dataset.
     #[arg(long)]
     sha256: Option<String>,
@@ -61,6 +70,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let (model, tok, tokenizer_files) = load_source(&a.model)?;
     let opts = mscr::data::LoadOptions {
         sha256: a.sha256.clone(),
+        format: a.format.clone(),
+        skip_invalid: a.skip_invalid,
+        mapping: a
+            .mapping
+            .as_deref()
+            .map(mscr::data::FieldMapping::from_file)
+            .transpose()?,
         ..Default::default()
     };
     let texts = mscr::data::questions(&a.calibration, a.calibration_items, &opts)?;
