@@ -375,7 +375,9 @@ impl Step {
 /// The KV cache of one batch, bound as both past and present.
 struct KvState {
     binding: ort::session::IoBinding,
-    _kv: Vec<Tensor<f32>>,
+    /// Per layer, keys then values `[batch, kv_heads, max_len, head_dim]`,
+    /// bound as both past and present; re-packed when rows leave the batch.
+    kv: Vec<Tensor<f32>>,
     /// Generation's `[batch, vocab]` logits, bound once: ORT writes each
     /// step's logits into it and the token pick reads them in place (a fresh
     /// output per step cost a 3 MB allocation and copy at batch 16).
@@ -426,7 +428,7 @@ impl KvState {
         };
         Ok(KvState {
             binding,
-            _kv: kv,
+            kv,
             logits,
         })
     }
@@ -441,7 +443,7 @@ impl KvState {
         max_len: usize,
     ) -> Result<Self> {
         let mut next = KvState::new(session, info, keep.len(), max_len, self.logits.is_some())?;
-        for (old, new) in self._kv.iter().zip(next._kv.iter_mut()) {
+        for (old, new) in self.kv.iter().zip(next.kv.iter_mut()) {
             let (_, src) = old.try_extract_tensor::<f32>()?;
             let (_, dst) = new.try_extract_tensor_mut::<f32>()?;
             let row = dst.len() / keep.len().max(1);
