@@ -354,11 +354,18 @@ fn report(
             relations,
             context,
             candidate_context,
+            min_context_cosine,
             ..
-        } => Some((*min_share, relations.clone(), *context, *candidate_context)),
+        } => Some((
+            *min_share,
+            relations.clone(),
+            *context,
+            *candidate_context,
+            *min_context_cosine,
+        )),
         _ => None,
     });
-    if let Some((share, relations, context, candidate_context)) = configured {
+    if let Some((share, relations, context, candidate_context, context_cosine)) = configured {
         let rejudge = |f: FilterConfig| -> Vec<(bool, bool)> {
             let syn = Filters::new(vec![f], resources).expect("synonym filter");
             let mut r = Vec::new();
@@ -385,15 +392,43 @@ fn report(
             }
             r
         };
+        let synonym_with =
+            |share: f32, relations: &[Relation], context: bool, candidate: bool, cosine| {
+                FilterConfig::Synonym {
+                    min_share: share,
+                    min_candidate_share: share,
+                    relations: relations.to_vec(),
+                    context,
+                    candidate_context: candidate,
+                    min_context_cosine: cosine,
+                }
+            };
         let synonym = |share: f32, relations: &[Relation], context: bool, candidate: bool| {
-            FilterConfig::Synonym {
-                min_share: share,
-                min_candidate_share: share,
-                relations: relations.to_vec(),
-                context,
-                candidate_context: candidate,
-            }
+            synonym_with(share, relations, context, candidate, context_cosine)
         };
+        if resources.embedder.is_some() {
+            println!(
+                "\nin-context cosine sweep (synonym's min_context_cosine; other options as configured):"
+            );
+            for t in [
+                None,
+                Some(0.65f32),
+                Some(0.7),
+                Some(0.75),
+                Some(0.8),
+                Some(0.85),
+            ] {
+                let (p, rc) = pr(&rejudge(synonym_with(
+                    share,
+                    &relations,
+                    context,
+                    candidate_context,
+                    t,
+                )));
+                let t = t.map_or("none".to_string(), |t| format!("{t}"));
+                println!("  min_context_cosine {t:<5}: precision {p}  recall {rc}");
+            }
+        }
         println!(
             "\nsynonym threshold sweep (other filters and synonym options as configured; min_share = min_candidate_share):"
         );

@@ -176,4 +176,16 @@ pub trait MaskFiller: Send + Sync {
 /// Sentence embeddings (mean-pooled, L2-normalised), for the similarity filter.
 pub trait SentenceEmbedder: Send + Sync {
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+
+    /// A word in its sentence: for each `(text, byte range)`, the mean of the
+    /// last hidden states of the tokens inside the range, L2-normalised (the
+    /// `synonym` filter's in-context evidence). Encoders without token-level
+    /// outputs say so.
+    fn embed_spans(&self, spans: &[(String, std::ops::Range<usize>)]) -> Result<Vec<Vec<f32>>> {
+        let _ = spans;
+        Err(crate::error::Error::Config(
+            "this sentence encoder gives no token-level vectors; use all-MiniLM-L6-v2 or a BERT folder"
+                .into(),
+        ))
+    }
 }

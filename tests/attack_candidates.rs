@@ -307,6 +307,14 @@ fn candidates_report_on_real_wordnet() {
             FilterConfig::SentenceSimilarity { .. } | FilterConfig::Fluency { .. }
         )
     });
+    for f in &mut config.filters {
+        if let FilterConfig::Synonym {
+            min_context_cosine, ..
+        } = f
+        {
+            *min_context_cosine = None; // the encoder-backed evidence, tested above
+        }
+    }
     let r = Resources {
         wordnet: Some(wordnet()),
         ..Resources::default()
@@ -407,6 +415,7 @@ fn validity_filters_need_real_words_same_tag_form_and_a_shared_sense() {
                 relations: vec![mscr::attack::wordnet::Relation::SimilarTo],
                 context: false,
                 candidate_context: false,
+                min_context_cosine: None,
             },
         ],
         &r,
@@ -505,4 +514,89 @@ fn judge_stage_runs_the_real_default_model() {
     let j = config.judge.unwrap();
     assert!(j.exclude_rejected);
     assert!(j.model.starts_with("openai:"));
+}
+
+/// The synonym filter's evidence besides WordNet, on the real
+/// all-MiniLM-L6-v2: a synonym WordNet links only in a rare sense passes on
+/// its in-context cosine; an antonym (close in any distributional space) and
+/// an unrelated word do not; with WordNet evidence the cosine is not needed.
+#[test]
+fn synonym_filter_takes_in_context_similarity_but_not_antonyms() {
+    let dir = mscr::paths::models_dir().join("all-minilm-l6-v2");
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "{} is missing: run `cargo run -- setup` first",
+        dir.display()
+    );
+    let options = mscr::runtime::LoadOptions {
+        threads: 2,
+        ..Default::default()
+    };
+    let encoder = mscr::runtime::encoder::SentenceEncoder::load(&dir, &options).unwrap();
+    let r = Resources {
+        wordnet: Some(wordnet()),
+        embedder: Some(Arc::new(encoder)),
+        ..Resources::default()
+    };
+    let synonym = |cosine| FilterConfig::Synonym {
+        min_share: 0.1,
+        min_candidate_share: 0.1,
+        relations: vec![mscr::attack::wordnet::Relation::SimilarTo],
+        context: false,
+        candidate_context: false,
+        min_context_cosine: cosine,
+    };
+    let q = "Maria took 24 pictures at the zoo and then she buys 3 frames for them.";
+    let words = split_words(q, &Stopwords::default_english());
+    let at = |w: &str| words.iter().find(|x| x.text == w).unwrap().index;
+    let cand = |t: &str| mscr::attack::sources::Candidate {
+        text: t.into(),
+        sources: vec!["test".into()],
+        scores: Default::default(),
+    };
+    let slots = || {
+        vec![
+            vec![cand("photos"), cand("brothers")],
+            vec![cand("sells"), cand("purchases")],
+        ]
+    };
+    let targets = [at("pictures"), at("buys")];
+    let with = Filters::new(vec![synonym(Some(0.75))], &r).unwrap();
+    let judged = with.judge(q, &words, &targets, slots(), true).unwrap();
+    let photos = &judged[0][0];
+    assert!(photos.passed, "{:?}", photos.verdicts);
+    assert_eq!(photos.evidence.relation.as_deref(), Some("context-cosine"));
+    assert!(photos.evidence.context_cosine.unwrap() >= 0.75);
+    let brothers = &judged[0][1];
+    assert!(!brothers.passed, "{:?}", brothers.verdicts);
+    assert!(brothers.evidence.context_cosine.unwrap() < 0.75);
+    let sells = &judged[1][0];
+    assert!(!sells.passed, "{:?}", sells.verdicts);
+    assert!(
+        sells.verdicts[0]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("antonyms"),
+        "{:?}",
+        sells.verdicts
+    );
+    let purchases = &judged[1][1];
+    assert!(purchases.passed, "{:?}", purchases.verdicts);
+    assert_eq!(purchases.evidence.relation.as_deref(), Some("synonym"));
+    assert_eq!(purchases.evidence.context_cosine, None, "WordNet sufficed");
+    // Without the option, photos has no evidence (WordNet links it to
+    // pictures only through a rare sense of picture).
+    let without = Filters::new(vec![synonym(None)], &r).unwrap();
+    let judged = without.judge(q, &words, &targets, slots(), true).unwrap();
+    assert!(!judged[0][0].passed);
+    // Without an encoder the option is refused with a clear message.
+    let bare = Resources {
+        wordnet: Some(wordnet()),
+        ..Resources::default()
+    };
+    let e = Filters::new(vec![synonym(Some(0.75))], &bare)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("min_context_cosine"), "{e}");
 }

@@ -184,6 +184,7 @@ fn the_context_picks_the_sense() {
         context: ctx,
         candidate_context: None,
         attributive: None,
+        repeated: false,
     };
     // formal (a dance) shares only ball's rare dance sense.
     let e = wn
@@ -215,6 +216,7 @@ fn hypernyms_count_when_asked() {
         context: None,
         candidate_context: None,
         attributive: None,
+        repeated: false,
     };
     let e = wn()
         .sense_evidence_in(
@@ -337,6 +339,7 @@ fn predicative_only_adjectives_do_not_go_before_a_noun() {
         context: None,
         candidate_context: None,
         attributive,
+        repeated: false,
     };
     let ev = |a| wn().sense_evidence_in(Pos::Adj, "lonely", "alone", &rule(a));
     assert!(ev(None).is_some(), "lonely and alone share a sense");

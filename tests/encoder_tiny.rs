@@ -694,3 +694,54 @@ fn copy_dir(src: &Path, name: &str) -> PathBuf {
     }
     dst
 }
+
+/// A word's in-context vector (`embed_spans`, the synonym filter's evidence):
+/// the mean of the reference's last hidden states over the tokens inside the
+/// byte span, normalised; the same alone and in a batch; a span with no token
+/// inside gives the zero vector.
+#[test]
+fn span_vectors_match_reference_hidden_states() {
+    let tiny = write_tiny("spans", 13, false);
+    let enc = SentenceEncoder::load(&tiny.dir, &opts()).unwrap();
+    let text = SENTENCES[1];
+    let tok = tokenizers::Tokenizer::from_file(tiny.dir.join("tokenizer.json")).unwrap();
+    let e = tok.encode(text, true).unwrap();
+    let hidden = tiny.hidden(&tiny.ids(text));
+    let mut spans = Vec::new();
+    let mut want = Vec::new();
+    for word in ["bought", "apples", "total cost"] {
+        let a = text.find(word).unwrap();
+        let range = a..a + word.len();
+        let inside: Vec<usize> = e
+            .get_offsets()
+            .iter()
+            .enumerate()
+            .filter(|(k, (s, t))| {
+                t > s
+                    && *s >= range.start
+                    && *t <= range.end
+                    && e.get_special_tokens_mask()[*k] == 0
+            })
+            .map(|(k, _)| k)
+            .collect();
+        assert!(!inside.is_empty(), "{word} has tokens");
+        let mut m = vec![0f64; H];
+        for &k in &inside {
+            m.iter_mut().zip(&hidden[k]).for_each(|(a, b)| *a += b);
+        }
+        let n = m.iter().map(|v| v * v).sum::<f64>().sqrt();
+        want.push(m.iter().map(|v| v / n).collect::<Vec<f64>>());
+        spans.push((text.to_string(), range));
+    }
+    // A second text in the batch (different length: padding) must not matter.
+    spans.push((SENTENCES[0].to_string(), 2..5));
+    spans.push((SENTENCES[0].to_string(), 100..105));
+    let got = enc.embed_spans(&spans).unwrap();
+    for (i, w) in want.iter().enumerate() {
+        let d = max_diff(&got[i], w);
+        assert!(d < 1e-4, "span {i}: max diff {d}");
+    }
+    let alone = enc.embed_spans(&spans[..1]).unwrap();
+    assert!(max_diff(&alone[0], &want[0]) < 1e-4);
+    assert!(got[4].iter().all(|&v| v == 0.0), "no token inside: zero");
+}

@@ -89,6 +89,14 @@ pub enum FilterConfig {
         /// The same for the candidate's sense in the perturbed question.
         #[serde(default)]
         candidate_context: bool,
+        /// Evidence besides WordNet: the cosine between the original word's
+        /// vector in the question and the candidate's in the perturbed
+        /// question (all-MiniLM-L6-v2 hidden states over the word's tokens, a
+        /// paraphrase-trained encoder) is at least this, and WordNet does not
+        /// call the two words antonyms. Catches synonyms WordNet links only
+        /// in a rare sense or not at all (pictures → photos, items → things).
+        #[serde(default)]
+        min_context_cosine: Option<f32>,
     },
     Fluency {
         /// Largest drop in total log-probability (nats) of the perturbed question.
@@ -150,6 +158,10 @@ impl FilterConfig {
             } if !(0.0..=1.0).contains(min_share) || !(0.0..=1.0).contains(min_candidate_share) => {
                 bad("min_share and min_candidate_share must lie in [0, 1]")
             }
+            FilterConfig::Synonym {
+                min_context_cosine: Some(c),
+                ..
+            } if !(-1.0..=1.0).contains(c) => bad("min_context_cosine must lie in [-1, 1]"),
             FilterConfig::Fluency { max_drop, .. } if !max_drop.is_finite() || *max_drop < 0.0 => {
                 bad("max_drop must be a number of nats ≥ 0")
             }
@@ -199,6 +211,11 @@ pub struct Evidence {
     pub relation: Option<String>,
     /// `log p(perturbed) − log p(original)` under the fluency model (nats).
     pub fluency_delta: Option<f32>,
+    /// Cosine of the word's in-context vectors in the original and the
+    /// perturbed question (the `synonym` filter's evidence besides WordNet),
+    /// where it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_cosine: Option<f32>,
 }
 
 /// A candidate with every verdict and the similarities measured on the way.
@@ -233,6 +250,13 @@ struct Context<'a> {
 pub struct Filters {
     configs: Vec<FilterConfig>,
     resources: Resources,
+}
+
+/// How often `word` occurs in `text` as a whole word, ignoring case.
+fn occurrences(text: &str, word: &str) -> usize {
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-')
+        .filter(|w| w.eq_ignore_ascii_case(word))
+        .count()
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -275,6 +299,15 @@ impl Filters {
                 FilterConfig::Fluency { .. } if resources.fluency.is_none() => {
                     return Err(Error::Config(
                         "filter `fluency` needs a scoring model, which was not loaded; run `mscr setup` or set `model`"
+                            .into(),
+                    ));
+                }
+                FilterConfig::Synonym {
+                    min_context_cosine: Some(_),
+                    ..
+                } if resources.embedder.is_none() => {
+                    return Err(Error::Config(
+                        "filter `synonym` with min_context_cosine needs a sentence encoder (all-MiniLM-L6-v2), which was not loaded; run `mscr setup` or remove min_context_cosine"
                             .into(),
                     ));
                 }
@@ -370,16 +403,144 @@ impl Filters {
                         }
                         _ => self.cheap_verdict(f, &ctx, &mut j),
                     };
-                    j.passed &= v.passed;
+                    // Without WordNet evidence the in-context cosine may still
+                    // pass `synonym` (batched below): the candidate stays in
+                    // the running until then.
+                    let pending = !v.passed
+                        && matches!(
+                            f,
+                            FilterConfig::Synonym {
+                                min_context_cosine: Some(_),
+                                ..
+                            }
+                        );
+                    j.passed &= v.passed || pending;
                     j.verdicts.push(v);
                 }
                 judged.push(j);
             }
             out.push(judged);
         }
+        self.context_verdicts(question, words, targets, &tags, &mut out, all_verdicts)?;
         self.fluency_verdicts(question, &mut out, all_verdicts)?;
         self.sentence_verdicts(question, words, targets, &mut out, all_verdicts)?;
         Ok(out)
+    }
+
+    /// The `synonym` filter's in-context evidence: for each candidate WordNet
+    /// gave no evidence for (and that no other filter has rejected, unless
+    /// `all`), the cosine of the word's vector in the original and the
+    /// candidate's in the perturbed question, over a window of words around
+    /// it; at least `min_context_cosine` and no WordNet antonymy passes.
+    fn context_verdicts(
+        &self,
+        question: &str,
+        words: &[Word],
+        targets: &[usize],
+        tags: &[Tagged],
+        out: &mut [Vec<Judged>],
+        all: bool,
+    ) -> Result<()> {
+        let Some(min) = self.configs.iter().find_map(|f| match f {
+            FilterConfig::Synonym {
+                min_context_cosine, ..
+            } => *min_context_cosine,
+            _ => None,
+        }) else {
+            return Ok(());
+        };
+        let Some(embedder) = &self.resources.embedder else {
+            return Ok(());
+        };
+        let synonym_index = |j: &Judged| j.verdicts.iter().position(|v| v.filter == "synonym");
+        // The word's neighbourhood: long MATH500 problems would pass the
+        // encoder's 256 tokens; 40 words either side is context enough.
+        const WINDOW: usize = 40;
+        let mut spans: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+        let mut who = Vec::new(); // (slot, candidate, index of the original's span)
+        for (s, slot) in out.iter().enumerate() {
+            let t = targets[s];
+            let (a, b) = (
+                words[t.saturating_sub(WINDOW)].byte_start,
+                words[(t + WINDOW).min(words.len() - 1)].byte_end,
+            );
+            let (ws, we) = (words[t].byte_start, words[t].byte_end);
+            let mut orig_index = None;
+            for (c, j) in slot.iter().enumerate() {
+                let Some(k) = synonym_index(j) else { continue };
+                let others_pass = j
+                    .verdicts
+                    .iter()
+                    .enumerate()
+                    .all(|(i, v)| i == k || v.passed);
+                if j.verdicts[k].passed || !(all || others_pass) {
+                    continue;
+                }
+                let oi = *orig_index.get_or_insert_with(|| {
+                    spans.push((question[a..b].to_string(), ws - a..we - a));
+                    spans.len() - 1
+                });
+                let delta = j.perturbed.len() as isize - question.len() as isize;
+                let (end, cand_end) = (
+                    (b as isize + delta) as usize,
+                    (we as isize + delta) as usize,
+                );
+                let text = j.perturbed.get(a..end).unwrap_or(&j.perturbed).to_string();
+                spans.push((text, ws - a..cand_end - a));
+                who.push((s, c, oi, spans.len() - 1));
+            }
+        }
+        if who.is_empty() {
+            return Ok(());
+        }
+        let vectors = embedder.embed_spans(&spans)?;
+        if vectors.len() != spans.len() {
+            return Err(Error::Runtime(format!(
+                "sentence encoder returned {} vectors for {} spans",
+                vectors.len(),
+                spans.len()
+            )));
+        }
+        for (s, c, oi, ci) in who {
+            let sim = cosine(&vectors[oi], &vectors[ci]);
+            let t = targets[s];
+            let j = &mut out[s][c];
+            let k = synonym_index(j).expect("synonym verdict");
+            let pos = tagger::tag_at(tags, words[t].byte_start).and_then(tagger::wordnet_pos);
+            let opposite = match (&self.resources.wordnet, pos) {
+                (Some(wn), Some(p)) => wn.antonymous(p, &words[t].text, &j.candidate.text),
+                _ => false,
+            };
+            let ok = sim >= min && !opposite;
+            j.evidence.context_cosine = Some(sim);
+            let v = &mut j.verdicts[k];
+            v.value = Some(sim);
+            if ok {
+                v.passed = true;
+                v.note = Some(format!("in-context cosine {sim:.3}"));
+                j.evidence.relation = Some("context-cosine".into());
+            } else {
+                let why = if opposite {
+                    "WordNet antonyms"
+                } else {
+                    "in-context cosine too low"
+                };
+                v.note = Some(format!(
+                    "{}; {why} ({sim:.3})",
+                    v.note.as_deref().unwrap_or("no WordNet evidence")
+                ));
+            }
+            j.passed = j.verdicts.iter().all(|v| v.passed);
+        }
+        // Candidates left pending without a vector (not asked for) fail now.
+        for slot in out.iter_mut() {
+            for j in slot {
+                if j.verdicts.iter().any(|v| !v.passed) {
+                    j.passed = false;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The `fluency` filter: every candidate still in the running (all of
@@ -487,6 +648,7 @@ impl Filters {
                 relations,
                 context,
                 candidate_context,
+                ..
             } => match &self.resources.wordnet {
                 Some(wn) => {
                     let around = context.then(|| wn.context_bag(ctx.question, &[original]));
@@ -499,6 +661,7 @@ impl Filters {
                         context: around.as_ref(),
                         candidate_context: around_candidate.as_ref(),
                         attributive: crate::attack::tagger::attributive_at(ctx.tags, ctx.start),
+                        repeated: occurrences(ctx.question, original) > 1,
                     };
                     let (v, e) = synonym::evidence(wn, ctx.pos, original, cand, &rule);
                     if let Some(e) = e {

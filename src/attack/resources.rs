@@ -38,7 +38,17 @@ impl Needs {
                 | FilterConfig::PosTag
                 | FilterConfig::Dictionary
                 | FilterConfig::Inflection
-                | FilterConfig::Synonym { .. } => n.wordnet = true,
+                | FilterConfig::Synonym { .. } => {
+                    n.wordnet = true;
+                    // The in-context evidence reads MiniLM's token states.
+                    if let FilterConfig::Synonym {
+                        min_context_cosine: Some(_),
+                        ..
+                    } = f
+                    {
+                        n.embedder = true;
+                    }
+                }
                 FilterConfig::Fluency { model, .. } => {
                     n.fluency = Some(
                         model
@@ -164,6 +174,20 @@ pub fn drop_unavailable(config: &mut AttackConfig, resources: &Resources) -> Vec
         }
         ok
     });
+    // Without the encoder `synonym` keeps its WordNet evidence (stricter),
+    // rather than the whole filter going.
+    if resources.embedder.is_none() {
+        for f in config.filters.iter_mut() {
+            if let FilterConfig::Synonym {
+                min_context_cosine: c @ Some(_),
+                ..
+            } = f
+            {
+                *c = None;
+                dropped.push("the synonym filter's in-context evidence".into());
+            }
+        }
+    }
     config.filters.retain(|f| {
         let ok = match f {
             FilterConfig::SamePos

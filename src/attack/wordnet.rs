@@ -108,6 +108,11 @@ pub struct SenseRule<'a> {
     /// a candidate whose lemma is marked for the other position does not pass
     /// ("1 alone pigeons").
     pub attributive: Option<bool>,
+    /// The original word occurs more than once in the question. A more
+    /// general word for one occurrence then reads as something else beside
+    /// the others ("two cups of coffee … the coffee" → "two cups of drink …
+    /// the coffee"), so `hypernym` links do not count.
+    pub repeated: bool,
 }
 
 /// Positive evidence that a candidate means what the original means here:
@@ -326,6 +331,7 @@ impl WordNet {
             context: None,
             candidate_context: None,
             attributive: None,
+            repeated: false,
         };
         self.sense_evidence_in(pos, original, candidate, &rule)
     }
@@ -361,7 +367,9 @@ impl WordNet {
                 let mut linked = vec![("synonym", sid)];
                 if let Some(s) = self.db.get_synset(sid) {
                     for r in rule.relations {
-                        if *r == Relation::SimilarTo && pos != Pos::Adj {
+                        if (*r == Relation::SimilarTo && pos != Pos::Adj)
+                            || (*r == Relation::Hypernym && rule.repeated)
+                        {
                             continue;
                         }
                         linked.extend(
@@ -433,6 +441,49 @@ impl WordNet {
             }
         }
         best.map(|(_, e)| e)
+    }
+
+    /// WordNet calls the two words opposites as part of speech `pos`: a sense
+    /// of one has an antonym pointer (`!`) to a synset holding the other (for
+    /// adjectives also through the head a satellite is similar to:
+    /// `tiny` → `small` ! `large`). Antonyms sit close in any distributional
+    /// space (`buys` / `sells`), so in-context similarity never counts for them.
+    pub fn antonymous(&self, pos: Pos, a: &str, b: &str) -> bool {
+        let ours = self.lemmas_pos(pos, &a.to_lowercase());
+        let theirs = self.lemmas_pos(pos, &b.to_lowercase());
+        // A synset and, for adjectives, the heads it is similar to.
+        let widen = |ids: Vec<wordnet_types::SynsetId>| -> Vec<wordnet_types::SynsetId> {
+            let mut out = ids.clone();
+            if pos == Pos::Adj {
+                for id in ids {
+                    if let Some(s) = self.db.get_synset(id) {
+                        out.extend(
+                            s.pointers
+                                .iter()
+                                .filter(|p| p.symbol == "&" && p.target.pos == pos)
+                                .map(|p| p.target),
+                        );
+                    }
+                }
+            }
+            out
+        };
+        let senses = |lemmas: &[String]| -> Vec<wordnet_types::SynsetId> {
+            widen(
+                lemmas
+                    .iter()
+                    .flat_map(|l| self.sense_shares(pos, l).into_iter().map(|(id, _)| id))
+                    .collect(),
+            )
+        };
+        let (mine, yours) = (senses(&ours), senses(&theirs));
+        mine.iter().any(|id| {
+            self.db.get_synset(*id).is_some_and(|s| {
+                s.pointers
+                    .iter()
+                    .any(|p| p.symbol == "!" && yours.contains(&p.target))
+            })
+        })
     }
 
     /// Lemmatised content words of `text` (lower case; every lemma WordNet

@@ -320,6 +320,12 @@ pub struct SentenceEncoder {
     /// Our graph pools in-graph (`embeddings`); an Optimum export gives
     /// `last_hidden_state`, pooled here.
     pooled_in_graph: bool,
+    /// Token-level states for [`SentenceEmbedder::embed_spans`]: the same
+    /// session for an Optimum export, else a `last_hidden_state` graph built
+    /// on first use (most attacks never ask).
+    hidden: std::sync::Mutex<Option<std::sync::Arc<Runner>>>,
+    dir: PathBuf,
+    options: LoadOptions,
 }
 
 impl SentenceEncoder {
@@ -357,6 +363,9 @@ impl SentenceEncoder {
             pad_id,
             max_len,
             pooled_in_graph,
+            hidden: std::sync::Mutex::new(None),
+            dir: src.dir.clone(),
+            options: options.clone(),
         })
     }
 }
@@ -365,6 +374,22 @@ impl SentenceEncoder {
     /// The ONNX graph the session runs (the cached build, or the given file).
     pub fn model_path(&self) -> &Path {
         &self.runner.model_path
+    }
+
+    /// The session giving `last_hidden_state`, built once.
+    fn hidden_runner(&self) -> Result<Option<std::sync::Arc<Runner>>> {
+        if !self.pooled_in_graph {
+            return Ok(None); // the main session already gives token states
+        }
+        let mut slot = self
+            .hidden
+            .lock()
+            .map_err(|_| Error::Runtime("an earlier encoder run panicked".into()))?;
+        if slot.is_none() {
+            let graph = bert::cached_graph(&self.dir, GraphHead::Hidden)?;
+            *slot = Some(std::sync::Arc::new(Runner::new(&graph, &self.options)?));
+        }
+        Ok(slot.clone())
     }
 }
 
@@ -409,6 +434,73 @@ impl SentenceEmbedder for SentenceEncoder {
                     normalise(&mut v);
                     all[i] = v;
                 }
+            }
+        }
+        Ok(all)
+    }
+
+    fn embed_spans(&self, spans: &[(String, std::ops::Range<usize>)]) -> Result<Vec<Vec<f32>>> {
+        let own = self.hidden_runner()?;
+        let runner: &Runner = own.as_deref().unwrap_or(&self.runner);
+        // Token rows plus, per text, which tokens fall inside its span.
+        let mut rows = Vec::with_capacity(spans.len());
+        let mut inside: Vec<Vec<usize>> = Vec::with_capacity(spans.len());
+        for (i, (text, range)) in spans.iter().enumerate() {
+            let enc = self
+                .tok
+                .encode(text.as_str(), true)
+                .map_err(|e| Error::Other(format!("text {i}: the tokenizer failed: {e}")))?;
+            let n = enc.get_ids().len().min(self.max_len);
+            let toks: Vec<usize> = enc.get_offsets()[..n]
+                .iter()
+                .enumerate()
+                .filter(|(k, (a, b))| {
+                    b > a
+                        && *a >= range.start
+                        && *b <= range.end
+                        && enc.get_special_tokens_mask()[*k] == 0
+                })
+                .map(|(k, _)| k)
+                .collect();
+            let mut ids: Vec<i64> = enc.get_ids()[..n].iter().map(|&x| x as i64).collect();
+            let mut types: Vec<i64> = enc.get_type_ids()[..n].iter().map(|&x| x as i64).collect();
+            if n < enc.get_ids().len()
+                && let (Some(&last), Some(l), Some(t)) =
+                    (enc.get_ids().last(), ids.last_mut(), types.last_mut())
+            {
+                // Cut like `tokenize`: keep the closing special token.
+                *l = last as i64;
+                *t = 0;
+            }
+            rows.push(exec::Row { ids, types });
+            inside.push(toks);
+        }
+        let mut all = vec![Vec::new(); spans.len()];
+        for group in length_groups(&rows, CHUNK) {
+            let batch: Batch = pad(
+                &group.iter().map(|&i| &rows[i]).collect::<Vec<_>>(),
+                self.pad_id,
+            );
+            let (shape, data) = runner.run(&batch, None, "last_hidden_state")?;
+            let (s, h) = (batch.seq(), shape.get(2).copied().unwrap_or(0));
+            if shape.len() != 3 || data.len() != batch.lens.len() * s * h {
+                return Err(Error::file(
+                    &runner.model_path,
+                    format!("last_hidden_state has shape {shape:?}, expected [batch, seq, hidden]"),
+                ));
+            }
+            for (r, &i) in group.iter().enumerate() {
+                // A span with no token inside (cut off by the length limit)
+                // gets the zero vector: cosine 0, so no evidence.
+                let mut v = vec![0f32; h];
+                for &c in &inside[i] {
+                    let row = &data[(r * s + c) * h..(r * s + c + 1) * h];
+                    v.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+                }
+                if !inside[i].is_empty() {
+                    normalise(&mut v);
+                }
+                all[i] = v;
             }
         }
         Ok(all)
