@@ -311,8 +311,39 @@ fn the_tagger_decides_the_part_of_speech_in_context() {
     );
     assert_eq!(at("He paid for gas.", "gas"), Some(Tag::Noun));
     assert_eq!(at("She wants to swim.", "swim"), Some(Tag::Verb));
+    // A word right before an amount is its verb (SemCor alone makes `costs`
+    // a noun), but not after a preposition.
+    assert_eq!(
+        at("A pound of strawberries costs $2.20 in May.", "costs"),
+        Some(Tag::Verb)
+    );
+    assert_eq!(at("The tickets cost 5 dollars.", "cost"), Some(Tag::Verb));
+    assert_eq!(at("He started at age 5.", "age"), Some(Tag::Noun));
     // A word WordNet does not know gets no tag.
     assert_eq!(at("He bought a restaur.", "restaur"), None);
+}
+
+/// The share of a word's SemCor uses in one part of speech: `price` is
+/// nearly always a noun, so it cannot stand in for the verb `cost` on
+/// in-context similarity alone.
+#[test]
+fn part_of_speech_shares_come_from_semcor() {
+    let price = wn().pos_share(Pos::Verb, "price").unwrap();
+    assert!(price < 0.1, "price as a verb: {price}");
+    assert!(wn().pos_share(Pos::Noun, "prices").unwrap() > 0.9);
+    assert!(wn().pos_share(Pos::Verb, "raises").unwrap() > 0.9);
+    assert_eq!(wn().pos_share(Pos::Noun, "bagfuls"), None, "never tagged");
+}
+
+/// `cost` is present and past at once; `charge` is present only, so "Each
+/// ticket charge $30" does not pass for "Each ticket cost $30".
+#[test]
+fn a_base_that_is_also_past_needs_a_candidate_that_is_too() {
+    use mscr::attack::filters::inflection;
+    assert!(!inflection::verdict(wn(), Some(Pos::Verb), "cost", "charge").passed);
+    assert!(inflection::verdict(wn(), Some(Pos::Verb), "cut", "put").passed);
+    assert!(inflection::verdict(wn(), Some(Pos::Verb), "costs", "charges").passed);
+    assert!(inflection::verdict(wn(), Some(Pos::Verb), "charge", "ask").passed);
 }
 
 /// WordNet's adjective markers: `alone(p)` is predicative only, so it cannot

@@ -33,7 +33,7 @@
 
 mod dictionary;
 pub mod fluency;
-mod inflection;
+pub mod inflection;
 mod pos_tag;
 mod synonym;
 
@@ -93,7 +93,9 @@ pub enum FilterConfig {
         /// vector in the question and the candidate's in the perturbed
         /// question (all-MiniLM-L6-v2 hidden states over the word's tokens, a
         /// paraphrase-trained encoder) is at least this, and WordNet does not
-        /// call the two words antonyms. Catches synonyms WordNet links only
+        /// call the two words antonyms, and the candidate has at least
+        /// `min_candidate_share` of its SemCor uses in the tagged part of
+        /// speech. Catches synonyms WordNet links only
         /// in a rare sense or not at all (pictures → photos, items → things).
         #[serde(default)]
         min_context_cosine: Option<f32>,
@@ -441,10 +443,12 @@ impl Filters {
         out: &mut [Vec<Judged>],
         all: bool,
     ) -> Result<()> {
-        let Some(min) = self.configs.iter().find_map(|f| match f {
+        let Some((min, min_pos_share)) = self.configs.iter().find_map(|f| match f {
             FilterConfig::Synonym {
-                min_context_cosine, ..
-            } => *min_context_cosine,
+                min_context_cosine,
+                min_candidate_share,
+                ..
+            } => min_context_cosine.map(|c| (c, *min_candidate_share)),
             _ => None,
         }) else {
             return Ok(());
@@ -507,11 +511,18 @@ impl Filters {
             let j = &mut out[s][c];
             let k = synonym_index(j).expect("synonym verdict");
             let pos = tagger::tag_at(tags, words[t].byte_start).and_then(tagger::wordnet_pos);
-            let opposite = match (&self.resources.wordnet, pos) {
-                (Some(wn), Some(p)) => wn.antonymous(p, &words[t].text, &j.candidate.text),
-                _ => false,
+            let (opposite, rare) = match (&self.resources.wordnet, pos) {
+                (Some(wn), Some(p)) => (
+                    wn.antonymous(p, &words[t].text, &j.candidate.text),
+                    // The candidate must commonly be this part of speech:
+                    // `cost` → `price` as verbs ("how much will it price?")
+                    // is close in meaning but not how `price` is used.
+                    wn.pos_share(p, &j.candidate.text)
+                        .is_some_and(|s| s < min_pos_share),
+                ),
+                _ => (false, false),
             };
-            let ok = sim >= min && !opposite;
+            let ok = sim >= min && !opposite && !rare;
             j.evidence.context_cosine = Some(sim);
             let v = &mut j.verdicts[k];
             v.value = Some(sim);
@@ -522,6 +533,8 @@ impl Filters {
             } else {
                 let why = if opposite {
                     "WordNet antonyms"
+                } else if rare {
+                    "the candidate is rarely this part of speech"
                 } else {
                     "in-context cosine too low"
                 };

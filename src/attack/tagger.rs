@@ -201,6 +201,26 @@ fn tag_word(wordnet: &WordNet, lower: &[String], i: usize) -> Option<Tag> {
         if VERB_CUES.contains(&p) && can(Pos::Verb) {
             return Some(Tag::Verb);
         }
+        // A word right before an amount, not after a determiner, number or
+        // preposition (`at age 5`), is its verb: `strawberries costs $2.20`, `she pays 5 dollars` (SemCor
+        // makes `costs` a noun, which let `prices` stand in for it).
+        // A currency sign counts only before a number: in MATH text `$` opens
+        // math (`for all real numbers $x$`).
+        let digit = |t: Option<&String>| {
+            t.and_then(|t| t.chars().next())
+                .is_some_and(|c| c.is_ascii_digit())
+        };
+        let next_is_amount = digit(lower.get(i + 1))
+            || (next.is_some_and(|n| ["$", "£", "€"].contains(&n)) && digit(lower.get(i + 2)));
+        if next_is_amount
+            && can(Pos::Verb)
+            // ... and commonly a verb: `brought home 3 bags` keeps `home`.
+            && wordnet.pos_share(Pos::Verb, w).is_some_and(|s| s >= 0.1)
+            && !PREPOSITIONS.contains(&p)
+            && !p.chars().all(|c| c.is_ascii_digit())
+        {
+            return Some(Tag::Verb);
+        }
         if COPULAS.contains(&p) {
             if can(Pos::Adj) {
                 return Some(Tag::Adj);

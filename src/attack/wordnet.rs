@@ -273,6 +273,14 @@ impl WordNet {
 
     /// SemCor-tagged uses of a surface word as part of speech `pos` (every
     /// sense of every lemma it can have).
+    /// The share of `word`'s SemCor-tagged uses, over every part of speech,
+    /// that are uses as `pos` (`price`: 0.05 as a verb); `None` when SemCor
+    /// never tagged it.
+    pub fn pos_share(&self, pos: Pos, word: &str) -> Option<f32> {
+        let total: u32 = ALL_POS.iter().map(|&p| self.tagged_uses(p, word)).sum();
+        (total > 0).then(|| self.tagged_uses(pos, word) as f32 / total as f32)
+    }
+
     pub fn tagged_uses(&self, pos: Pos, word: &str) -> u32 {
         self.lemmas_pos(pos, word)
             .iter()
