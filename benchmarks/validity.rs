@@ -355,17 +355,20 @@ fn report(
             context,
             candidate_context,
             min_context_cosine,
+            min_wordnet_context_cosine,
             ..
         } => Some((
             *min_share,
             relations.clone(),
             *context,
             *candidate_context,
-            *min_context_cosine,
+            (*min_context_cosine, *min_wordnet_context_cosine),
         )),
         _ => None,
     });
-    if let Some((share, relations, context, candidate_context, context_cosine)) = configured {
+    if let Some((share, relations, context, candidate_context, (context_cosine, wordnet_floor))) =
+        configured
+    {
         let rejudge = |f: FilterConfig| -> Vec<(bool, bool)> {
             let syn = Filters::new(vec![f], resources).expect("synonym filter");
             let mut r = Vec::new();
@@ -401,6 +404,7 @@ fn report(
                     context,
                     candidate_context: candidate,
                     min_context_cosine: cosine,
+                    min_wordnet_context_cosine: wordnet_floor,
                 }
             };
         let synonym = |share: f32, relations: &[Relation], context: bool, candidate: bool| {
@@ -427,6 +431,30 @@ fn report(
                 )));
                 let t = t.map_or("none".to_string(), |t| format!("{t}"));
                 println!("  min_context_cosine {t:<5}: precision {p}  recall {rc}");
+            }
+            println!(
+                "\nWordNet-evidence floor sweep (synonym's min_wordnet_context_cosine; other options as configured):"
+            );
+            for floor in [
+                None,
+                Some(0.4f32),
+                Some(0.45),
+                Some(0.5),
+                Some(0.55),
+                Some(0.6),
+            ] {
+                let f = FilterConfig::Synonym {
+                    min_share: share,
+                    min_candidate_share: share,
+                    relations: relations.to_vec(),
+                    context,
+                    candidate_context,
+                    min_context_cosine: context_cosine,
+                    min_wordnet_context_cosine: floor,
+                };
+                let (p, rc) = pr(&rejudge(f));
+                let t = floor.map_or("none".to_string(), |t| format!("{t}"));
+                println!("  min_wordnet_context_cosine {t:<5}: precision {p}  recall {rc}");
             }
         }
         println!(

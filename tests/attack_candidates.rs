@@ -309,10 +309,14 @@ fn candidates_report_on_real_wordnet() {
     });
     for f in &mut config.filters {
         if let FilterConfig::Synonym {
-            min_context_cosine, ..
+            min_context_cosine,
+            min_wordnet_context_cosine,
+            ..
         } = f
         {
-            *min_context_cosine = None; // the encoder-backed evidence, tested above
+            // The encoder-backed evidence, tested on its own.
+            *min_context_cosine = None;
+            *min_wordnet_context_cosine = None;
         }
     }
     let r = Resources {
@@ -416,6 +420,7 @@ fn validity_filters_need_real_words_same_tag_form_and_a_shared_sense() {
                 context: false,
                 candidate_context: false,
                 min_context_cosine: None,
+                min_wordnet_context_cosine: None,
             },
         ],
         &r,
@@ -545,6 +550,7 @@ fn synonym_filter_takes_in_context_similarity_but_not_antonyms() {
         context: false,
         candidate_context: false,
         min_context_cosine: cosine,
+        min_wordnet_context_cosine: None,
     };
     let q = "Maria took 24 pictures at the zoo and then she buys 3 frames for them.";
     let words = split_words(q, &Stopwords::default_english());

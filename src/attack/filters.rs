@@ -40,7 +40,7 @@ mod synonym;
 use super::Resources;
 use super::sources::Candidate;
 use super::tagger::{self, Tagged};
-use super::wordnet::Relation;
+use super::wordnet::{Pos, Relation};
 use super::words::{Word, apply_replacements, numbers_in};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -99,6 +99,12 @@ pub enum FilterConfig {
         /// in a rare sense or not at all (pictures → photos, items → things).
         #[serde(default)]
         min_context_cosine: Option<f32>,
+        /// WordNet evidence is overruled when the same in-context cosine is
+        /// below this: the shared sense is one the sentence does not use
+        /// ("the hexagon shown here" → "established", "Write 3/20 as a
+        /// decimal" → "Compose").
+        #[serde(default)]
+        min_wordnet_context_cosine: Option<f32>,
     },
     Fluency {
         /// Largest drop in total log-probability (nats) of the perturbed question.
@@ -161,9 +167,15 @@ impl FilterConfig {
                 bad("min_share and min_candidate_share must lie in [0, 1]")
             }
             FilterConfig::Synonym {
-                min_context_cosine: Some(c),
+                min_context_cosine,
+                min_wordnet_context_cosine,
                 ..
-            } if !(-1.0..=1.0).contains(c) => bad("min_context_cosine must lie in [-1, 1]"),
+            } if [min_context_cosine, min_wordnet_context_cosine]
+                .iter()
+                .any(|c| c.is_some_and(|c| !(-1.0..=1.0).contains(&c))) =>
+            {
+                bad("min_context_cosine and min_wordnet_context_cosine must lie in [-1, 1]")
+            }
             FilterConfig::Fluency { max_drop, .. } if !max_drop.is_finite() || *max_drop < 0.0 => {
                 bad("max_drop must be a number of nats ≥ 0")
             }
@@ -305,9 +317,12 @@ impl Filters {
                     ));
                 }
                 FilterConfig::Synonym {
-                    min_context_cosine: Some(_),
+                    min_context_cosine,
+                    min_wordnet_context_cosine,
                     ..
-                } if resources.embedder.is_none() => {
+                } if resources.embedder.is_none()
+                    && (min_context_cosine.is_some() || min_wordnet_context_cosine.is_some()) =>
+                {
                     return Err(Error::Config(
                         "filter `synonym` with min_context_cosine needs a sentence encoder (all-MiniLM-L6-v2), which was not loaded; run `mscr setup` or remove min_context_cosine"
                             .into(),
@@ -443,12 +458,17 @@ impl Filters {
         out: &mut [Vec<Judged>],
         all: bool,
     ) -> Result<()> {
-        let Some((min, min_pos_share)) = self.configs.iter().find_map(|f| match f {
+        let Some((min, floor, min_pos_share)) = self.configs.iter().find_map(|f| match f {
             FilterConfig::Synonym {
                 min_context_cosine,
+                min_wordnet_context_cosine,
                 min_candidate_share,
                 ..
-            } => min_context_cosine.map(|c| (c, *min_candidate_share)),
+            } if min_context_cosine.is_some() || min_wordnet_context_cosine.is_some() => Some((
+                *min_context_cosine,
+                *min_wordnet_context_cosine,
+                *min_candidate_share,
+            )),
             _ => None,
         }) else {
             return Ok(());
@@ -477,7 +497,14 @@ impl Filters {
                     .iter()
                     .enumerate()
                     .all(|(i, v)| i == k || v.passed);
-                if j.verdicts[k].passed || !(all || others_pass) {
+                // WordNet's evidence is checked against the floor; a missing
+                // one may be made up by the cosine.
+                let asked = if j.verdicts[k].passed {
+                    floor.is_some()
+                } else {
+                    min.is_some()
+                };
+                if !asked || !(all || others_pass) {
                     continue;
                 }
                 let oi = *orig_index.get_or_insert_with(|| {
@@ -511,6 +538,22 @@ impl Filters {
             let j = &mut out[s][c];
             let k = synonym_index(j).expect("synonym verdict");
             let pos = tagger::tag_at(tags, words[t].byte_start).and_then(tagger::wordnet_pos);
+            j.evidence.context_cosine = Some(sim);
+            if j.verdicts[k].passed {
+                // WordNet evidence: only the floor applies.
+                if floor.is_some_and(|f| sim < f) {
+                    let v = &mut j.verdicts[k];
+                    v.passed = false;
+                    v.note = Some(format!(
+                        "{}, but in-context cosine {sim:.3} is below {:.2}: not the sense used here",
+                        v.note.as_deref().unwrap_or("WordNet evidence"),
+                        floor.unwrap_or_default()
+                    ));
+                    j.passed = false;
+                }
+                continue;
+            }
+            let Some(min) = min else { continue };
             let (opposite, rare) = match (&self.resources.wordnet, pos) {
                 (Some(wn), Some(p)) => (
                     wn.antonymous(p, &words[t].text, &j.candidate.text),
@@ -522,8 +565,17 @@ impl Filters {
                 ),
                 _ => (false, false),
             };
-            let ok = sim >= min && !opposite && !rare;
-            j.evidence.context_cosine = Some(sim);
+            // A narrower word (pants → jeans) is close in context but asks
+            // about something more specific.
+            // Nouns only: a verb's troponym is often the same act here
+            // (increases → raises).
+            let narrower = match (&self.resources.wordnet, pos) {
+                (Some(wn), Some(p @ Pos::Noun)) => {
+                    wn.narrower(p, &words[t].text, &j.candidate.text)
+                }
+                _ => false,
+            };
+            let ok = sim >= min && !opposite && !rare && !narrower;
             let v = &mut j.verdicts[k];
             v.value = Some(sim);
             if ok {
@@ -535,6 +587,8 @@ impl Filters {
                     "WordNet antonyms"
                 } else if rare {
                     "the candidate is rarely this part of speech"
+                } else if narrower {
+                    "the candidate is a kind of the original (WordNet hyponym)"
                 } else {
                     "in-context cosine too low"
                 };

@@ -42,9 +42,11 @@ impl Needs {
                     n.wordnet = true;
                     // The in-context evidence reads MiniLM's token states.
                     if let FilterConfig::Synonym {
-                        min_context_cosine: Some(_),
+                        min_context_cosine,
+                        min_wordnet_context_cosine,
                         ..
                     } = f
+                        && (min_context_cosine.is_some() || min_wordnet_context_cosine.is_some())
                     {
                         n.embedder = true;
                     }
@@ -179,11 +181,14 @@ pub fn drop_unavailable(config: &mut AttackConfig, resources: &Resources) -> Vec
     if resources.embedder.is_none() {
         for f in config.filters.iter_mut() {
             if let FilterConfig::Synonym {
-                min_context_cosine: c @ Some(_),
+                min_context_cosine,
+                min_wordnet_context_cosine,
                 ..
             } = f
+                && (min_context_cosine.is_some() || min_wordnet_context_cosine.is_some())
             {
-                *c = None;
+                *min_context_cosine = None;
+                *min_wordnet_context_cosine = None;
                 dropped.push("the synonym filter's in-context evidence".into());
             }
         }

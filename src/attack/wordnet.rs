@@ -494,6 +494,27 @@ impl WordNet {
         })
     }
 
+    /// The candidate names a kind of what the original names: a sense of it
+    /// has a hypernym pointer (`@`, `@i`) to a sense of the original (`jeans`
+    /// → `trousers`, which holds `pants`).
+    pub fn narrower(&self, pos: Pos, original: &str, candidate: &str) -> bool {
+        let ours: Vec<wordnet_types::SynsetId> = self
+            .lemmas_pos(pos, &original.to_lowercase())
+            .iter()
+            .flat_map(|l| self.sense_shares(pos, l).into_iter().map(|(id, _)| id))
+            .collect();
+        self.lemmas_pos(pos, &candidate.to_lowercase())
+            .iter()
+            .flat_map(|l| self.sense_shares(pos, l).into_iter().map(|(id, _)| id))
+            .any(|id| {
+                self.db.get_synset(id).is_some_and(|s| {
+                    s.pointers
+                        .iter()
+                        .any(|p| (p.symbol == "@" || p.symbol == "@i") && ours.contains(&p.target))
+                })
+            })
+    }
+
     /// Lemmatised content words of `text` (lower case; every lemma WordNet
     /// gives each word, and the word itself), without stopwords, short words
     /// and the words `except` (the word being replaced).
