@@ -264,6 +264,8 @@ pub struct Model {
     pub source_digest: String,
     /// Transforms applied so far, as stable strings (part of the cache key).
     pub transforms: Vec<String>,
+    /// Branches the graph computes beside the weights (unmergeable adapters).
+    pub adapters: super::Adapters,
 }
 
 impl Model {
@@ -279,7 +281,7 @@ impl Model {
                 n += p.params();
             }
         }
-        n
+        n + self.adapters.params()
     }
 
     /// Matrix FLOPs per generated token (projections and lm_head; attention
@@ -291,7 +293,7 @@ impl Model {
                 n += p.flops_per_token();
             }
         }
-        n
+        n + self.adapters.flops_per_token()
     }
 
     pub fn lm_head(&self) -> &Matrix {
