@@ -234,6 +234,92 @@ def brep_case(name, arch, n_prefix, exclude, gen, seqs, expected):
     }
 
 
+LOREFT = [
+    # pyreft's default: separate weights for the first and the last positions
+    # (each layer listed twice: `#0` acts on the first, `#1` on the last).
+    ("loreft-qwen2", "qwen2", dict(layers=[0, 1], rank=4, first=2, last=2, share=False)),
+    # share_weights: one intervention per layer on both groups; layer 1 only.
+    ("loreft-llama", "llama", dict(layers=[1], rank=3, first=1, last=3, share=True)),
+]
+
+
+def loreft_case(name, arch, kw, gen, seqs, expected):
+    import pyreft
+
+    model = load_base(arch)
+    d_model = model.config.hidden_size
+    layers = list(kw["layers"])
+    if not kw["share"]:
+        layers = layers + layers  # as pyreft's train.py does for "f+l" positions
+    reps = [
+        {
+            "layer": l,
+            "component": "block_output",
+            "low_rank_dimension": kw["rank"],
+            "intervention": pyreft.LoreftIntervention(
+                embed_dim=d_model, low_rank_dimension=kw["rank"], dtype=torch.float32
+            ),
+        }
+        for l in layers
+    ]
+    rm = pyreft.get_reft_model(model, pyreft.ReftConfig(representations=reps))
+    rm.set_device("cpu")
+    with torch.no_grad():
+        for k, iv in rm.interventions.items():
+            iv = iv[0] if isinstance(iv, (list, tuple)) else iv
+            iv.learned_source.weight.copy_(torch.randn(iv.learned_source.weight.shape, generator=gen) / d_model ** 0.5)
+            iv.learned_source.bias.copy_(0.5 * torch.randn(iv.learned_source.bias.shape, generator=gen))
+    d = os.path.join(OUT, name)
+    rm.save(d)
+    n = len(layers)
+
+    def locations(length):
+        return pyreft.get_intervention_locations(
+            last_position=length, first_n=kw["first"], last_n=kw["last"],
+            num_interventions=n, share_weights=kw["share"], pad_mode="first",
+        )
+
+    # The reference: pyreft's own model reloaded from the saved folder.
+    loaded = pyreft.ReftModel.load(d, load_base(arch))
+    loaded.set_device("cpu")
+    # ReftModel.load builds the interventions in bf16 (pyreft's default
+    # dtype), rounding the saved float32 W and b: compute in float32 like the
+    # base, with the saved values loaded again.
+    for k, iv in loaded.interventions.items():
+        iv = (iv[0] if isinstance(iv, (list, tuple)) else iv).float()
+        sd = torch.load(os.path.join(d, f"intkey_{k}.bin"))
+        iv.learned_source.load_state_dict({"weight": sd["weight"], "bias": sd["bias"]})
+        assert torch.equal(iv.rotate_layer.weight.data, sd["rotate_layer"])
+    base = load_base(arch)
+    moved, gens = 0.0, []
+    for i, s in enumerate(seqs):
+        ids = torch.tensor([s])
+        ul = {"sources->base": (None, [[l] for l in locations(len(s))])}
+        with torch.no_grad():
+            _, out = loaded({"input_ids": ids}, unit_locations=ul)
+            logits = out.logits[0].float()
+            moved = max(moved, (logits - base(input_ids=ids).logits[0]).abs().max().item())
+            expected[f"{name}.{i}"] = logits.contiguous()
+            # Generation: the prompt pass intervened (pyreft's
+            # intervene_on_prompt), then plain decode steps over its cache.
+            _, out = loaded({"input_ids": ids, "use_cache": True}, unit_locations=ul)
+            past, last = out.past_key_values, out.logits[0, -1]
+            toks, lps = [], []
+            for _ in range(8):
+                t = int(last.argmax())
+                lps.append(float(torch.log_softmax(last, -1)[t]))
+                toks.append(t)
+                o = base(input_ids=torch.tensor([[t]]), past_key_values=past, use_cache=True)
+                past, last = o.past_key_values, o.logits[0, -1]
+        expected[f"{name}.gen.{i}"] = torch.tensor(lps, dtype=torch.float32)
+        gens.append(toks)
+    print(f"{name}: LoReFT moves the logits by up to {moved:.3f}")
+    return {
+        "name": name, "kind": "loreft", "model": arch, "adapter": name,
+        "first": kw["first"], "last": kw["last"], "tokens": seqs, "generated": gens,
+    }
+
+
 def main():
     gen = torch.Generator().manual_seed(20261208)
     if os.path.isdir(OUT):
@@ -245,6 +331,11 @@ def main():
         cases.append(toplora_case(name, arch, kw, gen, seqs, expected))
     for name, arch, n_prefix, exclude in BREP:
         cases.append(brep_case(name, arch, n_prefix, exclude, gen, seqs, expected))
+    # Prompts of at least 2 * max(first, last) tokens: shorter ones make pyreft
+    # pad the locations with -1, which its datasets point at a prepended pad token.
+    reft_seqs = [torch.randint(3, VOCAB, (n,), generator=gen).tolist() for n in (9, 7, 12)]
+    for name, arch, kw in LOREFT:
+        cases.append(loreft_case(name, arch, kw, gen, reft_seqs, expected))
     # A BREP file with layer_type "ln" (a LayerNorm after the scale and bias):
     # refused by mscr, with the file named.
     bad = {

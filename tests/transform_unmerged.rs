@@ -333,3 +333,152 @@ fn bad_brep_adapters_give_one_clear_error() {
         .to_string();
     assert!(e.contains("n_prefix"), "{e}");
 }
+
+#[test]
+fn loreft_logits_and_generation_equal_pyreft() {
+    let mut n = 0;
+    for case in cases().iter().filter(|c| c["kind"] == "loreft") {
+        let name = case["name"].as_str().unwrap();
+        let plain = base(case["model"].as_str().unwrap());
+        let dir = unmerged().join(case["adapter"].as_str().unwrap());
+        let (first, last) = (
+            case["first"].as_u64().unwrap(),
+            case["last"].as_u64().unwrap(),
+        );
+        let adapted = apply(
+            &plain,
+            spec("loreft", &dir, &format!(",first={first},last={last}")),
+        )
+        .unwrap();
+        assert_eq!(adapted.layers, plain.layers);
+        let (worst, moved) = logits_parity(case, &adapted, &plain);
+        // Generation: the prompt is intervened, decode steps only see it
+        // through the cache; all prompts in one right-padded batch.
+        let s = open_graph(&adapted, WeightFormat::F32, &SessionOptions::default()).unwrap();
+        let prompts: Vec<Vec<u32>> = case["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(tokens)
+            .collect();
+        let outs = s.generate(&prompts, &greedy(8), &mut |_, _| false).unwrap();
+        let mut gen_worst = 0f32;
+        for (i, o) in outs.iter().enumerate() {
+            assert_eq!(
+                o.tokens,
+                tokens(&case["generated"][i]),
+                "{name}: greedy tokens of prompt {i}"
+            );
+            gen_worst = gen_worst.max(max_abs_diff(
+                &o.logprobs,
+                &expected(&format!("{name}.gen.{i}")),
+            ));
+        }
+        println!(
+            "loreft parity {name}: logits max |Δ| {worst:.2e} (base model off by {moved:.2}); \
+             generation log-probs max |Δ| {gen_worst:.2e}"
+        );
+        assert!(worst < 1e-3, "{name}: logits differ by {worst}");
+        assert!(
+            gen_worst < 1e-3,
+            "{name}: generation log-probs differ by {gen_worst}"
+        );
+        assert!(
+            moved > 100.0 * worst.max(1e-4),
+            "{name}: LoReFT barely changes the logits ({moved})"
+        );
+        // The positions matter: other first/last give other logits.
+        let other = apply(
+            &plain,
+            spec("loreft", &dir, &format!(",first={},last={last}", first + 1)),
+        )
+        .unwrap();
+        let (w, _) = logits_parity(case, &other, &plain);
+        assert!(
+            w > 1e-2,
+            "{name}: first={} changes nothing ({w})",
+            first + 1
+        );
+        n += 1;
+    }
+    assert_eq!(n, 2);
+}
+
+/// A copy of a fixture LoReFT folder with its config edited.
+fn edited_reft(case: &str, tag: &str, edit: impl FnOnce(&mut Json)) -> PathBuf {
+    let src = unmerged().join(case);
+    let dir = std::env::temp_dir()
+        .join(format!("mscr-transform-unmerged-{}", std::process::id()))
+        .join(tag);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    let mut cfg: Json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    edit(&mut cfg);
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn bad_loreft_adapters_give_one_clear_error() {
+    let qwen = base("qwen2");
+    // Another intervention type.
+    let dir = edited_reft("loreft-qwen2", "noreft", |c| {
+        c["intervention_types"][1] = "<class 'pyreft.interventions.NoreftIntervention'>".into();
+    });
+    let e = err(&qwen, spec("loreft", &dir, ""));
+    assert!(
+        e.contains("config.json") && e.contains("NoreftIntervention"),
+        "{e}"
+    );
+    // A missing intervention file.
+    let dir = edited_reft("loreft-qwen2", "missing", |_| {});
+    let f = dir.join("intkey_layer_1_comp_block_output_unit_pos_nunit_1#1.bin");
+    std::fs::remove_file(&f).unwrap();
+    let e = err(&qwen, spec("loreft", &dir, ""));
+    assert!(
+        e.contains("intkey_layer_1_comp_block_output_unit_pos_nunit_1#1.bin")
+            && e.contains("missing"),
+        "{e}"
+    );
+    // A base model that does not match: hidden 32 here, 64 in the adapter;
+    // one layer here, an intervention on layer 1.
+    let narrow = tiny_model(
+        &Tiny {
+            hidden: 32,
+            heads: 2,
+            kv_heads: 1,
+            ..Tiny::default()
+        },
+        3,
+    );
+    let e = err(
+        &narrow,
+        spec("loreft", &unmerged().join("loreft-qwen2"), ""),
+    );
+    assert!(
+        e.contains(".bin") && e.contains("base model (hidden size 32) does not match"),
+        "{e}"
+    );
+    let shallow = tiny_model(
+        &Tiny {
+            layers: 1,
+            ..Tiny::default()
+        },
+        3,
+    );
+    let e = err(
+        &shallow,
+        spec("loreft", &unmerged().join("loreft-llama"), ""),
+    );
+    assert!(e.contains("config.json") && e.contains("layer 1"), "{e}");
+    // Settings.
+    let e = TransformSpec::parse("loreft:path=x,first=0,last=0")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("first and last"), "{e}");
+}

@@ -591,6 +591,7 @@ fn check_chain(mut chain: TransformChain, i: usize, path: &Path) -> Result<Trans
             TransformStep::Lora(c) => c.path = resolve(&c.path),
             TransformStep::TopLora(c) => c.path = resolve(&c.path),
             TransformStep::Brep(c) => c.path = resolve(&c.path),
+            TransformStep::Loreft(c) => c.path = resolve(&c.path),
             _ => {}
         }
         if let TransformStep::BestOfN(c) = step {

@@ -76,7 +76,7 @@ pub fn save_transformed<R: Serialize>(
     if !model.adapters.is_empty() {
         // The folder format holds weights only: the branches would be lost.
         return Err(Error::Unsupported(
-            "this model carries adapter branches the graph computes (toplora, brep), which \
+            "this model carries adapter branches the graph computes (toplora, loreft, brep), which \
              a saved model folder cannot hold; save the base model and apply the adapter \
              transform when the model is loaded (--transform)"
                 .into(),

@@ -10,12 +10,13 @@
 //!   length after this step − 1); `total_sequence_length` int32 scalar (the batch
 //!   maximum); `logits_index` int64 `[N]` (flat `b*S + s` positions whose logits are
 //!   wanted); `past_key_L` / `past_value_L` f32 `[B, kv_heads, max_len, head_dim]`;
-//!   only when the model carries a position-dependent adapter (BREP):
+//!   only when the model carries a position-dependent adapter (BREP, LoReFT):
 //!   `position_ids` int64 `[B, S]` and `prompt_lens` int64 `[B]`.
 //! - unmergeable adapters (`model.adapters`) are extra branches: TopLoRA's
 //!   gated low-rank term is added to its projection's output, BREP's scale and
 //!   bias act on `up_proj`'s output where the position is below the row's
-//!   prompt length plus `n_prefix`.
+//!   prompt length plus `n_prefix`, LoReFT edits a layer's output (the
+//!   residual stream, then re-normalised afresh) at its prompt positions.
 //! - outputs: `logits` f32 `[N, vocab]`; `present_key_L` / `present_value_L`, bound
 //!   to the same buffers as the past (ORT then writes only the new rows).
 
@@ -298,6 +299,7 @@ pub fn build_with(
     };
 
     let brep_mask = positions_mask(&mut g, model);
+    let reft_masks = reft_masks(&mut g, model);
 
     let (cos, sin) = rotary_caches(model, max_pos);
     let cos = g.init_f32("cos_cache", &[max_pos as i64, (hd / 2) as i64], &cos);
@@ -449,6 +451,26 @@ pub fn build_with(
         let down = add_gated(&mut g, model, i, &act, down, &[("down", &layer.down)]);
         pending = Some(down);
         x = String::new(); // the stream now lives in `residual` + `pending`
+        if let (Some(reft), Some(masks)) = (&model.adapters.reft, &reft_masks) {
+            let units: Vec<_> = reft.units.iter().filter(|u| u.layer == i).collect();
+            if !units.is_empty() {
+                // The block output, materialised: the next norm starts afresh from it.
+                let mut h = g.op(
+                    "Add",
+                    &[
+                        pending.as_deref().unwrap_or_default(),
+                        residual.as_deref().unwrap_or_default(),
+                    ],
+                    &[],
+                );
+                for (k, u) in units.iter().enumerate() {
+                    h = reft_unit(&mut g, &format!("{p}.reft{k}"), &h, u, masks);
+                }
+                x = h;
+                pending = None;
+                residual = None;
+            }
+        }
     }
 
     // Final norm.
@@ -608,7 +630,12 @@ fn positions_mask(g: &mut GraphBuilder, model: &Model) -> Option<String> {
     }
     g.input("position_ids", DType::I64, &["batch".into(), "seq".into()]);
     g.input("prompt_lens", DType::I64, &["batch".into()]);
-    let n_prefix = model.adapters.up_scale_bias.as_ref()?.n_prefix;
+    let n_prefix = model
+        .adapters
+        .up_scale_bias
+        .as_ref()
+        .filter(|u| u.n_prefix >= 0)?
+        .n_prefix;
     let axis1 = g.const_i64(&[1]);
     let lens = g.op("Unsqueeze", &["prompt_lens", &axis1], &[]);
     let extra = g.const_i64(&[n_prefix]);
@@ -616,6 +643,69 @@ fn positions_mask(g: &mut GraphBuilder, model: &Model) -> Option<String> {
     let mask = g.op("Less", &["position_ids", &limit], &[]);
     let axis2 = g.const_i64(&[-1]);
     Some(g.op("Unsqueeze", &[&mask, &axis2], &[]))
+}
+
+/// LoReFT's position masks (bool `[B, S, 1]`: first, last, either), as
+/// pyreft's `get_intervention_locations` places them on a prompt of length
+/// `L`: positions `< min(L/2, first)` and `[L − min(L/2, last), L)`.
+fn reft_masks(g: &mut GraphBuilder, model: &Model) -> Option<[String; 3]> {
+    let reft = model.adapters.reft.as_ref()?;
+    let axis1 = g.const_i64(&[1]);
+    let lens = g.op("Unsqueeze", &["prompt_lens", &axis1], &[]);
+    let two = g.const_i64(&[2]);
+    let half = g.op("Div", &[&lens, &two], &[]);
+    let first = g.const_i64(&[reft.first as i64]);
+    let last = g.const_i64(&[reft.last as i64]);
+    let n_first = g.op("Min", &[&half, &first], &[]);
+    let n_last = g.op("Min", &[&half, &last], &[]);
+    let m_first = g.op("Less", &["position_ids", &n_first], &[]);
+    let start = g.op("Sub", &[&lens, &n_last], &[]);
+    let before = g.op("Less", &["position_ids", &start], &[]);
+    let from = g.op("Not", &[&before], &[]);
+    let inside = g.op("Less", &["position_ids", &lens], &[]);
+    let m_last = g.op("And", &[&from, &inside], &[]);
+    let m_both = g.op("Or", &[&m_first, &m_last], &[]);
+    let axis2 = g.const_i64(&[-1]);
+    let f = g.op("Unsqueeze", &[&m_first, &axis2], &[]);
+    let l = g.op("Unsqueeze", &[&m_last, &axis2], &[]);
+    let b = g.op("Unsqueeze", &[&m_both, &axis2], &[]);
+    Some([f, l, b])
+}
+
+/// `h + (W h + b − R h) Rᵀ` where the unit's mask holds.
+fn reft_unit(
+    g: &mut GraphBuilder,
+    p: &str,
+    h: &str,
+    u: &crate::model::adapters::ReftUnit,
+    masks: &[String; 3],
+) -> String {
+    use crate::model::adapters::ReftPositions;
+    let (d, r) = (u.rotate.rows as i64, u.rotate.cols as i64);
+    let rot = g.init_f32(&format!("{p}.rotate"), &[d, r], &u.rotate.data);
+    let rot_t = g.init_f32(
+        &format!("{p}.rotate_t"),
+        &[r, d],
+        &u.rotate.transpose().data,
+    );
+    let w_t = g.init_f32(
+        &format!("{p}.weight_t"),
+        &[d, r],
+        &u.weight.transpose().data,
+    );
+    let b = g.init_f32(&format!("{p}.bias"), &[r], &u.bias);
+    let wh = g.op("MatMul", &[h, &w_t], &[]);
+    let src = g.op("Add", &[&wh, &b], &[]);
+    let rh = g.op("MatMul", &[h, &rot], &[]);
+    let diff = g.op("Sub", &[&src, &rh], &[]);
+    let delta = g.op("MatMul", &[&diff, &rot_t], &[]);
+    let moved = g.op("Add", &[h, &delta], &[]);
+    let mask = match u.positions {
+        ReftPositions::First => &masks[0],
+        ReftPositions::Last => &masks[1],
+        ReftPositions::Both => &masks[2],
+    };
+    g.op("Where", &[mask, &moved, h], &[])
 }
 
 /// `up ⊙ scale + bias` where `mask` holds (everywhere without one), `up` elsewhere.

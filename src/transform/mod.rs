@@ -20,6 +20,7 @@ pub mod calib;
 pub mod decode;
 pub mod load;
 pub mod lora;
+pub mod loreft;
 pub mod low_rank;
 pub mod prompt;
 pub mod prune_heads;
@@ -30,6 +31,7 @@ pub use crate::model::persist::{RECORD_FILE, load_transformed};
 pub use brep::BrepConfig;
 pub use calib::Calibration;
 pub use lora::LoraConfig;
+pub use loreft::LoreftConfig;
 pub use low_rank::{LowRankConfig, LowRankMethod, Projection};
 pub use prune_heads::{Distill, GqaMode, PruneHeadsConfig, Scope};
 pub use toplora::TopLoraConfig;
@@ -82,6 +84,8 @@ pub enum TransformSpec {
     TopLora(TopLoraConfig),
     /// A BREP scale-and-bias adapter, computed by the graph (`brep:path=DIR`).
     Brep(BrepConfig),
+    /// A pyreft LoReFT intervention, computed by the graph (`loreft:path=DIR`).
+    Loreft(LoreftConfig),
     // Prompt transforms (src/transform/prompt/).
     SelfDoubt(prompt::SelfDoubtConfig),
     Cot(prompt::CotConfig),
@@ -123,6 +127,7 @@ pub const KINDS: &[&str] = &[
     "low-rank",
     "lora",
     "toplora",
+    "loreft",
     "brep",
     "self-doubt",
     "cot",
@@ -143,6 +148,7 @@ impl TransformSpec {
             TransformSpec::Lora(_) => "lora",
             TransformSpec::TopLora(_) => "toplora",
             TransformSpec::Brep(_) => "brep",
+            TransformSpec::Loreft(_) => "loreft",
             TransformSpec::SelfDoubt(_) => "self-doubt",
             TransformSpec::Cot(_) => "cot",
             TransformSpec::Concise(_) => "concise",
@@ -161,7 +167,8 @@ impl TransformSpec {
             | TransformSpec::LowRank(_)
             | TransformSpec::Lora(_)
             | TransformSpec::TopLora(_)
-            | TransformSpec::Brep(_) => Stage::Weights,
+            | TransformSpec::Brep(_)
+            | TransformSpec::Loreft(_) => Stage::Weights,
             TransformSpec::SelfDoubt(_)
             | TransformSpec::Cot(_)
             | TransformSpec::Concise(_)
@@ -182,6 +189,7 @@ impl TransformSpec {
             TransformSpec::Lora(c) => c.validate(),
             TransformSpec::TopLora(c) => c.validate(),
             TransformSpec::Brep(c) => c.validate(),
+            TransformSpec::Loreft(c) => c.validate(),
             TransformSpec::SelfDoubt(_)
             | TransformSpec::Cot(_)
             | TransformSpec::Concise(_)
@@ -303,11 +311,15 @@ impl TransformSpec {
                 c.validate()?;
                 Box::new(c.clone())
             }
+            TransformSpec::Loreft(c) => {
+                c.validate()?;
+                Box::new(c.clone())
+            }
             other => {
                 return Err(Error::Config(format!(
                     "`{}` is a {} transform: it acts when the model is asked, not on its weights, \
                      so it cannot be applied here; name it in a campaign's `[[transforms]]` \
-                     (weight transforms: identity, prune-heads, low-rank, lora, toplora, brep)",
+                     (weight transforms: identity, prune-heads, low-rank, lora, toplora, loreft, brep)",
                     other.kind(),
                     other.stage().name()
                 )));
@@ -522,7 +534,7 @@ pub fn apply_chain(
             // They reshape or re-fit projections from activations that do not
             // see the adapter's graph branches.
             return Err(Error::Config(format!(
-                "`{}` cannot follow an adapter the graph computes (toplora, brep) in a chain: \
+                "`{}` cannot follow an adapter the graph computes (toplora, loreft, brep) in a chain: \
                  put it before the adapter",
                 spec.kind()
             )));
