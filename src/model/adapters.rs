@@ -68,12 +68,15 @@ pub struct GatedLora {
     pub eps: f32,
 }
 
+/// One layer's `(scale, bias)`, each `[intermediate]`.
+pub type ScaleBias = (Vec<f32>, Vec<f32>);
+
 /// BREP (RED-style): `up(x) ⊙ scale_l + bias_l` in every layer, on the prompt
 /// and the first `n_prefix` generated tokens (all when negative).
 #[derive(Clone, Debug, PartialEq)]
 pub struct UpScaleBias {
     /// Per layer: `(scale, bias)`, each `[intermediate]` (`None`: layer untouched).
-    pub layers: Vec<Option<(Vec<f32>, Vec<f32>)>>,
+    pub layers: Vec<Option<ScaleBias>>,
     pub n_prefix: i64,
 }
 

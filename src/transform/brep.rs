@@ -21,7 +21,7 @@ use super::pth::read_tensors;
 use super::{Calibration, LayerRecord, Transform, TransformRecord};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::model::adapters::UpScaleBias;
+use crate::model::adapters::{ScaleBias, UpScaleBias};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -82,13 +82,13 @@ impl BrepConfig {
 
 /// Reads the per-layer scale and bias of `file` for a model of `n_layers`
 /// layers with `inter` intermediate units.
-fn read(file: &Path, n_layers: usize, inter: usize) -> Result<Vec<Option<(Vec<f32>, Vec<f32>)>>> {
+fn read(file: &Path, n_layers: usize, inter: usize) -> Result<Vec<Option<ScaleBias>>> {
     let tensors = read_tensors(file)?;
     let key_re = Regex::new(
         r"^(?:base_model\.)?model\.layers\.(\d+)\.mlp\.up_proj\.delta_vector\.(activation_scaling|activation_bias)$",
     )
     .expect("fixed regex");
-    let mut layers: Vec<Option<(Vec<f32>, Vec<f32>)>> = vec![None; n_layers];
+    let mut layers: Vec<Option<ScaleBias>> = vec![None; n_layers];
     for (key, t) in &tensors {
         let Some(c) = key_re.captures(key) else {
             let why = if key.contains("activation_ln") {

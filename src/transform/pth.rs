@@ -18,6 +18,9 @@ pub struct PthTensor {
     pub data: Vec<f32>,
 }
 
+/// A tensor in the pickle: storage type, storage key, offset, size, stride.
+type TensorRef = (String, String, i64, Vec<i64>, Vec<i64>);
+
 #[derive(Clone, Debug)]
 enum V {
     Mark,
@@ -29,7 +32,7 @@ enum V {
     Global(String, String),
     /// `('storage', type, key, location, numel)`.
     Storage(String, String),
-    Tensor(Box<(String, String, i64, Vec<i64>, Vec<i64>)>),
+    Tensor(Box<TensorRef>),
     /// Any other object: kept opaque.
     Other,
 }
