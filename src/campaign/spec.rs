@@ -587,8 +587,12 @@ fn check_chain(mut chain: TransformChain, i: usize, path: &Path) -> Result<Trans
         {
             p.set_file(f);
         }
-        if let TransformStep::Lora(c) = step {
-            c.path = resolve(&c.path);
+        match step {
+            TransformStep::Lora(c) => c.path = resolve(&c.path),
+            TransformStep::TopLora(c) => c.path = resolve(&c.path),
+            TransformStep::Brep(c) => c.path = resolve(&c.path),
+            TransformStep::Loreft(c) => c.path = resolve(&c.path),
+            _ => {}
         }
         if let TransformStep::BestOfN(c) = step {
             if let Some(t) = c.verifier.template.as_deref().map(resolve) {

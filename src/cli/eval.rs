@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
     /// Evaluate under a transform, `KIND[:key=value,...]`; repeat for a chain:
-    /// weight transforms (prune-heads, low-rank, lora), then at most one prompt
+    /// weight transforms (prune-heads, low-rank, lora, toplora, loreft, brep), then at most one prompt
     /// transform (self-doubt, cot, ...), then at most one decoding transform
     /// (self-consistency, best-of-n, pass@k, sample). E.g.
     /// `--transform self-consistency:n=5,temperature=0.7`.

@@ -14,7 +14,7 @@ pub struct Args {
     /// Model to transform: an alias, a .gguf file, a Hugging Face folder, or a folder written by `mscr transform`.
     #[arg(long)]
     model: String,
-    /// KIND[:key=value,...], e.g. prune-heads:ratio=0.3, low-rank:method=impact,rank=64,targets=gate+up+down or lora:path=DIR.
+    /// KIND[:key=value,...], e.g. prune-heads:ratio=0.3, low-rank:method=impact,rank=64,targets=gate+up+down or lora:path=DIR (toplora, loreft and brep adapters are computed by the graph: they cannot be saved here).
     /// Repeat to chain (applied in order).
     #[arg(long = "transform", required = true)]
     transforms: Vec<String>,

@@ -763,6 +763,7 @@ impl GgufFile {
             lm_head,
             source_digest: self.digest(),
             transforms: Vec::new(),
+            adapters: Default::default(),
             config,
         })
     }

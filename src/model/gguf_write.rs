@@ -374,6 +374,7 @@ pub fn random_model(arch: Arch, cfg: &TinyConfig, seed: u64) -> Model {
         lm_head,
         source_digest: format!("tiny-{}-{seed}", arch.name()),
         transforms: Vec::new(),
+        adapters: Default::default(),
     }
 }
 

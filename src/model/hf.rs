@@ -360,6 +360,7 @@ pub fn load_model(dir: &Path) -> Result<Model> {
             source_digest: st.digest(&cfg_bytes),
             lm_head,
             transforms: Vec::new(),
+            adapters: Default::default(),
             config: ModelConfig {
                 tie_embeddings: config.tie_embeddings || !st.contains("lm_head.weight"),
                 ..config.clone()

@@ -73,6 +73,15 @@ pub fn save_transformed<R: Serialize>(
     extra_files: &[(String, Vec<u8>)],
     dir: &Path,
 ) -> Result<()> {
+    if !model.adapters.is_empty() {
+        // The folder format holds weights only: the branches would be lost.
+        return Err(Error::Unsupported(
+            "this model carries adapter branches the graph computes (toplora, loreft, brep), which \
+             a saved model folder cannot hold; save the base model and apply the adapter \
+             transform when the model is loaded (--transform)"
+                .into(),
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let c = &model.config;
     let layers: Vec<LayerShape> = model
@@ -438,6 +447,7 @@ pub fn load_transformed(dir: &Path) -> Result<Model> {
         lm_head,
         source_digest: mscr.source_digest,
         transforms: mscr.transforms,
+        adapters: Default::default(),
     })
 }
 

@@ -9,7 +9,14 @@
 //! - inputs: `input_ids` int64 `[B, S]`; `seqlens_k` int32 `[B]` (each row's total
 //!   length after this step − 1); `total_sequence_length` int32 scalar (the batch
 //!   maximum); `logits_index` int64 `[N]` (flat `b*S + s` positions whose logits are
-//!   wanted); `past_key_L` / `past_value_L` f32 `[B, kv_heads, max_len, head_dim]`.
+//!   wanted); `past_key_L` / `past_value_L` f32 `[B, kv_heads, max_len, head_dim]`;
+//!   only when the model carries a position-dependent adapter (BREP, LoReFT):
+//!   `position_ids` int64 `[B, S]` and `prompt_lens` int64 `[B]`.
+//! - unmergeable adapters (`model.adapters`) are extra branches: TopLoRA's
+//!   gated low-rank term is added to its projection's output, BREP's scale and
+//!   bias act on `up_proj`'s output where the position is below the row's
+//!   prompt length plus `n_prefix`, LoReFT edits a layer's output (the
+//!   residual stream, then re-normalised afresh) at its prompt positions.
 //! - outputs: `logits` f32 `[N, vocab]`; `present_key_L` / `present_value_L`, bound
 //!   to the same buffers as the past (ORT then writes only the new rows).
 
@@ -136,6 +143,10 @@ pub struct GraphInfo {
     /// Matrix FLOPs per generated token (see `Model::flops_per_token`).
     #[serde(default)]
     pub flops_per_token: u64,
+    /// The graph takes `position_ids` int64 `[B, S]` and `prompt_lens` int64
+    /// `[B]` too (an adapter that acts on some positions only).
+    #[serde(default)]
+    pub positions: bool,
 }
 
 /// Where a model's graph lives in the cache.
@@ -287,6 +298,9 @@ pub fn build_with(
         }
     };
 
+    let brep_mask = positions_mask(&mut g, model);
+    let reft_masks = reft_masks(&mut g, model);
+
     let (cos, sin) = rotary_caches(model, max_pos);
     let cos = g.init_f32("cos_cache", &[max_pos as i64, (hd / 2) as i64], &cos);
     let sin = g.init_f32("sin_cache", &[max_pos as i64, (hd / 2) as i64], &sin);
@@ -324,6 +338,14 @@ pub fn build_with(
             (&format!("{p}.v"), &layer.v),
         ]);
         let qkv_out = cx.linear(&mut g, &format!("{p}.qkv"), &h, &qkv, qkv_native, 3);
+        let qkv_out = add_gated(
+            &mut g,
+            model,
+            i,
+            &h,
+            qkv_out,
+            &[("q", &layer.q), ("k", &layer.k), ("v", &layer.v)],
+        );
         let past_k = format!("past_key_{i}");
         let past_v = format!("past_value_{i}");
         let pres_k = format!("present_key_{i}");
@@ -391,6 +413,7 @@ pub fn build_with(
             ],
         );
         let o = cx.linear_keyed(&mut g, &format!("{p}.o"), &attn, &layer.o, 3);
+        let o = add_gated(&mut g, model, i, &attn, o, &[("o", &layer.o)]);
 
         // Post-attention norm with the residual add.
         let mlp_norm_w = g.init_f32(
@@ -410,12 +433,44 @@ pub fn build_with(
         );
 
         let (gate, up) = gate_up(&mut g, &mut cx, &p, &h2, layer);
+        let gate = add_gated(&mut g, model, i, &h2, gate, &[("gate", &layer.gate)]);
+        let up = add_gated(&mut g, model, i, &h2, up, &[("up", &layer.up)]);
+        let up = match model
+            .adapters
+            .up_scale_bias
+            .as_ref()
+            .and_then(|u| u.layers[i].as_ref())
+        {
+            Some(sb) => scale_bias(&mut g, &p, &up, sb, brep_mask.as_deref()),
+            None => up,
+        };
         let sig = g.op("Sigmoid", &[&gate], &[]);
         let silu = g.op("Mul", &[&gate, &sig], &[]);
         let act = g.op("Mul", &[&silu, &up], &[]);
         let down = cx.linear_keyed(&mut g, &format!("{p}.down"), &act, &layer.down, 3);
+        let down = add_gated(&mut g, model, i, &act, down, &[("down", &layer.down)]);
         pending = Some(down);
         x = String::new(); // the stream now lives in `residual` + `pending`
+        if let (Some(reft), Some(masks)) = (&model.adapters.reft, &reft_masks) {
+            let units: Vec<_> = reft.units.iter().filter(|u| u.layer == i).collect();
+            if !units.is_empty() {
+                // The block output, materialised: the next norm starts afresh from it.
+                let mut h = g.op(
+                    "Add",
+                    &[
+                        pending.as_deref().unwrap_or_default(),
+                        residual.as_deref().unwrap_or_default(),
+                    ],
+                    &[],
+                );
+                for (k, u) in units.iter().enumerate() {
+                    h = reft_unit(&mut g, &format!("{p}.reft{k}"), &h, u, masks);
+                }
+                x = h;
+                pending = None;
+                residual = None;
+            }
+        }
     }
 
     // Final norm.
@@ -507,6 +562,7 @@ pub fn build_with(
         pad_token_id: c.pad_token_id,
         params: model.params() as u64,
         flops_per_token: model.flops_per_token() as u64,
+        positions: model.adapters.needs_positions(),
     };
     g.metadata(
         "mscr.graph_info",
@@ -514,6 +570,161 @@ pub fn build_with(
     );
     g.save(path, &[("", 17), (MS_DOMAIN, 1)])?;
     Ok(info)
+}
+
+/// Adds the TopLoRA branches of `layer` on the projections `parts` (whose
+/// outputs are stacked, in order, in `y`) to `y`; `x` is their input.
+fn add_gated(
+    g: &mut GraphBuilder,
+    model: &Model,
+    layer: usize,
+    x: &str,
+    y: String,
+    parts: &[(&str, &Linear)],
+) -> String {
+    let total: usize = parts.iter().map(|(_, l)| l.out_features()).sum();
+    let mut y = y;
+    let mut offset = 0;
+    for (name, lin) in parts {
+        if let Some(gl) = model.adapters.gated_for(layer, name) {
+            let p = format!("l{layer}.{name}.toplora");
+            let (r, n_in) = (gl.a.rows, gl.a.cols);
+            let a_t = g.init_f32(
+                &format!("{p}.a"),
+                &[n_in as i64, r as i64],
+                &gl.a.transpose().data,
+            );
+            let theta = g.init_f32(
+                &format!("{p}.theta"),
+                &[n_in as i64, r as i64],
+                &gl.theta.data,
+            );
+            let gain = g.init_f32(&format!("{p}.gain"), &[r as i64], &gl.gain);
+            // Bᵀ placed at this projection's columns of the stacked output.
+            let mut b_t = vec![0f32; r * total];
+            for i in 0..gl.b.rows {
+                for k in 0..r {
+                    b_t[k * total + offset + i] = gl.b.data[i * r + k];
+                }
+            }
+            let b_t = g.init_f32(&format!("{p}.b"), &[r as i64, total as i64], &b_t);
+            let u = g.op("MatMul", &[x, &a_t], &[]);
+            let z = g.op("MatMul", &[x, &theta], &[]);
+            let n = simplified_norm(g, &z, &gain, gl.eps);
+            let gate = g.op("Exp", &[&n], &[]);
+            let v = g.op("Mul", &[&u, &gate], &[]);
+            let d = g.op("MatMul", &[&v, &b_t], &[]);
+            y = g.op("Add", &[&y, &d], &[]);
+        }
+        offset += lin.out_features();
+    }
+    y
+}
+
+/// BREP's positions: declares `position_ids` and `prompt_lens` and returns a
+/// bool `[B, S, 1]` that is true where the intervention acts (`None` when
+/// the model has no such adapter, or when it acts at every position).
+fn positions_mask(g: &mut GraphBuilder, model: &Model) -> Option<String> {
+    if !model.adapters.needs_positions() {
+        return None;
+    }
+    g.input("position_ids", DType::I64, &["batch".into(), "seq".into()]);
+    g.input("prompt_lens", DType::I64, &["batch".into()]);
+    let n_prefix = model
+        .adapters
+        .up_scale_bias
+        .as_ref()
+        .filter(|u| u.n_prefix >= 0)?
+        .n_prefix;
+    let axis1 = g.const_i64(&[1]);
+    let lens = g.op("Unsqueeze", &["prompt_lens", &axis1], &[]);
+    let extra = g.const_i64(&[n_prefix]);
+    let limit = g.op("Add", &[&lens, &extra], &[]);
+    let mask = g.op("Less", &["position_ids", &limit], &[]);
+    let axis2 = g.const_i64(&[-1]);
+    Some(g.op("Unsqueeze", &[&mask, &axis2], &[]))
+}
+
+/// LoReFT's position masks (bool `[B, S, 1]`: first, last, either), as
+/// pyreft's `get_intervention_locations` places them on a prompt of length
+/// `L`: positions `< min(L/2, first)` and `[L − min(L/2, last), L)`.
+fn reft_masks(g: &mut GraphBuilder, model: &Model) -> Option<[String; 3]> {
+    let reft = model.adapters.reft.as_ref()?;
+    let axis1 = g.const_i64(&[1]);
+    let lens = g.op("Unsqueeze", &["prompt_lens", &axis1], &[]);
+    let two = g.const_i64(&[2]);
+    let half = g.op("Div", &[&lens, &two], &[]);
+    let first = g.const_i64(&[reft.first as i64]);
+    let last = g.const_i64(&[reft.last as i64]);
+    let n_first = g.op("Min", &[&half, &first], &[]);
+    let n_last = g.op("Min", &[&half, &last], &[]);
+    let m_first = g.op("Less", &["position_ids", &n_first], &[]);
+    let start = g.op("Sub", &[&lens, &n_last], &[]);
+    let before = g.op("Less", &["position_ids", &start], &[]);
+    let from = g.op("Not", &[&before], &[]);
+    let inside = g.op("Less", &["position_ids", &lens], &[]);
+    let m_last = g.op("And", &[&from, &inside], &[]);
+    let m_both = g.op("Or", &[&m_first, &m_last], &[]);
+    let axis2 = g.const_i64(&[-1]);
+    let f = g.op("Unsqueeze", &[&m_first, &axis2], &[]);
+    let l = g.op("Unsqueeze", &[&m_last, &axis2], &[]);
+    let b = g.op("Unsqueeze", &[&m_both, &axis2], &[]);
+    Some([f, l, b])
+}
+
+/// `h + (W h + b − R h) Rᵀ` where the unit's mask holds.
+fn reft_unit(
+    g: &mut GraphBuilder,
+    p: &str,
+    h: &str,
+    u: &crate::model::adapters::ReftUnit,
+    masks: &[String; 3],
+) -> String {
+    use crate::model::adapters::ReftPositions;
+    let (d, r) = (u.rotate.rows as i64, u.rotate.cols as i64);
+    let rot = g.init_f32(&format!("{p}.rotate"), &[d, r], &u.rotate.data);
+    let rot_t = g.init_f32(
+        &format!("{p}.rotate_t"),
+        &[r, d],
+        &u.rotate.transpose().data,
+    );
+    let w_t = g.init_f32(
+        &format!("{p}.weight_t"),
+        &[d, r],
+        &u.weight.transpose().data,
+    );
+    let b = g.init_f32(&format!("{p}.bias"), &[r], &u.bias);
+    let wh = g.op("MatMul", &[h, &w_t], &[]);
+    let src = g.op("Add", &[&wh, &b], &[]);
+    let rh = g.op("MatMul", &[h, &rot], &[]);
+    let diff = g.op("Sub", &[&src, &rh], &[]);
+    let delta = g.op("MatMul", &[&diff, &rot_t], &[]);
+    let moved = g.op("Add", &[h, &delta], &[]);
+    let mask = match u.positions {
+        ReftPositions::First => &masks[0],
+        ReftPositions::Last => &masks[1],
+        ReftPositions::Both => &masks[2],
+    };
+    g.op("Where", &[mask, &moved, h], &[])
+}
+
+/// `up ⊙ scale + bias` where `mask` holds (everywhere without one), `up` elsewhere.
+fn scale_bias(
+    g: &mut GraphBuilder,
+    p: &str,
+    up: &str,
+    layer: &(Vec<f32>, Vec<f32>),
+    mask: Option<&str>,
+) -> String {
+    let n = layer.0.len() as i64;
+    let s = g.init_f32(&format!("{p}.brep.scale"), &[n], &layer.0);
+    let b = g.init_f32(&format!("{p}.brep.bias"), &[n], &layer.1);
+    let scaled = g.op("Mul", &[up, &s], &[]);
+    let moved = g.op("Add", &[&scaled, &b], &[]);
+    match mask {
+        Some(m) => g.op("Where", &[m, &moved, up], &[]),
+        None => moved,
+    }
 }
 
 /// RMS norm of `x`, or of `pending + residual` fused with the residual add

@@ -124,7 +124,11 @@ impl DecoderSession {
             .enumerate()
             .map(|(r, l)| (r * longest + l - 1) as i64)
             .collect();
-        state.step(&mut session, Step::prefill(ids, b, longest, seqlens, index))?;
+        let prompt_lens = lens.iter().map(|&l| l as i64).collect();
+        state.step(
+            &mut session,
+            Step::prefill(ids, b, longest, seqlens, index, prompt_lens),
+        )?;
 
         let vocab = self.info.vocab_size;
         let eos = &self.info.eos_token_ids;
@@ -161,6 +165,8 @@ impl DecoderSession {
             }
             // Decode step: every row still generating appends one token at its own position.
             let seqlens: Vec<i32> = slots.iter().map(|&r| lens[r] as i32).collect();
+            let positions = seqlens.iter().map(|&p| p as i64).collect();
+            let prompt_lens = slots.iter().map(|&r| prompts[r].len() as i64).collect();
             for &r in &slots {
                 lens[r] += 1;
             }
@@ -173,6 +179,8 @@ impl DecoderSession {
                 seqlens,
                 total,
                 index: (0..n as i64).collect(),
+                positions,
+                prompt_lens,
             };
             state.step(&mut session, step)?;
         }
@@ -220,7 +228,8 @@ impl DecoderSession {
         let index = (0..n as i64).collect();
         let flat = state.run(
             &mut session,
-            Step::prefill(ids, 1, n, vec![n as i32 - 1], index),
+            // The whole sequence is the prompt.
+            Step::prefill(ids, 1, n, vec![n as i32 - 1], index, vec![n as i64]),
         )?;
         Ok(flat
             .chunks_exact(self.info.vocab_size)
@@ -260,7 +269,12 @@ impl DecoderSession {
         if index.is_empty() {
             return Ok(vec![Vec::new(); b]);
         }
-        let logits = state.run(&mut session, Step::prefill(ids, b, longest, seqlens, index))?;
+        // The prefix is the prompt; the scored tokens are generated ones.
+        let prompt_lens = seqs.iter().map(|(_, s)| *s as i64).collect();
+        let logits = state.run(
+            &mut session,
+            Step::prefill(ids, b, longest, seqlens, index, prompt_lens),
+        )?;
         let vocab = self.info.vocab_size;
         let mut out = Vec::with_capacity(b);
         let mut row = 0;
@@ -342,7 +356,8 @@ impl Rows {
 
 /// The inputs of one run: `ids` `[batch, seq]`, each row's total length
 /// after this run − 1 (`seqlens`), the batch's longest (`total`), and the
-/// flat positions whose logits are wanted (`index`).
+/// flat positions whose logits are wanted (`index`); each token's position
+/// and each row's prompt length, for graphs with a position-dependent adapter.
 struct Step {
     ids: Vec<i64>,
     batch: usize,
@@ -350,6 +365,8 @@ struct Step {
     seqlens: Vec<i32>,
     total: i32,
     index: Vec<i64>,
+    positions: Vec<i64>,
+    prompt_lens: Vec<i64>,
 }
 
 impl Step {
@@ -360,6 +377,7 @@ impl Step {
         seq: usize,
         seqlens: Vec<i32>,
         index: Vec<i64>,
+        prompt_lens: Vec<i64>,
     ) -> Self {
         Step {
             ids,
@@ -368,6 +386,8 @@ impl Step {
             seqlens,
             total: seq as i32,
             index,
+            positions: (0..batch).flat_map(|_| 0..seq as i64).collect(),
+            prompt_lens,
         }
     }
 }
@@ -382,6 +402,8 @@ struct KvState {
     /// step's logits into it and the token pick reads them in place (a fresh
     /// output per step cost a 3 MB allocation and copy at batch 16).
     logits: Option<Tensor<f32>>,
+    /// The graph takes `position_ids` and `prompt_lens`.
+    positions: bool,
 }
 
 impl KvState {
@@ -430,6 +452,7 @@ impl KvState {
             binding,
             kv,
             logits,
+            positions: info.positions,
         })
     }
 
@@ -466,6 +489,16 @@ impl KvState {
         )?;
         self.binding
             .bind_input("logits_index", &Tensor::from_array(([n], s.index))?)?;
+        if self.positions {
+            self.binding.bind_input(
+                "position_ids",
+                &Tensor::from_array(([s.batch, s.seq], s.positions))?,
+            )?;
+            self.binding.bind_input(
+                "prompt_lens",
+                &Tensor::from_array(([s.batch], s.prompt_lens))?,
+            )?;
+        }
         Ok(())
     }
 

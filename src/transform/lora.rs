@@ -128,15 +128,15 @@ enum Layers {
 /// The fields of `adapter_config.json` that decide the merge (others are ignored
 /// or refused in [`refuse_options`]).
 #[derive(Debug, Deserialize)]
-struct AdapterConfig {
+pub(super) struct AdapterConfig {
     #[serde(default = "eight")]
     r: usize,
     #[serde(default = "eight_f")]
     lora_alpha: f64,
     #[serde(default)]
-    use_rslora: bool,
+    pub(super) use_rslora: bool,
     #[serde(default)]
-    use_dora: bool,
+    pub(super) use_dora: bool,
     #[serde(default)]
     fan_in_fan_out: bool,
     #[serde(default)]
@@ -154,7 +154,7 @@ struct AdapterConfig {
     #[serde(default)]
     alpha_pattern: Ordered,
     #[serde(default)]
-    base_model_name_or_path: Option<String>,
+    pub(super) base_model_name_or_path: Option<String>,
 }
 
 fn eight() -> usize {
@@ -436,7 +436,7 @@ pub fn module_plan(config: &str, n_layers: usize) -> Result<Vec<ModulePlan>> {
     plan(path, &c, n_layers)
 }
 
-fn plan(path: &Path, c: &AdapterConfig, n_layers: usize) -> Result<Vec<ModulePlan>> {
+pub(super) fn plan(path: &Path, c: &AdapterConfig, n_layers: usize) -> Result<Vec<ModulePlan>> {
     let targets = Targets::new(path, c)?;
     let mut out = Vec::with_capacity(n_layers * Projection::ALL.len());
     for layer in 0..n_layers {
@@ -457,26 +457,34 @@ fn plan(path: &Path, c: &AdapterConfig, n_layers: usize) -> Result<Vec<ModulePla
     Ok(out)
 }
 
+/// One tensor of an adapter file: shape, values, key.
+pub(super) type Tensor = (Vec<usize>, Vec<f32>, String);
+
 /// The tensors of one adapted module.
 #[derive(Default)]
-struct ModuleTensors {
-    a: Option<(Vec<usize>, Vec<f32>, String)>,
-    b: Option<(Vec<usize>, Vec<f32>, String)>,
-    m: Option<(Vec<usize>, Vec<f32>, String)>,
+pub(super) struct ModuleTensors {
+    pub a: Option<Tensor>,
+    pub b: Option<Tensor>,
+    pub m: Option<Tensor>,
+    /// TopLoRA's Θ (`lora_lambda.weight`) and its RMS-norm gain.
+    pub lambda: Option<Tensor>,
+    pub gain: Option<Tensor>,
 }
 
 /// A parsed adapter: its config and tensors grouped by (layer, projection).
-struct Adapter {
-    config_path: PathBuf,
-    weights_path: PathBuf,
-    config: AdapterConfig,
-    modules: BTreeMap<(usize, usize), ModuleTensors>,
-    digest: String,
+pub(super) struct Adapter {
+    pub config_path: PathBuf,
+    pub weights_path: PathBuf,
+    pub config: AdapterConfig,
+    pub modules: BTreeMap<(usize, usize), ModuleTensors>,
+    pub digest: String,
 }
 
-const PREFIX: &str = "base_model.model.";
+pub(super) const PREFIX: &str = "base_model.model.";
 
-fn read_adapter(dir: &Path) -> Result<Adapter> {
+/// Reads a PEFT adapter folder; `toplora` accepts TopLoRA's `lora_lambda`
+/// keys (otherwise they are refused: merging would drop them silently).
+pub(super) fn read_adapter(dir: &Path, toplora: bool) -> Result<Adapter> {
     let config_path = dir.join(CONFIG_FILE);
     let weights_path = dir.join(WEIGHTS_FILE);
     if !dir.is_dir() {
@@ -512,18 +520,21 @@ fn read_adapter(dir: &Path) -> Result<Adapter> {
     })?;
     let mut names: Vec<&str> = st.names();
     names.sort();
-    if let Some(k) = names.iter().find(|k| k.contains("lora_lambda")) {
+    if let Some(k) = names
+        .iter()
+        .find(|k| k.contains("lora_lambda"))
+        .filter(|_| !toplora)
+    {
         return Err(Error::file(
             &weights_path,
             format!(
                 "{k:?} is a TopLoRA weight: this is a TopLoRA adapter, which cannot be merged and \
-                 would lose its token-wise gates under `lora:`; load it with `toplora:path=DIR` \
-                 (not implemented yet in this version of mscr)"
+                 would lose its token-wise gates under `lora:`; load it with `toplora:path=DIR`"
             ),
         ));
     }
     let key_re = Regex::new(
-        r"^model\.layers\.(\d+)\.(self_attn|mlp)\.([a-z]+_proj)\.(lora_A\.weight|lora_B\.weight|lora_magnitude_vector|lora_magnitude_vector\.weight)$",
+        r"^model\.layers\.(\d+)\.(self_attn|mlp)\.([a-z]+_proj)\.(lora_A\.weight|lora_B\.weight|lora_magnitude_vector|lora_magnitude_vector\.weight|lora_lambda\.weight|lora_lambda\.rms_norm\.weight)$",
     )
     .expect("fixed regex");
     let mut modules: BTreeMap<(usize, usize), ModuleTensors> = BTreeMap::new();
@@ -576,6 +587,8 @@ fn read_adapter(dir: &Path) -> Result<Adapter> {
         match &c[4] {
             "lora_A.weight" => m.a = Some(entry),
             "lora_B.weight" => m.b = Some(entry),
+            "lora_lambda.weight" => m.lambda = Some(entry),
+            "lora_lambda.rms_norm.weight" => m.gain = Some(entry),
             _ => m.m = Some(entry),
         }
     }
@@ -628,7 +641,7 @@ impl Transform for LoraConfig {
 
     fn apply(&self, model: &Model, _calib: &Calibration) -> Result<(Model, TransformRecord)> {
         self.validate()?;
-        let ad = read_adapter(&self.path)?;
+        let ad = read_adapter(&self.path, false)?;
         let c = &ad.config;
         let cp = &ad.config_path;
         let wp = &ad.weights_path;

@@ -15,19 +15,26 @@
 //! a [`TransformRecord`]. Each applied transform appends a stable string to
 //! `model.transforms`, so built graphs are cached per chain.
 
+pub mod brep;
 pub mod calib;
 pub mod decode;
 pub mod load;
 pub mod lora;
+pub mod loreft;
 pub mod low_rank;
 pub mod prompt;
 pub mod prune_heads;
+pub mod pth;
+pub mod toplora;
 
 pub use crate::model::persist::{RECORD_FILE, load_transformed};
+pub use brep::BrepConfig;
 pub use calib::Calibration;
 pub use lora::LoraConfig;
+pub use loreft::LoreftConfig;
 pub use low_rank::{LowRankConfig, LowRankMethod, Projection};
 pub use prune_heads::{Distill, GqaMode, PruneHeadsConfig, Scope};
+pub use toplora::TopLoraConfig;
 
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -72,6 +79,13 @@ pub enum TransformSpec {
     LowRank(LowRankConfig),
     /// A PEFT LoRA/DoRA adapter merged into the weights (`lora:path=DIR`).
     Lora(LoraConfig),
+    /// A TopLoRA adapter, computed by the graph (`toplora:path=DIR`).
+    #[serde(rename = "toplora")]
+    TopLora(TopLoraConfig),
+    /// A BREP scale-and-bias adapter, computed by the graph (`brep:path=DIR`).
+    Brep(BrepConfig),
+    /// A pyreft LoReFT intervention, computed by the graph (`loreft:path=DIR`).
+    Loreft(LoreftConfig),
     // Prompt transforms (src/transform/prompt/).
     SelfDoubt(prompt::SelfDoubtConfig),
     Cot(prompt::CotConfig),
@@ -112,6 +126,9 @@ pub const KINDS: &[&str] = &[
     "prune-heads",
     "low-rank",
     "lora",
+    "toplora",
+    "loreft",
+    "brep",
     "self-doubt",
     "cot",
     "concise",
@@ -129,6 +146,9 @@ impl TransformSpec {
             TransformSpec::PruneHeads(_) => "prune-heads",
             TransformSpec::LowRank(_) => "low-rank",
             TransformSpec::Lora(_) => "lora",
+            TransformSpec::TopLora(_) => "toplora",
+            TransformSpec::Brep(_) => "brep",
+            TransformSpec::Loreft(_) => "loreft",
             TransformSpec::SelfDoubt(_) => "self-doubt",
             TransformSpec::Cot(_) => "cot",
             TransformSpec::Concise(_) => "concise",
@@ -145,7 +165,10 @@ impl TransformSpec {
             TransformSpec::Identity {}
             | TransformSpec::PruneHeads(_)
             | TransformSpec::LowRank(_)
-            | TransformSpec::Lora(_) => Stage::Weights,
+            | TransformSpec::Lora(_)
+            | TransformSpec::TopLora(_)
+            | TransformSpec::Brep(_)
+            | TransformSpec::Loreft(_) => Stage::Weights,
             TransformSpec::SelfDoubt(_)
             | TransformSpec::Cot(_)
             | TransformSpec::Concise(_)
@@ -164,6 +187,9 @@ impl TransformSpec {
             TransformSpec::PruneHeads(c) => c.validate(),
             TransformSpec::LowRank(c) => c.validate(),
             TransformSpec::Lora(c) => c.validate(),
+            TransformSpec::TopLora(c) => c.validate(),
+            TransformSpec::Brep(c) => c.validate(),
+            TransformSpec::Loreft(c) => c.validate(),
             TransformSpec::SelfDoubt(_)
             | TransformSpec::Cot(_)
             | TransformSpec::Concise(_)
@@ -277,11 +303,23 @@ impl TransformSpec {
                 c.validate()?;
                 Box::new(c.clone())
             }
+            TransformSpec::TopLora(c) => {
+                c.validate()?;
+                Box::new(c.clone())
+            }
+            TransformSpec::Brep(c) => {
+                c.validate()?;
+                Box::new(c.clone())
+            }
+            TransformSpec::Loreft(c) => {
+                c.validate()?;
+                Box::new(c.clone())
+            }
             other => {
                 return Err(Error::Config(format!(
                     "`{}` is a {} transform: it acts when the model is asked, not on its weights, \
                      so it cannot be applied here; name it in a campaign's `[[transforms]]` \
-                     (weight transforms: identity, prune-heads, low-rank, lora)",
+                     (weight transforms: identity, prune-heads, low-rank, lora, toplora, loreft, brep)",
                     other.kind(),
                     other.stage().name()
                 )));
@@ -487,6 +525,20 @@ pub fn apply_chain(
     let mut current = model.clone();
     let mut records = Vec::with_capacity(specs.len());
     for spec in specs.iter().filter(|s| s.stage() == Stage::Weights) {
+        if !current.adapters.is_empty()
+            && matches!(
+                spec,
+                TransformSpec::PruneHeads(_) | TransformSpec::LowRank(_)
+            )
+        {
+            // They reshape or re-fit projections from activations that do not
+            // see the adapter's graph branches.
+            return Err(Error::Config(format!(
+                "`{}` cannot follow an adapter the graph computes (toplora, loreft, brep) in a chain: \
+                 put it before the adapter",
+                spec.kind()
+            )));
+        }
         let t = spec.build()?;
         let (next, rec) = t.apply(&current, calib)?;
         current = next;

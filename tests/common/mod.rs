@@ -119,6 +119,7 @@ pub fn tiny_model(t: &Tiny, seed: u64) -> Model {
         },
         source_digest: format!("tiny-{seed}-{:?}-{}", t.arch, t.layers),
         transforms: Vec::new(),
+        adapters: Default::default(),
     }
 }
 
